@@ -1,0 +1,27 @@
+//! codedeploy-agent: a host agent for AWS CodeDeploy in-place deployments.
+//!
+//! # The one law
+//! Decisions are pure; I/O lives at the edges. The modules marked PURE below take plain data
+//! and return plain data: they never touch the disk, the network, the clock or processes, and
+//! they are unit-tested as plain functions. Adapters (`state`, `bundle`, `install`, `hooks`,
+//! `logging`) do the I/O; the drivers (`local`, later the daemon) call both.
+//!
+//! Dependencies point inward: pure modules use nothing of the crate's I/O.
+
+pub mod appspec; // PURE: YAML text -> validated AppSpec, with positions in every error
+pub mod bundle; // adapter: safe streaming unpack of tar/tgz/zip/directory bundles
+pub mod cli; // command-line surface (clap); `codedeploy-local` by argv[0]
+pub mod config; // codedeployagent.yml (plain and legacy `:key:` forms), on-premises file
+pub mod deployspec; // PURE: deployment specification fields and the local spec builder
+pub mod diagnostics; // PURE: script outcome -> error code 0..7 and payload; log-tail rule
+pub mod hooks; // adapter: run one hook script (process group/cgroup, timeout, runas, logs)
+pub mod install; // adapter: apply an install plan (copy, mkdir, modes, owners, ACLs, SELinux)
+pub mod lifecycle; // PURE: events, their order, which revision runs which event
+pub mod local; // the local deployment driver (`deploy-local`)
+pub mod logging; // tracing setup for the binary
+pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
+pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
+pub mod validate; // `validate`: bundle -> summary or every problem found
+
+/// The agent's version, as `--version` prints it and the service receives it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

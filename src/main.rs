@@ -1,0 +1,3 @@
+fn main() {
+    println!("codedeploy-agent {}", codedeploy_agent::VERSION);
+}
