@@ -1,0 +1,431 @@
+//! Agent configuration: codedeployagent.yml (plain keys or the legacy `:key:` form) and the
+//! on-premises file. Every key of the official agent has its default here.
+//!
+//! Invariant: a `Config` value has been validated; bad values stop start-up with an error that
+//! names the file, the key and what was expected.
+
+mod flat_yaml;
+pub mod onprem;
+
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/codedeploy-agent/conf/codedeployagent.yml";
+pub const DEFAULT_ON_PREMISES_FILE: &str = "/etc/codedeploy-agent/conf/codedeploy.onpremises.yml";
+pub const DEFAULT_ROOT_DIR: &str = "/opt/codedeploy-agent/deployment-root";
+pub const DEFAULT_LOG_DIR: &str = "/var/log/aws/codedeploy-agent";
+pub const DEFAULT_PID_DIR: &str = "/opt/codedeploy-agent/state/.pid";
+
+/// The agent's settings. Field names are the configuration keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the settings came from (None: built-in defaults only).
+    pub source: Option<PathBuf>,
+    pub program_name: String,
+    pub log_dir: PathBuf,
+    pub pid_dir: PathBuf,
+    pub root_dir: PathBuf,
+    pub verbose: bool,
+    pub wait_between_runs: u64,
+    pub proxy_uri: Option<String>,
+    pub max_revisions: u32,
+    pub disable_imds_v1: bool,
+    pub log_aws_wire: bool,
+    pub http_read_timeout: u64,
+    pub kill_agent_max_wait_time_seconds: u64,
+    pub on_premises_config_file: PathBuf,
+    pub ongoing_deployment_tracking: String,
+    pub enable_deployments_log: bool,
+    pub use_fips_mode: bool,
+    pub deploy_control_endpoint: Option<String>,
+    pub s3_endpoint_override: Option<String>,
+    pub enable_auth_policy: bool,
+    pub codedeploy_test_profile: String,
+    pub wait_after_throttle_error: u64,
+    pub wait_after_connection_problem: u64,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Upper bound of the bytes one bundle may unpack to (zip-bomb guard).
+    pub archive_max_extraction_size: u64,
+    /// Refuse setuid/setgid files inside bundles.
+    pub reject_unsafe_permissions_in_bundle: bool,
+    /// Do not restore tar ownership even when running as root.
+    pub ignore_ownership_in_bundle: bool,
+    /// Trust anchor for deployment-spec signatures; when set the signer must chain to it.
+    pub deployment_spec_ca_file: Option<PathBuf>,
+    /// Size at which scripts.log is rotated.
+    pub scripts_log_max_bytes: u64,
+    /// Size at which the agent's text log is rotated, and how many rotated files are kept.
+    pub log_max_bytes: u64,
+    pub log_keep_files: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            source: None,
+            program_name: "codedeploy-agent".into(),
+            log_dir: DEFAULT_LOG_DIR.into(),
+            pid_dir: DEFAULT_PID_DIR.into(),
+            root_dir: DEFAULT_ROOT_DIR.into(),
+            verbose: false,
+            wait_between_runs: 30,
+            proxy_uri: None,
+            max_revisions: 5,
+            disable_imds_v1: false,
+            log_aws_wire: false,
+            http_read_timeout: 80,
+            kill_agent_max_wait_time_seconds: 7200,
+            on_premises_config_file: DEFAULT_ON_PREMISES_FILE.into(),
+            ongoing_deployment_tracking: "ongoing-deployment".into(),
+            enable_deployments_log: true,
+            use_fips_mode: false,
+            deploy_control_endpoint: None,
+            s3_endpoint_override: None,
+            enable_auth_policy: false,
+            codedeploy_test_profile: "prod".into(),
+            wait_after_throttle_error: 60,
+            wait_after_connection_problem: 5,
+            user: None,
+            group: None,
+            archive_max_extraction_size: 16 * 1024 * 1024 * 1024,
+            reject_unsafe_permissions_in_bundle: false,
+            ignore_ownership_in_bundle: false,
+            deployment_spec_ca_file: None,
+            scripts_log_max_bytes: 64 * 1024 * 1024,
+            log_max_bytes: 64 * 1024 * 1024,
+            log_keep_files: 7,
+        }
+    }
+}
+
+/// A configuration file the agent cannot start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}{}: {message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default(), key.as_ref().map(|k| format!(": {k}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// Keys the official agent had that mean nothing to this one.
+const RETIRED_KEYS: &[&str] = &[
+    "children",
+    "max_runs_per_worker",
+    "wait_between_spawning_children",
+    "wait_after_error",
+    "plugins",
+    "shared_dir",
+    "instance_service_region",
+    "instance_service_endpoint",
+    "instance_service_port",
+    "use_mock_command_service",
+    "config_file",
+];
+
+/// A loaded configuration and the notes (unknown or retired keys) to log once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub config: Config,
+    pub notes: Vec<String>,
+}
+
+fn is_true(s: &str) -> Option<bool> {
+    match s {
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
+fn is_null(text: &str, plain: bool) -> bool {
+    plain && matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// Parses configuration text (pure: no file-system checks; see [`check_paths`]).
+pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
+    let entries = flat_yaml::parse(text).map_err(|e| ConfigError {
+        file: file.to_path_buf(),
+        line: Some(e.line),
+        key: None,
+        message: format!(
+            "not a valid configuration file (column {}): {}",
+            e.col, e.message
+        ),
+    })?;
+    let mut c = Config {
+        source: Some(file.to_path_buf()),
+        ..Config::default()
+    };
+    let mut notes = Vec::new();
+    for entry in entries {
+        let key = entry
+            .key
+            .strip_prefix(':')
+            .unwrap_or(&entry.key)
+            .to_string();
+        let bad = |expected: &str, found: &str| ConfigError {
+            file: file.to_path_buf(),
+            line: Some(entry.line),
+            key: Some(key.clone()),
+            message: format!("expected {expected}, found {found:?}"),
+        };
+        if RETIRED_KEYS.contains(&key.as_str()) {
+            notes.push(format!(
+                "{}:{}: {key} is a setting of the official agent that this agent does not use; ignored",
+                file.display(),
+                entry.line
+            ));
+            continue;
+        }
+        let (text, plain) = match &entry.value {
+            flat_yaml::Value::Scalar { text, plain } => (text.as_str(), *plain),
+            flat_yaml::Value::List(_) | flat_yaml::Value::Nested => {
+                if KNOWN_KEYS.contains(&key.as_str()) {
+                    return Err(bad("a single value", "a list or mapping"));
+                }
+                notes.push(format!(
+                    "{}:{}: unknown setting {key}; ignored",
+                    file.display(),
+                    entry.line
+                ));
+                continue;
+            }
+        };
+        let null = is_null(text, plain);
+        let boolean = |expected_default: bool| -> Result<bool, ConfigError> {
+            if null {
+                return Ok(expected_default);
+            }
+            is_true(text).ok_or_else(|| bad("true or false", text))
+        };
+        let number = |min: u64, what: &str| -> Result<u64, ConfigError> {
+            text.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= min)
+                .ok_or_else(|| bad(what, text))
+        };
+        let opt_string = || (!null && !text.trim().is_empty()).then(|| text.trim().to_string());
+        let abs_path = |what: &str| -> Result<PathBuf, ConfigError> {
+            let p = PathBuf::from(text.trim());
+            if null || text.trim().is_empty() || !p.is_absolute() {
+                return Err(bad(what, text));
+            }
+            Ok(p)
+        };
+        let url = |allow_empty: bool| -> Result<Option<String>, ConfigError> {
+            match opt_string() {
+                None if allow_empty => Ok(None),
+                None => Err(bad("an http:// or https:// URL", text)),
+                Some(u) => {
+                    let rest = u
+                        .strip_prefix("https://")
+                        .or_else(|| u.strip_prefix("http://"));
+                    match rest {
+                        Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(Some(u)),
+                        _ => Err(bad("an http:// or https:// URL with a host", text)),
+                    }
+                }
+            }
+        };
+        match key.as_str() {
+            "program_name" => {
+                c.program_name = opt_string().ok_or_else(|| bad("a name", text))?;
+                if c.program_name.contains('/') {
+                    return Err(bad("a name without '/'", text));
+                }
+            }
+            "log_dir" => c.log_dir = abs_path("an absolute directory path")?,
+            "pid_dir" => c.pid_dir = abs_path("an absolute directory path")?,
+            "root_dir" => c.root_dir = abs_path("an absolute directory path")?,
+            "on_premises_config_file" => {
+                c.on_premises_config_file = abs_path("an absolute file path")?
+            }
+            "deployment_spec_ca_file" => {
+                c.deployment_spec_ca_file = match opt_string() {
+                    None => None,
+                    Some(_) => Some(abs_path("an absolute file path")?),
+                }
+            }
+            "verbose" => c.verbose = boolean(false)?,
+            "disable_imds_v1" => c.disable_imds_v1 = boolean(false)?,
+            "log_aws_wire" => c.log_aws_wire = boolean(false)?,
+            "enable_deployments_log" => c.enable_deployments_log = boolean(true)?,
+            "use_fips_mode" => c.use_fips_mode = boolean(false)?,
+            "enable_auth_policy" => c.enable_auth_policy = boolean(false)?,
+            "reject_unsafe_permissions_in_bundle" => {
+                c.reject_unsafe_permissions_in_bundle = boolean(false)?
+            }
+            "ignore_ownership_in_bundle" => c.ignore_ownership_in_bundle = boolean(false)?,
+            "wait_between_runs" => c.wait_between_runs = number(0, "a whole number of seconds")?,
+            "http_read_timeout" => {
+                c.http_read_timeout = number(1, "a whole number of seconds, at least 1")?
+            }
+            "kill_agent_max_wait_time_seconds" => {
+                c.kill_agent_max_wait_time_seconds = number(0, "a whole number of seconds")?
+            }
+            "wait_after_throttle_error" => {
+                c.wait_after_throttle_error = number(0, "a whole number of seconds")?
+            }
+            "wait_after_connection_problem" => {
+                c.wait_after_connection_problem = number(0, "a whole number of seconds")?
+            }
+            "max_revisions" => {
+                let n = number(0, "a whole number of revisions to keep, 0 or more")?;
+                c.max_revisions = u32::try_from(n).map_err(|_| bad("a number below 2^32", text))?;
+            }
+            "archive_max_extraction_size" => {
+                c.archive_max_extraction_size = number(1, "a size in bytes, at least 1")?
+            }
+            "scripts_log_max_bytes" => {
+                c.scripts_log_max_bytes = number(4096, "a size in bytes, at least 4096")?
+            }
+            "log_max_bytes" => c.log_max_bytes = number(4096, "a size in bytes, at least 4096")?,
+            "log_keep_files" => {
+                let n = number(1, "a number of rotated files to keep, at least 1")?;
+                c.log_keep_files = u32::try_from(n).map_err(|_| bad("a small number", text))?;
+            }
+            "proxy_uri" => c.proxy_uri = url(true)?,
+            "deploy_control_endpoint" => c.deploy_control_endpoint = url(true)?,
+            "s3_endpoint_override" => c.s3_endpoint_override = url(true)?,
+            "ongoing_deployment_tracking" => {
+                let v = opt_string().ok_or_else(|| bad("a directory name", text))?;
+                if v.contains('/') || v == "." || v == ".." {
+                    return Err(bad("a directory name without '/'", text));
+                }
+                c.ongoing_deployment_tracking = v;
+            }
+            "codedeploy_test_profile" => {
+                c.codedeploy_test_profile = opt_string().unwrap_or_else(|| "prod".into())
+            }
+            "user" => c.user = opt_string(),
+            "group" => c.group = opt_string(),
+            _ => notes.push(format!(
+                "{}:{}: unknown setting {key}; ignored",
+                file.display(),
+                entry.line
+            )),
+        }
+    }
+    Ok(Loaded { config: c, notes })
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "program_name",
+    "log_dir",
+    "pid_dir",
+    "root_dir",
+    "on_premises_config_file",
+    "deployment_spec_ca_file",
+    "verbose",
+    "disable_imds_v1",
+    "log_aws_wire",
+    "enable_deployments_log",
+    "use_fips_mode",
+    "enable_auth_policy",
+    "reject_unsafe_permissions_in_bundle",
+    "ignore_ownership_in_bundle",
+    "wait_between_runs",
+    "http_read_timeout",
+    "kill_agent_max_wait_time_seconds",
+    "wait_after_throttle_error",
+    "wait_after_connection_problem",
+    "max_revisions",
+    "archive_max_extraction_size",
+    "scripts_log_max_bytes",
+    "log_max_bytes",
+    "log_keep_files",
+    "proxy_uri",
+    "deploy_control_endpoint",
+    "s3_endpoint_override",
+    "ongoing_deployment_tracking",
+    "codedeploy_test_profile",
+    "user",
+    "group",
+];
+
+/// Reads and parses a configuration file.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        key: None,
+        message: format!("cannot read the configuration file: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Checks the directories the configuration names against the file system: each must be a
+/// directory or not exist yet (it is created on first use).
+pub fn check_paths(c: &Config) -> Result<(), ConfigError> {
+    let file = c
+        .source
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("(built-in defaults)"));
+    for (key, dir) in [("root_dir", &c.root_dir), ("log_dir", &c.log_dir)] {
+        if let Ok(meta) = std::fs::metadata(dir) {
+            if !meta.is_dir() {
+                return Err(ConfigError {
+                    file,
+                    line: None,
+                    key: Some(key.into()),
+                    message: format!("expected a directory, but {} is a file", dir.display()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where the configuration comes from when the command line does not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file that must exist (given on the command line or in CODEDEPLOY_AGENT_CONFIG).
+    File(PathBuf),
+    /// No configuration file: built-in defaults, with the state under `dir` when set (a
+    /// non-root developer trying deploy-local).
+    Defaults { state_dir: Option<PathBuf> },
+}
+
+/// Chooses the configuration source. `explicit` is --config-file or CODEDEPLOY_AGENT_CONFIG;
+/// without it the default file is used if it exists. A non-root user without any file gets
+/// the state under $XDG_STATE_HOME (or ~/.local/state)/codedeploy-agent.
+pub fn choose_source(
+    explicit: Option<&Path>,
+    default_exists: bool,
+    is_root: bool,
+    xdg_state_home: Option<&Path>,
+    home: Option<&Path>,
+) -> Source {
+    if let Some(p) = explicit {
+        return Source::File(p.to_path_buf());
+    }
+    if default_exists {
+        return Source::File(PathBuf::from(DEFAULT_CONFIG_FILE));
+    }
+    if is_root {
+        return Source::Defaults { state_dir: None };
+    }
+    let base = xdg_state_home
+        .filter(|p| p.is_absolute())
+        .map(Path::to_path_buf)
+        .or_else(|| home.map(|h| h.join(".local/state")));
+    Source::Defaults {
+        state_dir: base.map(|b| b.join("codedeploy-agent")),
+    }
+}
+
+/// Built-in defaults, with root and log directories moved under `state_dir` when given.
+pub fn defaults_under(state_dir: Option<&Path>) -> Config {
+    let mut c = Config::default();
+    if let Some(d) = state_dir {
+        c.root_dir = d.join("deployment-root");
+        c.log_dir = d.join("log");
+        c.pid_dir = d.join("state");
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+use super::*;
+
+fn p(text: &str) -> Result<Loaded, ConfigError> {
+    parse(Path::new("/etc/x.yml"), text)
+}
+
+#[test]
+fn legacy_and_plain_forms_match() {
+    let legacy = p(":log_dir: '/var/log/aws/codedeploy-agent/'\n:pid_dir: '/opt/codedeploy-agent/state/.pid/'\n:program_name: codedeploy-agent\n:root_dir: '/opt/codedeploy-agent/deployment-root'\n:verbose: false\n:wait_between_runs: 1\n:proxy_uri:\n:max_revisions: 5\n").unwrap();
+    let plain = p("log_dir: /var/log/aws/codedeploy-agent/\npid_dir: /opt/codedeploy-agent/state/.pid/\nprogram_name: codedeploy-agent\nroot_dir: /opt/codedeploy-agent/deployment-root\nverbose: false\nwait_between_runs: 1\nproxy_uri:\nmax_revisions: 5\n").unwrap();
+    assert_eq!(legacy.config, plain.config);
+    assert_eq!(legacy.config.wait_between_runs, 1);
+    assert_eq!(legacy.config.proxy_uri, None);
+    assert!(legacy.notes.is_empty());
+}
+
+#[test]
+fn defaults_match_the_official_table() {
+    let c = p("").unwrap().config;
+    assert_eq!(c.wait_between_runs, 30);
+    assert_eq!(c.max_revisions, 5);
+    assert_eq!(c.http_read_timeout, 80);
+    assert_eq!(c.kill_agent_max_wait_time_seconds, 7200);
+    assert_eq!(c.ongoing_deployment_tracking, "ongoing-deployment");
+    assert!(c.enable_deployments_log);
+    assert!(!c.enable_auth_policy);
+    assert_eq!(c.codedeploy_test_profile, "prod");
+    assert_eq!(
+        c.on_premises_config_file,
+        Path::new(DEFAULT_ON_PREMISES_FILE)
+    );
+}
+
+#[test]
+fn duplicate_keys_last_wins() {
+    let c = p("verbose: true\nverbose: false\n\nmax_revisions: 2\nmax_revisions: 3\n")
+        .unwrap()
+        .config;
+    assert!(!c.verbose);
+    assert_eq!(c.max_revisions, 3);
+}
+
+#[test]
+fn unknown_and_retired_keys_are_noted_and_ignored() {
+    let l = p("children: 1\nplugins:\n  - codedeploy\nfrobnicate: 3\n").unwrap();
+    assert_eq!(l.notes.len(), 3, "{:?}", l.notes);
+    assert!(l.notes[0].contains("children"));
+    assert!(l.notes[2].contains("unknown setting frobnicate"));
+}
+
+#[test]
+fn invalid_values_name_file_key_line_and_expectation() {
+    let cases = [
+        ("max_revisions: -1\n", "max_revisions", "0 or more"),
+        (
+            "\nwait_between_runs: \"soon\"\n",
+            "wait_between_runs",
+            "whole number",
+        ),
+        (
+            "deploy_control_endpoint: ftp://x\n",
+            "deploy_control_endpoint",
+            "http:// or https://",
+        ),
+        (
+            "s3_endpoint_override: localhost:9000\n",
+            "s3_endpoint_override",
+            "http",
+        ),
+        ("root_dir: relative/dir\n", "root_dir", "absolute"),
+        ("verbose: maybe\n", "verbose", "true or false"),
+        ("proxy_uri: [a, b]\n", "proxy_uri", "single value"),
+    ];
+    for (text, key, want) in cases {
+        let e = p(text).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("/etc/x.yml:"), "{msg}");
+        assert!(msg.contains(key) && msg.contains(want), "{msg}");
+    }
+    let e = p("\nwait_between_runs: \"soon\"\n").unwrap_err();
+    assert_eq!(e.line, Some(2));
+}
+
+#[test]
+fn broken_yaml_is_an_error_not_a_panic() {
+    for text in [
+        "a: [",
+        "- just\n- a list\n",
+        "key: *alias\n",
+        "\t:::\n  - ]",
+    ] {
+        assert!(p(text).is_err(), "{text:?}");
+    }
+}
+
+#[test]
+fn root_dir_that_is_a_file_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("file");
+    std::fs::write(&f, "x").unwrap();
+    let c = Config {
+        root_dir: f.clone(),
+        source: Some("/etc/c.yml".into()),
+        ..Config::default()
+    };
+    let e = check_paths(&c).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("root_dir"));
+    assert!(e.to_string().contains("is a file"), "{e}");
+}
+
+#[test]
+fn source_choice() {
+    let home = Path::new("/home/dev");
+    assert_eq!(
+        choose_source(Some(Path::new("/x.yml")), true, true, None, None),
+        Source::File("/x.yml".into())
+    );
+    assert_eq!(
+        choose_source(None, true, false, None, Some(home)),
+        Source::File(DEFAULT_CONFIG_FILE.into())
+    );
+    assert_eq!(
+        choose_source(None, false, true, None, None),
+        Source::Defaults { state_dir: None }
+    );
+    assert_eq!(
+        choose_source(None, false, false, None, Some(home)),
+        Source::Defaults {
+            state_dir: Some("/home/dev/.local/state/codedeploy-agent".into())
+        }
+    );
+    assert_eq!(
+        choose_source(None, false, false, Some(Path::new("/xdg")), Some(home)),
+        Source::Defaults {
+            state_dir: Some("/xdg/codedeploy-agent".into())
+        }
+    );
+    let c = defaults_under(Some(Path::new("/xdg/codedeploy-agent")));
+    assert_eq!(
+        c.root_dir,
+        Path::new("/xdg/codedeploy-agent/deployment-root")
+    );
+}
