@@ -113,7 +113,7 @@ fn convert_os(ctx: &mut Ctx, top: Fields<'_>) -> Option<Os> {
             ctx.err(
                 node.pos,
                 "os",
-                "os: windows targets Windows Server instances, but this agent deploys to Linux; use `os: linux`",
+                "`windows` targets Windows Server instances, but this agent deploys to Linux; use `os: linux`",
             );
             None
         }

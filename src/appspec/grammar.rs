@@ -10,14 +10,14 @@ use super::model::{Ace, AceKind, Mode, SeRange};
 /// never YAML 1.1's decimal 420). Four digits carry setuid/setgid/sticky (`4755`).
 pub fn parse_mode(text: &str) -> Result<Mode, String> {
     let t = text.trim();
-    if t.is_empty() || t.len() > 4 {
-        return Err(format!(
-            "expected a file mode of 1 to 4 octal digits such as 644 or 0755, found {t:?}"
-        ));
-    }
     if let Some(bad) = t.chars().find(|c| !('0'..='7').contains(c)) {
         return Err(format!(
             "expected a file mode of octal digits 0-7 such as 644 or 0755, found {t:?} (invalid character {bad:?})"
+        ));
+    }
+    if t.is_empty() || t.len() > 4 {
+        return Err(format!(
+            "expected a file mode of 1 to 4 octal digits such as 644 or 0755, found {t:?}"
         ));
     }
     u32::from_str_radix(t, 8)
