@@ -114,8 +114,8 @@ fn seed_app_directory_is_valid_and_summarised() {
 fn seed_app_archives_are_valid_with_and_without_a_wrapper_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = seed_copy(tmp.path());
-    let builders: [(&str, fn(&Path, &str) -> Vec<u8>); 3] =
-        [("tar", tar_bytes), ("tgz", tgz_bytes), ("zip", zip_bytes)];
+    type Build = fn(&Path, &str) -> Vec<u8>;
+    let builders: [(&str, Build); 3] = [("tar", tar_bytes), ("tgz", tgz_bytes), ("zip", zip_bytes)];
     for (ext, build) in builders {
         for prefix in ["", "owner-repo-abc123"] {
             // A misleading extension shows the type comes from the content.

@@ -16,6 +16,7 @@ pub mod grammar;
 mod locate;
 pub mod model;
 mod permissions;
+mod summary;
 mod typing;
 pub mod yaml;
 
@@ -27,6 +28,7 @@ pub use events::{
 };
 pub use locate::{find_appspec, parse_file, APPSPEC_DEFAULT_NAMES};
 pub use model::*;
+pub use summary::summary;
 
 /// A validated appspec plus the warnings found on the way (unknown keys, which are ignored as
 /// the official agent ignores them, but are worth showing to the user).
