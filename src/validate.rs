@@ -425,6 +425,22 @@ fn check_against_bundle(
             ));
         }
     }
+    for (i, p) in spec.permissions.iter().enumerate() {
+        let related = spec.files.iter().any(|f| {
+            let d = f.destination.trim_end_matches('/');
+            let o = p.object.trim_end_matches('/');
+            let under =
+                |a: &str, b: &str| a == b || b.is_empty() || a.starts_with(&format!("{b}/"));
+            under(o, d) || under(d, o)
+        });
+        if !related {
+            let place = at(p.pos.line, p.pos.col, &format!("permissions[{i}].object"));
+            warnings.push(format!(
+                "{place}: {:?} is not at, above or below any files destination; permissions only apply to what this deployment installs, so it will change nothing",
+                p.object
+            ));
+        }
+    }
     for (event, scripts) in &spec.hooks.0 {
         for (i, s) in scripts.iter().enumerate() {
             let place = at(

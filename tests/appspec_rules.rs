@@ -291,3 +291,18 @@ fn display_format() {
         "appspec.yml:6:16: hooks.AfterInstall[0].timeout: expected a whole number of seconds between 1 and 3600, found \"soon\""
     );
 }
+
+#[test]
+fn edge_inputs_accepted() {
+    let cases = [
+        "\u{feff}version: 0.0\nos: linux\n",
+        "version: 0.0\r\nos: linux\r\nhooks:\r\n  AfterInstall:\r\n    - location: a.sh\r\n      timeout: 5\r\n",
+        "---\nversion: 0.0 # the only version\nos: linux\nhooks: {}\nfiles: []\npermissions:\n",
+        "{version: 0.0, os: linux, hooks: {AfterInstall: [{location: a.sh, timeout: 1}]}}\n",
+        "version: !!float 0.0\nos: !!str linux\n",
+    ];
+    for text in cases {
+        let spec = parse("a.yml", text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(spec.os, Os::Linux);
+    }
+}

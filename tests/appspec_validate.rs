@@ -264,3 +264,26 @@ fn not_a_bundle_and_damaged_archives() {
         report.render()
     );
 }
+
+#[test]
+fn permissions_outside_every_destination_warn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = seed_copy(tmp.path());
+    let mut text = fs::read_to_string(dir.join("appspec.yml")).unwrap();
+    text.push_str("permissions:\n  - object: /opt/myapp/scripts\n    mode: 0755\n    type: [file]\n  - object: /opt\n    owner: app\n  - object: /srv/other\n    mode: 644\n");
+    fs::write(dir.join("appspec.yml"), text).unwrap();
+    let report = validate_path(&dir, None);
+    assert!(report.ok, "{}", report.render());
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("permissions[2].object: \"/srv/other\""),
+        "{:?}",
+        report.warnings
+    );
+    let shown = report.render();
+    assert!(
+        shown.contains("  /opt/myapp/scripts mode 755 (files only)"),
+        "{shown}"
+    );
+    assert!(shown.contains("  /opt owner app"), "{shown}");
+}

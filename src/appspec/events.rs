@@ -66,11 +66,34 @@ impl Hooks {
     pub fn custom_events(&self) -> impl Iterator<Item = &str> {
         self.events().filter(|e| !is_lifecycle_hook_event(e))
     }
+
+    /// The appspec's events missing from a deployment's `AllPossibleLifecycleEvents` (§8.5
+    /// step 1, appspec side), in appspec order; empty when all are known.
+    pub fn events_outside<'a>(&'a self, all_possible: &[&str]) -> Vec<&'a str> {
+        self.events()
+            .filter(|e| !all_possible.contains(e))
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_and_outside_events() {
+        let hooks = Hooks(vec![
+            ("AfterInstall".into(), vec![]),
+            ("MyEvent".into(), vec![]),
+            ("Other".into(), vec![]),
+        ]);
+        assert_eq!(
+            hooks.custom_events().collect::<Vec<_>>(),
+            ["MyEvent", "Other"]
+        );
+        let possible = ["AfterInstall", "MyEvent", "Install"];
+        assert_eq!(hooks.events_outside(&possible), ["Other"]);
+    }
 
     #[test]
     fn classifies_names() {
