@@ -26,6 +26,84 @@ proptest! {
     }
 }
 
+/// Values that stress the typing layer: wrong shapes, odd numbers, nulls, huge numbers.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("~".to_string()),
+        Just("[]".to_string()),
+        Just("{}".to_string()),
+        Just("[a, [b]]".to_string()),
+        Just("{location: x, timeout: 99999999999999999999}".to_string()),
+        Just("\"\"".to_string()),
+        "[-+0-9a-z.:]{0,12}",
+        "'[ -~]{0,12}'",
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("version".to_string()),
+        Just("os".to_string()),
+        Just("files".to_string()),
+        Just("hooks".to_string()),
+        Just("permissions".to_string()),
+        Just("file_exists_behavior".to_string()),
+        Just("source".to_string()),
+        Just("destination".to_string()),
+        Just("location".to_string()),
+        Just("timeout".to_string()),
+        Just("object".to_string()),
+        Just("mode".to_string()),
+        Just("acls".to_string()),
+        Just("context".to_string()),
+        Just("range".to_string()),
+        Just("type".to_string()),
+        Just("AfterInstall".to_string()),
+        Just("sudo".to_string()),
+    ]
+}
+
+/// Appspec-shaped documents: known keys nested up to three levels, random values.
+fn appspec_like() -> impl Strategy<Value = String> {
+    let leaf = (key(), value()).prop_map(|(k, v)| format!("{k}: {v}"));
+    leaf.prop_recursive(3, 40, 6, |inner| {
+        (key(), prop::collection::vec(inner, 1..6), any::<bool>()).prop_map(|(k, items, list)| {
+            let body: Vec<String> = items
+                .iter()
+                .map(|i| {
+                    let i = i.replace('\n', "\n    ");
+                    if list {
+                        format!("  - {i}")
+                    } else {
+                        format!("  {i}")
+                    }
+                })
+                .collect();
+            format!("{k}:\n{}", body.join("\n"))
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn typing_never_panics_on_appspec_shaped_input(
+        parts in prop::collection::vec(appspec_like(), 0..8)
+    ) {
+        let text = format!("version: 0.0\nos: linux\n{}\n", parts.join("\n"));
+        match parse("shaped.yml", &text) {
+            Ok(_) => {}
+            Err(errs) => {
+                prop_assert!(!errs.is_empty());
+                for e in &errs {
+                    prop_assert!(e.to_string().starts_with("shaped.yml"));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn deep_nesting_is_refused_with_a_position() {
     let inputs = [
