@@ -1,0 +1,91 @@
+//! Error types of AppSpec parsing: one [`AppSpecError`] per problem, all collected in
+//! [`AppSpecErrors`] so a user fixes every mistake in one round.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem in an appspec. Renders as `file:line:col: field: message`; the parts that are
+/// unknown (no position for a read error, no field for a syntax error) are left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSpecError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub col: Option<usize>,
+    /// Dotted path of the offending value, e.g. `hooks.AfterInstall[0].timeout`; empty for
+    /// problems of the document as a whole.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for AppSpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.col {
+                write!(f, ":{col}")?;
+            }
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for AppSpecError {}
+
+/// Every problem found in one appspec, in file order (by line, then column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSpecErrors(pub Vec<AppSpecError>);
+
+impl AppSpecErrors {
+    pub fn iter(&self) -> std::slice::Iter<'_, AppSpecError> {
+        self.0.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for AppSpecErrors {
+    /// One problem per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AppSpecErrors {}
+
+impl<'a> IntoIterator for &'a AppSpecErrors {
+    type Item = &'a AppSpecError;
+    type IntoIter = std::slice::Iter<'a, AppSpecError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// No appspec file in a bundle directory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no AppSpec file found in {bundle}: tried {}", tried_list(.tried))]
+pub struct AppSpecLocateError {
+    pub bundle: PathBuf,
+    pub tried: Vec<PathBuf>,
+}
+
+fn tried_list(tried: &[PathBuf]) -> String {
+    tried
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
