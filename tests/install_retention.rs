@@ -3,7 +3,7 @@
 use codedeploy_agent::install::{prune_old_revisions, record_most_recent};
 use codedeploy_agent::state::{read_pointer, write_pointer, Layout};
 use std::fs;
-use std::path::PathBuf;
+
 use std::time::{Duration, SystemTime};
 
 /// A group with deployments d-0 (oldest) .. d-{n-1}, each holding a file.
@@ -94,7 +94,7 @@ fn missing_root_group_or_deployment_is_fine() {
     fs::remove_dir_all(layout.deployment_dir("g", "d-1")).unwrap();
     let current = layout.deployment_dir("g", "d-2");
     let removed = prune_old_revisions(&layout, "g", &current, 1).unwrap();
-    assert_eq!(removed, [PathBuf::from(layout.deployment_dir("g", "d-0"))]);
+    assert_eq!(removed, [layout.deployment_dir("g", "d-0")]);
     assert_eq!(left(&layout), ["d-2"]);
 }
 
