@@ -75,6 +75,11 @@ fn install_versus_cp_a() {
         fs::metadata(tmp.path().join("dest/big.bin")).unwrap().len(),
         200 << 20
     );
+    // A redeployment of the same revision: removes all of it, then installs it again.
+    let start = Instant::now();
+    install(&layout, "g", &dd, &spec, None, &InstallOptions::default()).unwrap();
+    let again = start.elapsed();
+    println!("redeploy (cleanup + install): {:.3}s", again.as_secs_f64());
     println!(
         "wall: install {:.3}s, cp -a {:.3}s (warm-up cp -a {:.3}s); cpu: install {:.3}s, cp -a {:.3}s",
         ours.0.as_secs_f64(),

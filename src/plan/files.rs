@@ -18,6 +18,7 @@ use super::fsview::{normalize, DestKind, FsView, SourceKind};
 use super::perms::plan_permissions;
 use super::{InstallPlan, PlanError, Step};
 use crate::appspec::model::{FileExistsBehavior, FileMapping, Permission, Pos};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -47,6 +48,7 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
         mkdir_order: Vec::new(),
         blocked: HashSet::new(),
         retained: Vec::new(),
+        vanish_memo: RefCell::new(HashMap::new()),
     };
     let archive = normalize(input.cwd, input.archive_dir);
     for m in input.files {
@@ -123,6 +125,8 @@ struct Builder<'a> {
     /// Non-directories RETAIN kept where the revision needed a directory.
     blocked: HashSet<PathBuf>,
     retained: Vec<PathBuf>,
+    /// Answers of `vanishes`, which would otherwise rescan a tree once per level.
+    vanish_memo: RefCell<HashMap<PathBuf, bool>>,
 }
 
 impl Builder<'_> {
@@ -152,6 +156,17 @@ impl Builder<'_> {
     /// Whether cleanup of the previous revision removes directory `dir` (it only removes
     /// directories that end up empty).
     fn vanishes(&self, dir: &Path) -> Result<bool, PlanError> {
+        if let Some(&known) = self.vanish_memo.borrow().get(dir) {
+            return Ok(known);
+        }
+        let answer = self.scan_vanishes(dir)?;
+        self.vanish_memo
+            .borrow_mut()
+            .insert(dir.to_path_buf(), answer);
+        Ok(answer)
+    }
+
+    fn scan_vanishes(&self, dir: &Path) -> Result<bool, PlanError> {
         for name in self
             .fs
             .list_dir(dir)
