@@ -152,6 +152,9 @@ fn second_deployment_removes_keeps_and_replaces() {
         !journal2.contains("b.txt") && journal2.contains("new.txt"),
         "{journal2}"
     );
+    // A directory both revisions have stays journaled, so it goes once it is empty.
+    let sub_line = format!("{}\n", e.d("www/sub").display());
+    assert!(journal2.contains(&sub_line), "{journal2}");
 }
 
 #[test]
