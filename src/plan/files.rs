@@ -11,8 +11,9 @@
 //!   everything the revision has below it.
 //!
 //! Paths the previous revision installed count as absent, because they are removed before
-//! this plan is applied; a directory among them counts as present when something not
-//! installed by that revision (say, a log a script wrote) keeps it from being removed.
+//! this plan is applied. A directory among them that something not installed by that
+//! revision (say, a log a script wrote) keeps from being removed is still planned as a
+//! directory of this revision, so it stays journaled and receives the revision's permissions.
 
 use super::fsview::{normalize, DestKind, FsView, SourceKind};
 use super::perms::plan_permissions;
@@ -219,6 +220,10 @@ impl Builder<'_> {
         }
         Self::check_recordable(dir, pos)?;
         let replace = match self.dest_kind(dir)? {
+            // A directory of the previous revision that cleanup will not empty (a script
+            // wrote into it) is still the revision's: plan it, so it stays journaled and is
+            // removed once it is empty.
+            DestKind::Dir if self.input.previous.contains(dir) => false,
             DestKind::Dir | DestKind::SymlinkToDir => return Ok(true),
             DestKind::Absent => false,
             DestKind::File | DestKind::Symlink | DestKind::Special => match self.input.behavior {

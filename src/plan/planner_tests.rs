@@ -285,7 +285,10 @@ fn previous_revision_paths_never_clash() {
     // A directory kept alive by a file a script wrote is still there after cleanup.
     let fs = fs.file("/d/app/script.log");
     let p = run(&fs, &[fm("app", "/d/app")], &[], B::Disallow, &prev).unwrap();
-    assert_eq!(p.steps, vec![cp("/ar/app/f", "/d/app/f", false)]);
+    assert_eq!(
+        p.steps,
+        vec![mk("/d/app", false), cp("/ar/app/f", "/d/app/f", false)]
+    );
     // ...and a file of the new revision cannot take its place.
     let fs3 = MemFs::new()
         .file("/ar/app")
