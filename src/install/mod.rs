@@ -1,1 +1,185 @@
-//! (filled in by its issue)
+//! Adapter: the `Install` command (spec 9) — plan against the real filesystem, remove what
+//! the previous revision installed, apply the plan while journaling it, record the pointer;
+//! plus retention of old deployment directories (spec 6.3).
+//!
+//! Invariants:
+//! * nothing changes on disk until the plan is checked, the tools it needs are found and its
+//!   users and groups resolved; a refused plan leaves the previous revision installed and its
+//!   journal in place;
+//! * every path is written to the new `<group>-cleanup` journal before it is created, so a
+//!   crash at any point leaves a journal that covers everything this install created;
+//! * removal and permission changes never follow a symlink in the last component; a
+//!   directory is only ever removed when empty;
+//! * state files go through `state::write_atomic`.
+
+mod apply;
+mod cleanup;
+mod perms;
+mod realfs;
+mod retention;
+
+pub use retention::{prune_old_revisions, record_most_recent};
+
+use crate::appspec::model::{AppSpec, FileExistsBehavior};
+use crate::plan::{self, PlanError, PlanInput, Removal};
+use crate::state::{self, Layout, StateError};
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why an install failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{}", .0.with_location())]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the permissions entry for {object} (appspec line {line}) asks for {what}, but `{tool}` is not installed on this host")]
+    MissingTool {
+        object: String,
+        line: usize,
+        what: &'static str,
+        tool: &'static str,
+    },
+    /// `setfacl`, `semanage` or `restorecon` failed; the message is the official one.
+    #[error("{message}")]
+    Command { message: String, stderr: String },
+    #[error("can't find user for {name} (permissions entry for {object}, appspec line {line})")]
+    UnknownUser {
+        name: String,
+        object: String,
+        line: usize,
+    },
+    #[error("can't find group for {name} (permissions entry for {object}, appspec line {line})")]
+    UnknownGroup {
+        name: String,
+        object: String,
+        line: usize,
+    },
+    /// The filesystem changed between planning and applying.
+    #[error("{path}: {what} appeared after the install was planned; refusing to replace it")]
+    Changed { path: PathBuf, what: &'static str },
+    /// Only from [`InstallOptions::fail_after_steps`].
+    #[doc(hidden)]
+    #[error("simulated crash after {0} applied steps")]
+    SimulatedCrash(usize),
+}
+
+impl InstallError {
+    pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
+        Self::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Knobs of an install that are not in the appspec.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// Base for relative destinations and permission objects; the process's working
+    /// directory when `None` (as the official agent).
+    pub cwd: Option<PathBuf>,
+    /// Where `setfacl`, `semanage` and `restorecon` are looked up; `$PATH` when `None`.
+    pub tool_path: Option<OsString>,
+    /// Fault injection for tests: stop, as a crash would, once this many steps are applied.
+    #[doc(hidden)]
+    pub fail_after_steps: Option<usize>,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstallReport {
+    /// Entries of the previous revision's journal processed.
+    pub previous_removals: usize,
+    pub dirs_created: usize,
+    pub files_copied: usize,
+    pub permissions_set: usize,
+    /// Destinations left alone by RETAIN.
+    pub retained: Vec<PathBuf>,
+    /// Things worth a log line (a symlink whose mode was not changed, a missing semanage
+    /// during cleanup).
+    pub warnings: Vec<String>,
+}
+
+/// Installs the revision unpacked in `deployment_dir` as `appspec`'s `files` and
+/// `permissions` say. `override_behavior` is the deployment's file-exists behaviour, used
+/// when the appspec has none; DISALLOW when neither has one.
+pub fn install(
+    layout: &Layout,
+    group: &str,
+    deployment_dir: &Path,
+    appspec: &AppSpec,
+    override_behavior: Option<FileExistsBehavior>,
+    opts: &InstallOptions,
+) -> Result<InstallReport, InstallError> {
+    let instructions = layout.instructions_dir();
+    fs::create_dir_all(&instructions)
+        .map_err(|e| InstallError::io("create directory", &instructions, e))?;
+
+    let cleanup_path = layout.cleanup_file(group);
+    let journal = match fs::read(&cleanup_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(InstallError::io("read", &cleanup_path, e)),
+    };
+    let removals = plan::parse_journal(&journal);
+    let previous: HashSet<PathBuf> = removals
+        .iter()
+        .filter_map(|r| match r {
+            Removal::Path(p) => Some(p.clone()),
+            Removal::SeContext(_) => None,
+        })
+        .collect();
+
+    let cwd = match &opts.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+    };
+    let archive = state::archive_dir(deployment_dir);
+    let behavior = appspec
+        .file_exists_behavior
+        .or(override_behavior)
+        .unwrap_or(FileExistsBehavior::Disallow);
+    let input = PlanInput {
+        archive_dir: &archive,
+        files: &appspec.files,
+        permissions: &appspec.permissions,
+        behavior,
+        previous: &previous,
+        cwd: &cwd,
+    };
+    let plan = plan::plan_install(&input, &realfs::RealFs)?;
+    let tools = perms::Tools::find(opts.tool_path.as_deref());
+    let ids = perms::check_and_resolve(&plan, &tools)?;
+
+    // From here on the disk changes.
+    let mut report = InstallReport {
+        retained: plan.retained.clone(),
+        ..InstallReport::default()
+    };
+    report.previous_removals =
+        cleanup::apply_removals(&removals, &previous, &tools, &mut report.warnings)?;
+    match fs::remove_file(&cleanup_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(InstallError::io("remove", &cleanup_path, e)),
+    }
+    state::write_atomic(
+        &layout.install_json(group),
+        plan::install_json(&plan).as_bytes(),
+    )?;
+    apply::apply_plan(&plan, &cleanup_path, &ids, &tools, opts, &mut report)?;
+    state::write_pointer(&layout.last_successful_install(group), deployment_dir)?;
+    Ok(report)
+}

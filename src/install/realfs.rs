@@ -1,0 +1,65 @@
+//! [`FsView`] over the real filesystem: `lstat` for destinations, followed `stat` for
+//! sources that are symlinks to directories.
+
+use crate::plan::{DestKind, FsView, SourceKind};
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+pub(crate) struct RealFs;
+
+fn absent(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+fn text(e: io::Error) -> String {
+    e.to_string()
+}
+
+impl FsView for RealFs {
+    fn dest_kind(&self, path: &Path) -> Result<DestKind, String> {
+        let m = match fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if absent(&e) => return Ok(DestKind::Absent),
+            Err(e) => return Err(text(e)),
+        };
+        let ft = m.file_type();
+        Ok(if ft.is_symlink() {
+            match fs::metadata(path) {
+                Ok(t) if t.is_dir() => DestKind::SymlinkToDir,
+                _ => DestKind::Symlink,
+            }
+        } else if ft.is_dir() {
+            DestKind::Dir
+        } else if ft.is_file() {
+            DestKind::File
+        } else {
+            DestKind::Special
+        })
+    }
+
+    fn source_kind(&self, path: &Path) -> Result<SourceKind, String> {
+        Ok(match self.dest_kind(path)? {
+            DestKind::Absent => SourceKind::Missing,
+            DestKind::Dir | DestKind::SymlinkToDir => SourceKind::Dir,
+            DestKind::File => SourceKind::File,
+            DestKind::Symlink => SourceKind::Symlink,
+            DestKind::Special => SourceKind::Special,
+        })
+    }
+
+    fn list_dir(&self, path: &Path) -> Result<Vec<OsString>, String> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(path).map_err(text)? {
+            out.push(entry.map_err(text)?.file_name());
+        }
+        Ok(out)
+    }
+
+    fn dir_id(&self, path: &Path) -> Result<(u64, u64), String> {
+        let m = fs::metadata(path).map_err(text)?;
+        Ok((m.dev(), m.ino()))
+    }
+}

@@ -1,0 +1,353 @@
+//! Copy planning for the `files` section (spec 9.2) with `file_exists_behavior` (spec 9.3),
+//! then permission planning (spec 9.4) over what was planned.
+//!
+//! Clash rules (documented in docs/compatibility-install.md):
+//! * a file over anything that exists (file, directory, symlink, special file): DISALLOW
+//!   refuses; RETAIN keeps the existing object; OVERWRITE replaces a file, symlink or special
+//!   file (never writing through a symlink) but refuses to replace a directory;
+//! * a directory over a directory or a symlink to one: reused, never a clash (official);
+//! * a directory over a file, a non-directory symlink or a special file: DISALLOW refuses;
+//!   OVERWRITE replaces the object with the directory; RETAIN keeps the object and skips
+//!   everything the revision has below it.
+//!
+//! Paths the previous revision installed count as absent, because they are removed before
+//! this plan is applied. A directory among them that something not installed by that
+//! revision (say, a log a script wrote) keeps from being removed is still planned as a
+//! directory of this revision, so it stays journaled and receives the revision's permissions.
+
+use super::fsview::{normalize, DestKind, FsView, SourceKind};
+use super::perms::plan_permissions;
+use super::{InstallPlan, PlanError, Step};
+use crate::appspec::model::{FileExistsBehavior, FileMapping, Permission, Pos};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Everything the planner needs besides the filesystem view.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// The revision's unpacked archive directory (absolute).
+    pub archive_dir: &'a Path,
+    pub files: &'a [FileMapping],
+    pub permissions: &'a [Permission],
+    pub behavior: FileExistsBehavior,
+    /// Paths the previous revision of this group installed (its cleanup journal).
+    pub previous: &'a HashSet<PathBuf>,
+    /// Base for relative destinations and permission objects.
+    pub cwd: &'a Path,
+}
+
+/// Plans an install. Refuses, without side effects, anything the behaviour forbids.
+pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPlan, PlanError> {
+    let mut b = Builder {
+        input,
+        fs,
+        steps: Vec::new(),
+        copies: HashMap::new(),
+        copy_order: Vec::new(),
+        mkdirs: HashSet::new(),
+        mkdir_order: Vec::new(),
+        blocked: HashSet::new(),
+        retained: Vec::new(),
+        vanish_memo: RefCell::new(HashMap::new()),
+    };
+    let archive = normalize(input.cwd, input.archive_dir);
+    for m in input.files {
+        let src = normalize(&archive, Path::new(m.source.trim_start_matches('/')));
+        if !src.starts_with(&archive) {
+            return Err(PlanError::SourceOutsideBundle {
+                src: m.source.clone(),
+                pos: m.pos,
+            });
+        }
+        let dest = normalize(input.cwd, Path::new(&m.destination));
+        match b.source_kind(&src)? {
+            SourceKind::Dir => b.plan_dir(&src, &dest, m.pos, &mut Vec::new())?,
+            SourceKind::File | SourceKind::Symlink => match src.file_name() {
+                Some(name) => {
+                    let target = dest.join(name);
+                    b.copy(&src, &target, m.pos)?;
+                }
+                None => {
+                    return Err(PlanError::MissingSource {
+                        src: m.source.clone(),
+                        pos: m.pos,
+                    })
+                }
+            },
+            SourceKind::Missing => {
+                return Err(PlanError::MissingSource {
+                    src: m.source.clone(),
+                    pos: m.pos,
+                })
+            }
+            SourceKind::Special => {
+                return Err(PlanError::SpecialSource {
+                    path: disp(&src),
+                    pos: m.pos,
+                })
+            }
+        }
+    }
+    let perm_steps = plan_permissions(
+        input.permissions,
+        &b.copy_order,
+        &b.mkdir_order,
+        &|p: &Path| {
+            fs.dest_kind(p)
+                .map(|k| matches!(k, DestKind::Dir | DestKind::SymlinkToDir))
+                .map_err(|message| PlanError::Inspect {
+                    path: disp(p),
+                    message,
+                })
+        },
+        input.cwd,
+    )?;
+    b.steps.extend(perm_steps);
+    Ok(InstallPlan {
+        steps: b.steps,
+        retained: b.retained,
+    })
+}
+
+pub(crate) fn disp(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+struct Builder<'a> {
+    input: &'a PlanInput<'a>,
+    fs: &'a dyn FsView,
+    steps: Vec<Step>,
+    /// Copy target -> its source, for the duplicate-destination message.
+    copies: HashMap<PathBuf, PathBuf>,
+    copy_order: Vec<PathBuf>,
+    mkdirs: HashSet<PathBuf>,
+    mkdir_order: Vec<PathBuf>,
+    /// Non-directories RETAIN kept where the revision needed a directory.
+    blocked: HashSet<PathBuf>,
+    retained: Vec<PathBuf>,
+    /// Answers of `vanishes`, which would otherwise rescan a tree once per level.
+    vanish_memo: RefCell<HashMap<PathBuf, bool>>,
+}
+
+impl Builder<'_> {
+    fn inspect_err(p: &Path, message: String) -> PlanError {
+        PlanError::Inspect {
+            path: disp(p),
+            message,
+        }
+    }
+
+    fn source_kind(&self, p: &Path) -> Result<SourceKind, PlanError> {
+        self.fs.source_kind(p).map_err(|m| Self::inspect_err(p, m))
+    }
+
+    /// What will stand at `p` once the previous revision's files are gone.
+    fn dest_kind(&self, p: &Path) -> Result<DestKind, PlanError> {
+        let real = self.fs.dest_kind(p).map_err(|m| Self::inspect_err(p, m))?;
+        if !self.input.previous.contains(p) {
+            return Ok(real);
+        }
+        if real == DestKind::Dir && !self.vanishes(p)? {
+            return Ok(DestKind::Dir);
+        }
+        Ok(DestKind::Absent)
+    }
+
+    /// Whether cleanup of the previous revision removes directory `dir` (it only removes
+    /// directories that end up empty).
+    fn vanishes(&self, dir: &Path) -> Result<bool, PlanError> {
+        if let Some(&known) = self.vanish_memo.borrow().get(dir) {
+            return Ok(known);
+        }
+        let answer = self.scan_vanishes(dir)?;
+        self.vanish_memo
+            .borrow_mut()
+            .insert(dir.to_path_buf(), answer);
+        Ok(answer)
+    }
+
+    fn scan_vanishes(&self, dir: &Path) -> Result<bool, PlanError> {
+        for name in self
+            .fs
+            .list_dir(dir)
+            .map_err(|m| Self::inspect_err(dir, m))?
+        {
+            let child = dir.join(name);
+            if !self.input.previous.contains(&child) {
+                return Ok(false);
+            }
+            let kind = self
+                .fs
+                .dest_kind(&child)
+                .map_err(|m| Self::inspect_err(&child, m))?;
+            if kind == DestKind::Dir && !self.vanishes(&child)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn is_blocked(&self, p: &Path) -> bool {
+        !self.blocked.is_empty() && p.ancestors().any(|a| self.blocked.contains(a))
+    }
+
+    fn check_recordable(p: &Path, pos: Pos) -> Result<(), PlanError> {
+        if p.as_os_str().as_encoded_bytes().contains(&b'\n') {
+            return Err(PlanError::NewlineInPath { path: disp(p), pos });
+        }
+        Ok(())
+    }
+
+    /// Makes sure `dir` will be a directory. `Ok(false)`: RETAIN kept a non-directory on the
+    /// way, so nothing can be installed below it.
+    fn ensure_dir(&mut self, dir: &Path, src: &Path, pos: Pos) -> Result<bool, PlanError> {
+        let Some(parent) = dir.parent() else {
+            return Ok(true); // the root directory
+        };
+        if self.mkdirs.contains(dir) {
+            return Ok(true);
+        }
+        if self.is_blocked(dir) {
+            return Ok(false);
+        }
+        if self.copies.contains_key(dir) {
+            return Err(PlanError::MkdirOverCopy {
+                path: disp(dir),
+                src: disp(src),
+                pos,
+            });
+        }
+        Self::check_recordable(dir, pos)?;
+        let replace = match self.dest_kind(dir)? {
+            // A directory of the previous revision that cleanup will not empty (a script
+            // wrote into it) is still the revision's: plan it, so it stays journaled and is
+            // removed once it is empty.
+            DestKind::Dir if self.input.previous.contains(dir) => false,
+            DestKind::Dir | DestKind::SymlinkToDir => return Ok(true),
+            DestKind::Absent => false,
+            DestKind::File | DestKind::Symlink | DestKind::Special => match self.input.behavior {
+                FileExistsBehavior::Disallow => {
+                    return Err(PlanError::FileExists {
+                        path: disp(dir),
+                        pos,
+                    })
+                }
+                FileExistsBehavior::Overwrite => true,
+                FileExistsBehavior::Retain => {
+                    self.blocked.insert(dir.to_path_buf());
+                    self.retained.push(dir.to_path_buf());
+                    return Ok(false);
+                }
+            },
+        };
+        if !self.ensure_dir(parent, src, pos)? {
+            return Ok(false);
+        }
+        self.mkdirs.insert(dir.to_path_buf());
+        self.mkdir_order.push(dir.to_path_buf());
+        self.steps.push(Step::Mkdir {
+            dir: dir.to_path_buf(),
+            replace,
+        });
+        Ok(true)
+    }
+
+    fn copy(&mut self, src: &Path, target: &Path, pos: Pos) -> Result<(), PlanError> {
+        if let Some(parent) = target.parent() {
+            if !self.ensure_dir(parent, src, pos)? {
+                return Ok(());
+            }
+        }
+        if let Some(other) = self.copies.get(target) {
+            return Err(PlanError::DuplicateCopy {
+                path: disp(target),
+                src: disp(src),
+                other: disp(other),
+                pos,
+            });
+        }
+        if self.mkdirs.contains(target) {
+            return Err(PlanError::CopyOverMkdir {
+                path: disp(target),
+                src: disp(src),
+                pos,
+            });
+        }
+        Self::check_recordable(target, pos)?;
+        let kind = self.dest_kind(target)?;
+        let replace = match (kind, self.input.behavior) {
+            (DestKind::Absent, _) => false,
+            (_, FileExistsBehavior::Disallow) => {
+                return Err(PlanError::FileExists {
+                    path: disp(target),
+                    pos,
+                })
+            }
+            (_, FileExistsBehavior::Retain) => {
+                self.retained.push(target.to_path_buf());
+                return Ok(());
+            }
+            (DestKind::Dir, FileExistsBehavior::Overwrite) => {
+                return Err(PlanError::DirectoryInTheWay {
+                    path: disp(target),
+                    src: disp(src),
+                    pos,
+                })
+            }
+            (_, FileExistsBehavior::Overwrite) => true,
+        };
+        self.copies.insert(target.to_path_buf(), src.to_path_buf());
+        self.copy_order.push(target.to_path_buf());
+        self.steps.push(Step::Copy {
+            source: src.to_path_buf(),
+            destination: target.to_path_buf(),
+            replace,
+        });
+        Ok(())
+    }
+
+    /// A directory source: its destination, then every entry, recursing into directories.
+    /// Entries go in byte order of their names so plans are reproducible.
+    fn plan_dir(
+        &mut self,
+        src: &Path,
+        dest: &Path,
+        pos: Pos,
+        stack: &mut Vec<(u64, u64)>,
+    ) -> Result<(), PlanError> {
+        let id = self.fs.dir_id(src).map_err(|m| Self::inspect_err(src, m))?;
+        if stack.contains(&id) {
+            return Err(PlanError::SourceLoop {
+                path: disp(src),
+                pos,
+            });
+        }
+        if !self.ensure_dir(dest, src, pos)? {
+            return Ok(());
+        }
+        stack.push(id);
+        let mut names = self
+            .fs
+            .list_dir(src)
+            .map_err(|m| Self::inspect_err(src, m))?;
+        names.sort();
+        for name in names {
+            let s = src.join(&name);
+            let d = dest.join(&name);
+            match self.source_kind(&s)? {
+                SourceKind::Dir => self.plan_dir(&s, &d, pos, stack)?,
+                SourceKind::File | SourceKind::Symlink => self.copy(&s, &d, pos)?,
+                SourceKind::Special => {
+                    return Err(PlanError::SpecialSource {
+                        path: disp(&s),
+                        pos,
+                    })
+                }
+                SourceKind::Missing => return Err(PlanError::MissingSource { src: disp(&s), pos }),
+            }
+        }
+        stack.pop();
+        Ok(())
+    }
+}

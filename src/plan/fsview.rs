@@ -1,0 +1,80 @@
+//! The planner's read-only view of the filesystem, and lexical path normalisation.
+//!
+//! Invariant: implementations answer from `lstat`-style facts for destinations (a symlink is
+//! reported as a symlink, with whether it points at a directory) and from followed facts for
+//! sources (spec 9.2: a symlink to a directory in the bundle is a directory).
+
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+/// What stands at a destination path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestKind {
+    Absent,
+    Dir,
+    /// A symlink whose target is a directory.
+    SymlinkToDir,
+    File,
+    /// A symlink to a non-directory, or a dangling one.
+    Symlink,
+    /// A FIFO, socket or device node.
+    Special,
+}
+
+/// What a source path in the archive directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Missing,
+    /// A directory, or a symlink to one (followed, as the official agent does).
+    Dir,
+    File,
+    /// A symlink to a non-directory or a dangling one: recreated as a symlink.
+    Symlink,
+    /// A FIFO, socket or device node: refused, there is nothing sensible to copy.
+    Special,
+}
+
+/// Read-only filesystem facts the planner needs. Errors are text naming the path.
+pub trait FsView {
+    fn dest_kind(&self, path: &Path) -> Result<DestKind, String>;
+    fn source_kind(&self, path: &Path) -> Result<SourceKind, String>;
+    /// Entry names of a source directory (following a symlink to it), excluding `.`/`..`.
+    fn list_dir(&self, path: &Path) -> Result<Vec<OsString>, String>;
+    /// A stable identity (device, inode) of a source directory, to detect symlink loops.
+    fn dir_id(&self, path: &Path) -> Result<(u64, u64), String>;
+}
+
+/// Makes `p` absolute against `base` and removes `.`, `..` and repeated or trailing
+/// separators without looking at the disk (`File.expand_path` semantics).
+pub fn normalize(base: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_is_lexical() {
+        let b = Path::new("/work");
+        assert_eq!(normalize(b, Path::new("/a/b/")), Path::new("/a/b"));
+        assert_eq!(normalize(b, Path::new("/a//./b/../c")), Path::new("/a/c"));
+        assert_eq!(normalize(b, Path::new("rel/x")), Path::new("/work/rel/x"));
+        assert_eq!(normalize(b, Path::new("/../..")), Path::new("/"));
+    }
+}

@@ -1,0 +1,155 @@
+//! `<group>-install.json` (spec 9.6): the plan as the official instruction list.
+//!
+//! Invariants: compact JSON, keys in the official order; a context without a range renders
+//! `"range":null` (the official agent crashes there, quirk 10); per path the permission
+//! instructions appear in the order they are applied: chown, chmod, setfacl, semanage.
+
+use super::files::disp;
+use super::{InstallPlan, Step};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Context {
+    user: Option<String>,
+    role: Option<String>,
+    #[serde(rename = "type")]
+    type_: String,
+    range: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Instruction {
+    Copy {
+        source: String,
+        destination: String,
+    },
+    Mkdir {
+        directory: String,
+    },
+    Chown {
+        owner: Option<String>,
+        group: Option<String>,
+        file: String,
+    },
+    Chmod {
+        mode: String,
+        file: String,
+    },
+    Setfacl {
+        acl: Vec<String>,
+        file: String,
+    },
+    Semanage {
+        context: Context,
+        file: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Document {
+    instructions: Vec<Instruction>,
+}
+
+/// Renders the plan's instruction list.
+pub fn install_json(plan: &InstallPlan) -> String {
+    let mut instructions = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        match step {
+            Step::Copy {
+                source,
+                destination,
+                ..
+            } => instructions.push(Instruction::Copy {
+                source: disp(source),
+                destination: disp(destination),
+            }),
+            Step::Mkdir { dir, .. } => instructions.push(Instruction::Mkdir {
+                directory: disp(dir),
+            }),
+            Step::SetPermissions(p) => {
+                let file = disp(&p.path);
+                if p.owner.is_some() || p.group.is_some() {
+                    instructions.push(Instruction::Chown {
+                        owner: p.owner.clone(),
+                        group: p.group.clone(),
+                        file: file.clone(),
+                    });
+                }
+                if let Some(mode) = p.mode {
+                    instructions.push(Instruction::Chmod {
+                        mode: mode.to_string(),
+                        file: file.clone(),
+                    });
+                }
+                if !p.acls.is_empty() {
+                    instructions.push(Instruction::Setfacl {
+                        acl: p.acls.iter().map(ToString::to_string).collect(),
+                        file: file.clone(),
+                    });
+                }
+                if let Some(c) = &p.context {
+                    instructions.push(Instruction::Semanage {
+                        context: Context {
+                            user: c.user.clone(),
+                            role: None,
+                            type_: c.type_.clone(),
+                            range: c.range.as_ref().map(ToString::to_string),
+                        },
+                        file,
+                    });
+                }
+            }
+        }
+    }
+    // Serialising plain strings and options cannot fail.
+    serde_json::to_string(&Document { instructions }).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::appspec::model::{Ace, AceKind, Mode, Pos, SeContext};
+    use crate::plan::PermissionStep;
+
+    #[test]
+    fn official_shape() {
+        let plan = InstallPlan {
+            steps: vec![
+                Step::Mkdir {
+                    dir: "/d".into(),
+                    replace: false,
+                },
+                Step::Copy {
+                    source: "/a/f".into(),
+                    destination: "/d/f".into(),
+                    replace: false,
+                },
+                Step::SetPermissions(Box::new(PermissionStep {
+                    path: "/d/f".into(),
+                    mode: Some(Mode(0o744)),
+                    acls: vec![Ace {
+                        default: false,
+                        kind: AceKind::User,
+                        name: "bob".into(),
+                        perms: 7,
+                    }],
+                    context: Some(SeContext {
+                        user: Some("name".into()),
+                        type_: "type".into(),
+                        range: None,
+                    }),
+                    owner: Some("bob".into()),
+                    group: None,
+                    object: "/d".into(),
+                    pos: Pos::default(),
+                })),
+            ],
+            retained: vec![],
+        };
+        assert_eq!(
+            install_json(&plan),
+            r#"{"instructions":[{"type":"mkdir","directory":"/d"},{"type":"copy","source":"/a/f","destination":"/d/f"},{"type":"chown","owner":"bob","group":null,"file":"/d/f"},{"type":"chmod","mode":"744","file":"/d/f"},{"type":"setfacl","acl":["user:bob:rwx"],"file":"/d/f"},{"type":"semanage","context":{"user":"name","role":null,"type":"type","range":null},"file":"/d/f"}]}"#
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! An in-memory [`FsView`] for planner tests.
+
+use super::fsview::{DestKind, FsView, SourceKind};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, Clone)]
+enum Node {
+    Dir,
+    File,
+    Link(PathBuf),
+    Special,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MemFs {
+    nodes: BTreeMap<PathBuf, Node>,
+}
+
+impl MemFs {
+    pub(crate) fn new() -> Self {
+        let mut nodes = BTreeMap::new();
+        nodes.insert(PathBuf::from("/"), Node::Dir);
+        Self { nodes }
+    }
+    fn put(mut self, p: &str, n: Node) -> Self {
+        let p = PathBuf::from(p);
+        for a in p.ancestors().skip(1) {
+            self.nodes.entry(a.to_path_buf()).or_insert(Node::Dir);
+        }
+        self.nodes.insert(p, n);
+        self
+    }
+    pub(crate) fn dir(self, p: &str) -> Self {
+        self.put(p, Node::Dir)
+    }
+    pub(crate) fn file(self, p: &str) -> Self {
+        self.put(p, Node::File)
+    }
+    pub(crate) fn link(self, p: &str, target: &str) -> Self {
+        self.put(p, Node::Link(target.into()))
+    }
+    pub(crate) fn special(self, p: &str) -> Self {
+        self.put(p, Node::Special)
+    }
+
+    fn resolve(&self, p: &Path, follow_last: bool, depth: u32) -> PathBuf {
+        let comps: Vec<Component> = p.components().collect();
+        let mut cur = PathBuf::from("/");
+        for (i, c) in comps.iter().enumerate() {
+            if let Component::Normal(n) = c {
+                cur.push(n);
+                let last = i + 1 == comps.len();
+                if let Some(Node::Link(t)) = self.nodes.get(&cur) {
+                    if (!last || follow_last) && depth < 16 {
+                        cur = self.resolve(t, true, depth + 1);
+                    }
+                }
+            }
+        }
+        cur
+    }
+}
+
+impl FsView for MemFs {
+    fn dest_kind(&self, path: &Path) -> Result<DestKind, String> {
+        let r = self.resolve(path, false, 0);
+        Ok(match self.nodes.get(&r) {
+            None => DestKind::Absent,
+            Some(Node::Dir) => DestKind::Dir,
+            Some(Node::File) => DestKind::File,
+            Some(Node::Special) => DestKind::Special,
+            Some(Node::Link(t)) => match self.nodes.get(&self.resolve(t, true, 0)) {
+                Some(Node::Dir) => DestKind::SymlinkToDir,
+                _ => DestKind::Symlink,
+            },
+        })
+    }
+    fn source_kind(&self, path: &Path) -> Result<SourceKind, String> {
+        Ok(match self.dest_kind(path)? {
+            DestKind::Absent => SourceKind::Missing,
+            DestKind::Dir | DestKind::SymlinkToDir => SourceKind::Dir,
+            DestKind::File => SourceKind::File,
+            DestKind::Symlink => SourceKind::Symlink,
+            DestKind::Special => SourceKind::Special,
+        })
+    }
+    fn list_dir(&self, path: &Path) -> Result<Vec<OsString>, String> {
+        let r = self.resolve(path, true, 0);
+        // Reverse order, so tests show the planner sorts.
+        Ok(self
+            .nodes
+            .keys()
+            .rev()
+            .filter(|k| k.parent() == Some(r.as_path()))
+            .filter_map(|k| k.file_name().map(|n| n.to_os_string()))
+            .collect())
+    }
+    fn dir_id(&self, path: &Path) -> Result<(u64, u64), String> {
+        let r = self.resolve(path, true, 0);
+        let idx = self
+            .nodes
+            .keys()
+            .position(|k| *k == r)
+            .unwrap_or(usize::MAX);
+        Ok((0, idx as u64))
+    }
+}

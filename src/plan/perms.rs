@@ -1,0 +1,162 @@
+//! Permission planning (spec 9.4), kept to the official semantics (quirk 8, deliberately):
+//! only paths this install creates get permissions; `pattern: "**"` matches every descendant,
+//! any other pattern and every `except` pattern match direct children only, with `*` as the
+//! only wildcard; one path receiving permissions twice is an error.
+
+use super::files::disp;
+use super::fsview::normalize;
+use super::{PermissionStep, PlanError, Step};
+use crate::appspec::model::Permission;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// `*` matches any run of characters (including none); every other character is literal.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    // Position of the last `*` seen and the text position it is currently matched up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Whether `candidate` (strictly under `object`) is matched by the entry's pattern and not
+/// excluded by its `except` list.
+fn matches(object: &Path, candidate: &Path, perm: &Permission) -> bool {
+    let Ok(rel) = candidate.strip_prefix(object) else {
+        return false;
+    };
+    if rel.as_os_str().is_empty() {
+        return false;
+    }
+    let rel = rel.to_string_lossy();
+    let direct_child = !rel.contains('/');
+    if perm.pattern != "**" && !(direct_child && glob_match(&perm.pattern, &rel)) {
+        return false;
+    }
+    !(direct_child && perm.except.iter().any(|e| glob_match(e, &rel)))
+}
+
+fn ruby_list(items: &[String]) -> String {
+    let parts: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Plans the permission steps, after every copy and mkdir, in appspec order.
+pub(crate) fn plan_permissions(
+    perms: &[Permission],
+    copies: &[PathBuf],
+    mkdirs: &[PathBuf],
+    is_existing_dir: &dyn Fn(&Path) -> Result<bool, PlanError>,
+    cwd: &Path,
+) -> Result<Vec<Step>, PlanError> {
+    let copy_set: HashSet<&Path> = copies.iter().map(PathBuf::as_path).collect();
+    let mkdir_set: HashSet<&Path> = mkdirs.iter().map(PathBuf::as_path).collect();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut steps = Vec::new();
+    for perm in perms {
+        let object = normalize(cwd, Path::new(&perm.object));
+        let has_default_acl = perm.acls.iter().any(|a| a.default);
+        let mut targets: Vec<PathBuf> = Vec::new();
+        if copy_set.contains(object.as_path()) {
+            if perm.types.file {
+                if perm.pattern != "**" {
+                    return Err(PlanError::InvalidPattern {
+                        object: perm.object.clone(),
+                        pattern: perm.pattern.clone(),
+                        pos: perm.pos,
+                    });
+                }
+                if !perm.except.is_empty() {
+                    return Err(PlanError::InvalidExcept {
+                        object: perm.object.clone(),
+                        except: ruby_list(&perm.except),
+                        pos: perm.pos,
+                    });
+                }
+                if has_default_acl {
+                    return Err(PlanError::DefaultAclOnFile {
+                        path: disp(&object),
+                        pos: perm.pos,
+                    });
+                }
+                targets.push(object.clone());
+            }
+        } else if mkdir_set.contains(object.as_path()) || is_existing_dir(&object)? {
+            if perm.types.file {
+                for c in copies.iter().filter(|c| matches(&object, c, perm)) {
+                    if has_default_acl {
+                        return Err(PlanError::DefaultAclOnFile {
+                            path: disp(c),
+                            pos: perm.pos,
+                        });
+                    }
+                    targets.push(c.clone());
+                }
+            }
+            if perm.types.directory {
+                targets.extend(mkdirs.iter().filter(|d| matches(&object, d, perm)).cloned());
+            }
+        }
+        let asks_anything = perm.mode.is_some()
+            || !perm.acls.is_empty()
+            || perm.context.is_some()
+            || perm.owner.is_some()
+            || perm.group.is_some();
+        for path in targets {
+            if !seen.insert(path.clone()) {
+                return Err(PlanError::DuplicatePermission {
+                    path: disp(&path),
+                    pos: perm.pos,
+                });
+            }
+            if asks_anything {
+                steps.push(Step::SetPermissions(Box::new(PermissionStep {
+                    path,
+                    mode: perm.mode,
+                    acls: perm.acls.clone(),
+                    context: perm.context.clone(),
+                    owner: perm.owner.clone(),
+                    group: perm.group.clone(),
+                    object: perm.object.clone(),
+                    pos: perm.pos,
+                })));
+            }
+        }
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_has_only_star() {
+        assert!(glob_match("*.txt", "a.txt"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+        assert!(glob_match("?.txt", "?.txt"));
+        assert!(!glob_match("?.txt", "a.txt"));
+        assert!(glob_match("[ab]", "[ab]"));
+        assert!(!glob_match("[ab]", "a"));
+        assert!(glob_match("**", "x"));
+        assert!(glob_match("*a", "aaa"));
+    }
+}

@@ -1,0 +1,513 @@
+//! Table-driven tests of the pure planner against an in-memory filesystem.
+
+use super::memfs::MemFs;
+use super::*;
+use crate::appspec::model::{
+    AceKind, FileExistsBehavior as B, FileMapping, ObjectTypes, Permission,
+};
+use std::collections::HashSet;
+use std::path::Path;
+
+fn fm(source: &str, destination: &str) -> FileMapping {
+    FileMapping {
+        source: source.into(),
+        destination: destination.into(),
+        pos: Pos { line: 7, col: 3 },
+    }
+}
+
+fn run(
+    fs: &MemFs,
+    files: &[FileMapping],
+    perms: &[Permission],
+    b: B,
+    prev: &[&str],
+) -> Result<InstallPlan, PlanError> {
+    let previous: HashSet<PathBuf> = prev.iter().map(PathBuf::from).collect();
+    let input = PlanInput {
+        archive_dir: Path::new("/ar"),
+        files,
+        permissions: perms,
+        behavior: b,
+        previous: &previous,
+        cwd: Path::new("/cwd"),
+    };
+    plan_install(&input, fs)
+}
+
+fn mk(d: &str, replace: bool) -> Step {
+    Step::Mkdir {
+        dir: d.into(),
+        replace,
+    }
+}
+
+fn cp(s: &str, d: &str, replace: bool) -> Step {
+    Step::Copy {
+        source: s.into(),
+        destination: d.into(),
+        replace,
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Copied { replace: bool },
+    Retained,
+    Refused,
+    DirInTheWay,
+}
+
+fn outcome(r: Result<InstallPlan, PlanError>, target: &str) -> Outcome {
+    match r {
+        Ok(p) => {
+            if p.retained.iter().any(|x| x == Path::new(target)) {
+                return Outcome::Retained;
+            }
+            match p.steps.iter().find(|s| s.path() == Path::new(target)) {
+                Some(Step::Copy { replace, .. }) | Some(Step::Mkdir { replace, .. }) => {
+                    Outcome::Copied { replace: *replace }
+                }
+                other => panic!("no step for {target}: {other:?} in {p:?}"),
+            }
+        }
+        Err(PlanError::FileExists { path, .. }) if path == target => Outcome::Refused,
+        Err(PlanError::DirectoryInTheWay { path, .. }) if path == target => Outcome::DirInTheWay,
+        Err(e) => panic!("unexpected error {e:?}"),
+    }
+}
+
+/// A file source landing on each kind of existing object, under each behaviour.
+#[test]
+fn file_over_each_clash_kind() {
+    use Outcome::*;
+    let base = MemFs::new()
+        .file("/ar/app.txt")
+        .dir("/dst")
+        .dir("/elsewhere");
+    let t = "/dst/app.txt";
+    let clashes: Vec<(&str, MemFs)> = vec![
+        ("file", base.clone().file(t)),
+        ("directory", base.clone().dir(t)),
+        (
+            "symlink to file",
+            base.clone().file("/elsewhere/f").link(t, "/elsewhere/f"),
+        ),
+        ("dangling symlink", base.clone().link(t, "/nowhere")),
+        ("symlink to dir", base.clone().link(t, "/elsewhere")),
+        ("fifo", base.clone().special(t)),
+    ];
+    let expect = |kind: &str, b: B| match (kind, b) {
+        (_, B::Disallow) => Refused,
+        (_, B::Retain) => Retained,
+        ("directory", B::Overwrite) => DirInTheWay,
+        (_, B::Overwrite) => Copied { replace: true },
+    };
+    for (kind, fs) in &clashes {
+        for b in [B::Disallow, B::Overwrite, B::Retain] {
+            let got = outcome(run(fs, &[fm("app.txt", "/dst")], &[], b, &[]), t);
+            assert_eq!(got, expect(kind, b), "file over {kind} with {b:?}");
+        }
+    }
+    for b in [B::Disallow, B::Overwrite, B::Retain] {
+        let got = outcome(run(&base, &[fm("app.txt", "/dst")], &[], b, &[]), t);
+        assert_eq!(got, Copied { replace: false }, "no clash with {b:?}");
+    }
+}
+
+/// A directory of the revision landing on each kind of existing object.
+#[test]
+fn directory_over_each_clash_kind() {
+    use Outcome::*;
+    let base = MemFs::new()
+        .file("/ar/site/sub/index.html")
+        .dir("/dst")
+        .dir("/elsewhere");
+    let t = "/dst/sub";
+    let clashes: Vec<(&str, MemFs)> = vec![
+        ("file", base.clone().file(t)),
+        (
+            "symlink to file",
+            base.clone().file("/elsewhere/f").link(t, "/elsewhere/f"),
+        ),
+        ("dangling symlink", base.clone().link(t, "/nowhere")),
+        ("fifo", base.clone().special(t)),
+    ];
+    for (kind, fs) in &clashes {
+        for b in [B::Disallow, B::Overwrite, B::Retain] {
+            let r = run(fs, &[fm("site", "/dst")], &[], b, &[]);
+            let expected = match b {
+                B::Disallow => Refused,
+                B::Overwrite => Copied { replace: true },
+                B::Retain => Retained,
+            };
+            let plan_ok = r.as_ref().ok().cloned();
+            assert_eq!(outcome(r, t), expected, "directory over {kind} with {b:?}");
+            if let Some(p) = plan_ok {
+                let below = p
+                    .steps
+                    .iter()
+                    .any(|s| s.path().starts_with(t) && s.path() != Path::new(t));
+                // RETAIN keeps the object, so nothing of the revision goes below it.
+                assert_eq!(below, b == B::Overwrite, "{kind} {b:?}: {p:?}");
+            }
+        }
+    }
+    // An existing directory, or a symlink to one, is reused under every behaviour.
+    for fs in [base.clone().dir(t), base.clone().link(t, "/elsewhere")] {
+        for b in [B::Disallow, B::Overwrite, B::Retain] {
+            let p = run(&fs, &[fm("site", "/dst")], &[], b, &[]).unwrap();
+            assert_eq!(
+                p.steps,
+                vec![cp("/ar/site/sub/index.html", "/dst/sub/index.html", false)]
+            );
+        }
+    }
+}
+
+#[test]
+fn nested_directories_missing_ancestors_and_order() {
+    let fs = MemFs::new()
+        .file("/ar/b.txt")
+        .file("/ar/a/x")
+        .file("/ar/a/deep/y")
+        .dir("/ar/a/empty")
+        .dir("/opt");
+    let p = run(
+        &fs,
+        &[fm("a", "/opt/app/v1"), fm("b.txt", "/opt/app/etc")],
+        &[],
+        B::Disallow,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        p.steps,
+        vec![
+            mk("/opt/app", false),
+            mk("/opt/app/v1", false),
+            mk("/opt/app/v1/deep", false),
+            cp("/ar/a/deep/y", "/opt/app/v1/deep/y", false),
+            mk("/opt/app/v1/empty", false),
+            cp("/ar/a/x", "/opt/app/v1/x", false),
+            mk("/opt/app/etc", false),
+            cp("/ar/b.txt", "/opt/app/etc/b.txt", false),
+        ]
+    );
+}
+
+#[test]
+fn whole_archive_source_and_relative_destination() {
+    let fs = MemFs::new().file("/ar/appspec.yml").dir("/cwd");
+    let p = run(&fs, &[fm("/", "out/")], &[], B::Disallow, &[]).unwrap();
+    assert_eq!(
+        p.steps,
+        vec![
+            mk("/cwd/out", false),
+            cp("/ar/appspec.yml", "/cwd/out/appspec.yml", false)
+        ]
+    );
+}
+
+#[test]
+fn duplicate_targets_follow_the_official_rules() {
+    let fs = MemFs::new()
+        .file("/ar/x/f")
+        .file("/ar/y/f")
+        .file("/ar/f")
+        .dir("/d");
+    // Same mkdir twice (also with a trailing slash) is collapsed.
+    let p = run(
+        &fs,
+        &[fm("x", "/d/t"), fm("y/", "/d/t/")],
+        &[],
+        B::Disallow,
+        &[],
+    );
+    assert!(
+        matches!(p, Err(PlanError::DuplicateCopy { ref path, .. }) if path == "/d/t/f"),
+        "{p:?}"
+    );
+    let p = run(
+        &fs,
+        &[fm("x", "/d/t"), fm("f", "/d/u")],
+        &[],
+        B::Disallow,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        p.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Mkdir { .. }))
+            .count(),
+        2
+    );
+    // mkdir where a copy was planned.
+    let p = run(
+        &fs,
+        &[fm("f", "/d"), fm("x", "/d/f")],
+        &[],
+        B::Disallow,
+        &[],
+    );
+    assert!(
+        matches!(p, Err(PlanError::MkdirOverCopy { ref path, .. }) if path == "/d/f"),
+        "{p:?}"
+    );
+    // copy where a mkdir was planned.
+    let fs2 = MemFs::new().file("/ar/f/f").file("/ar/f2/f").dir("/d");
+    let p = run(
+        &fs2,
+        &[fm("f2", "/d/f"), fm("f/f", "/d")],
+        &[],
+        B::Disallow,
+        &[],
+    );
+    assert!(
+        matches!(p, Err(PlanError::CopyOverMkdir { ref path, .. }) if path == "/d/f"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn previous_revision_paths_never_clash() {
+    let fs = MemFs::new()
+        .file("/ar/app/f")
+        .file("/d/app/f")
+        .file("/d/app/old");
+    let prev = ["/d/app", "/d/app/f", "/d/app/old"];
+    let p = run(&fs, &[fm("app", "/d/app")], &[], B::Disallow, &prev).unwrap();
+    assert_eq!(
+        p.steps,
+        vec![mk("/d/app", false), cp("/ar/app/f", "/d/app/f", false)]
+    );
+    // A directory kept alive by a file a script wrote is still there after cleanup.
+    let fs = fs.file("/d/app/script.log");
+    let p = run(&fs, &[fm("app", "/d/app")], &[], B::Disallow, &prev).unwrap();
+    assert_eq!(
+        p.steps,
+        vec![mk("/d/app", false), cp("/ar/app/f", "/d/app/f", false)]
+    );
+    // ...and a file of the new revision cannot take its place.
+    let fs3 = MemFs::new()
+        .file("/ar/app")
+        .dir("/d/app/x")
+        .file("/d/app/x/keep");
+    let p = run(
+        &fs3,
+        &[fm("app", "/d")],
+        &[],
+        B::Overwrite,
+        &["/d/app", "/d/app/x"],
+    );
+    assert!(
+        matches!(p, Err(PlanError::DirectoryInTheWay { .. })),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn bad_sources_are_refused() {
+    let fs = MemFs::new()
+        .special("/ar/fifo")
+        .link("/ar/loop/self", "/ar/loop")
+        .dir("/d");
+    let e = run(&fs, &[fm("missing", "/d")], &[], B::Disallow, &[]).unwrap_err();
+    assert!(matches!(e, PlanError::MissingSource { .. }));
+    assert_eq!(e.location(), Some(("files", Pos { line: 7, col: 3 })));
+    let e = run(&fs, &[fm("../etc/passwd", "/d")], &[], B::Disallow, &[]).unwrap_err();
+    assert!(matches!(e, PlanError::SourceOutsideBundle { .. }));
+    let e = run(&fs, &[fm("fifo", "/d")], &[], B::Disallow, &[]).unwrap_err();
+    assert!(matches!(e, PlanError::SpecialSource { .. }));
+    let e = run(&fs, &[fm("loop", "/d")], &[], B::Disallow, &[]).unwrap_err();
+    assert!(matches!(e, PlanError::SourceLoop { .. }), "{e:?}");
+    let fs = MemFs::new().file("/ar/a\nb").dir("/d");
+    let e = run(&fs, &[fm("a\nb", "/d")], &[], B::Disallow, &[]).unwrap_err();
+    assert!(matches!(e, PlanError::NewlineInPath { .. }));
+}
+
+#[test]
+fn symlink_sources_copy_as_links_and_dir_links_are_followed() {
+    let fs = MemFs::new()
+        .file("/ar/real/f")
+        .link("/ar/ln", "real/f")
+        .link("/ar/dirln", "/ar/real")
+        .dir("/d");
+    let p = run(&fs, &[fm("/", "/d")], &[], B::Disallow, &[]).unwrap();
+    assert_eq!(
+        p.steps,
+        vec![
+            mk("/d/dirln", false),
+            cp("/ar/dirln/f", "/d/dirln/f", false),
+            cp("/ar/ln", "/d/ln", false),
+            mk("/d/real", false),
+            cp("/ar/real/f", "/d/real/f", false),
+        ]
+    );
+}
+
+fn perm(object: &str) -> Permission {
+    Permission {
+        object: object.into(),
+        pattern: "**".into(),
+        except: vec![],
+        owner: None,
+        group: None,
+        mode: Some(Mode(0o640)),
+        acls: vec![],
+        context: None,
+        types: ObjectTypes::default(),
+        pos: Pos { line: 20, col: 5 },
+    }
+}
+
+fn perm_paths(p: &InstallPlan) -> Vec<String> {
+    p.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::SetPermissions(x) => Some(x.path.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn perm_fs() -> (MemFs, Vec<FileMapping>) {
+    let fs = MemFs::new()
+        .file("/ar/app/a.txt")
+        .file("/ar/app/b.tmp")
+        .file("/ar/app/sub/c.txt")
+        .file("/ar/app/sub/d.tmp")
+        .file("/d/pre/existing");
+    (fs, vec![fm("app", "/d/app")])
+}
+
+#[test]
+fn permissions_pattern_except_and_type() {
+    let (fs, files) = perm_fs();
+    let all = |p: Permission| perm_paths(&run(&fs, &files, &[p], B::Disallow, &[]).unwrap());
+    // `**`: every descendant, files first, never the object itself.
+    assert_eq!(
+        all(perm("/d/app")),
+        [
+            "/d/app/a.txt",
+            "/d/app/b.tmp",
+            "/d/app/sub/c.txt",
+            "/d/app/sub/d.tmp",
+            "/d/app/sub"
+        ]
+    );
+    // Any other pattern: direct children only.
+    let mut p = perm("/d/app");
+    p.pattern = "*.txt".into();
+    assert_eq!(all(p), ["/d/app/a.txt"]);
+    // except only excludes direct children (quirk 8).
+    let mut p = perm("/d/app");
+    p.except = vec!["*.tmp".into()];
+    assert_eq!(
+        all(p),
+        [
+            "/d/app/a.txt",
+            "/d/app/sub/c.txt",
+            "/d/app/sub/d.tmp",
+            "/d/app/sub"
+        ]
+    );
+    let mut p = perm("/d/app");
+    p.types = ObjectTypes {
+        file: false,
+        directory: true,
+    };
+    assert_eq!(all(p), ["/d/app/sub"]);
+    // A pre-existing directory as object: only what this install creates below it.
+    assert_eq!(
+        all(perm("/d")),
+        [
+            "/d/app/a.txt",
+            "/d/app/b.tmp",
+            "/d/app/sub/c.txt",
+            "/d/app/sub/d.tmp",
+            "/d/app",
+            "/d/app/sub"
+        ]
+    );
+    // A file object.
+    assert_eq!(all(perm("/d/app/a.txt")), ["/d/app/a.txt"]);
+    let mut p = perm("/d/app/a.txt");
+    p.types = ObjectTypes {
+        file: false,
+        directory: true,
+    };
+    assert!(all(p).is_empty());
+    // Unknown object: ignored.
+    assert!(all(perm("/nope")).is_empty());
+}
+
+#[test]
+fn permission_errors() {
+    let (fs, files) = perm_fs();
+    let one = |p: Permission| run(&fs, &files, &[p], B::Disallow, &[]).unwrap_err();
+    let mut p = perm("/d/app/a.txt");
+    p.pattern = "*".into();
+    assert!(matches!(one(p), PlanError::InvalidPattern { .. }));
+    let mut p = perm("/d/app/a.txt");
+    p.except = vec!["x".into()];
+    let e = one(p);
+    assert!(e.to_string().contains("([\"x\"])"), "{e}");
+    let mut p = perm("/d/app");
+    p.acls = vec![Ace {
+        default: true,
+        kind: AceKind::User,
+        name: "bob".into(),
+        perms: 7,
+    }];
+    assert!(matches!(one(p), PlanError::DefaultAclOnFile { .. }));
+    let e = run(
+        &fs,
+        &files,
+        &[perm("/d/app"), perm("/d/app/sub")],
+        B::Disallow,
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, PlanError::DuplicatePermission { ref path, .. } if path == "/d/app/sub/c.txt"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.location(),
+        Some(("permissions", Pos { line: 20, col: 5 }))
+    );
+    // Default ACEs are fine on directories only.
+    let mut p = perm("/d/app");
+    p.types = ObjectTypes {
+        file: false,
+        directory: true,
+    };
+    p.acls = vec![Ace {
+        default: true,
+        kind: AceKind::User,
+        name: "bob".into(),
+        perms: 7,
+    }];
+    assert!(run(&fs, &files, &[p], B::Disallow, &[]).is_ok());
+}
+
+#[test]
+fn empty_permission_adds_nothing_but_counts_for_duplicates() {
+    let (fs, files) = perm_fs();
+    let mut empty = perm("/d/app/a.txt");
+    empty.mode = None;
+    let p = run(&fs, &files, &[empty.clone()], B::Disallow, &[]).unwrap();
+    assert!(perm_paths(&p).is_empty());
+    assert!(run(&fs, &files, &[empty, perm("/d/app")], B::Disallow, &[]).is_err());
+}
+
+#[test]
+fn retained_files_get_no_permissions() {
+    let (fs, files) = perm_fs();
+    let fs = fs.file("/d/app/a.txt");
+    let p = run(&fs, &files, &[perm("/d/app")], B::Retain, &[]).unwrap();
+    assert_eq!(p.retained, [PathBuf::from("/d/app/a.txt")]);
+    assert!(!perm_paths(&p).contains(&"/d/app/a.txt".to_string()));
+}
