@@ -103,11 +103,19 @@ fn environment_has_revision_vars_and_no_agent_credentials() {
         "[stdout]secret=unset notify=unset bucket=my-bucket etag=unset cwd={}\n",
         f.archive.display()
     );
-    assert!(
-        f.scripts_log_text().contains(&expected),
-        "{}",
-        f.scripts_log_text()
+    let log = f.scripts_log_text();
+    assert!(log.contains(&expected), "{log}");
+    // Where the host allows cgroup v2, the hook ran in its own cgroup.
+    let own = own_cgroup_dir(
+        &fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        &fs::read_to_string("/proc/self/cgroup").unwrap(),
     );
+    if own.is_some_and(|d| d.join(HOOKS_CGROUP_DIR).is_dir()) {
+        assert!(
+            log.contains(&format!("/{HOOKS_CGROUP_DIR}/d-TEST.AfterInstall.0\n")),
+            "{log}"
+        );
+    }
 }
 
 #[test]
