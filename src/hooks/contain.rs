@@ -186,10 +186,22 @@ impl Pen {
         }
     }
 
+    /// No live process left. A cgroup counts exited-but-unreaped processes (whose parent
+    /// is gone to a non-reaping init) as absent, which `cgroup.events` reflects.
+    fn is_empty(&self) -> bool {
+        match &self.cgroup {
+            Some(dir) => match fs::read_to_string(dir.join("cgroup.events")) {
+                Ok(ev) => ev.lines().any(|l| l.trim() == "populated 0"),
+                Err(_) => read_pids(&dir.join("cgroup.procs")).is_empty(),
+            },
+            None => token_holders(&self.token).is_empty(),
+        }
+    }
+
     fn wait_empty(&self, limit: Duration) -> bool {
         let end = Instant::now() + limit;
         loop {
-            if self.members().is_empty() {
+            if self.is_empty() {
                 return true;
             }
             if Instant::now() >= end {
@@ -216,13 +228,16 @@ impl Pen {
         if !killed_by_cgroup {
             // Kernels before 5.14 have no cgroup.kill: repeat until no one is left forking.
             let end = Instant::now() + KILL_WAIT;
-            while !self.members().is_empty() && Instant::now() < end {
+            while !self.is_empty() && Instant::now() < end {
                 self.signal_all(libc::SIGKILL);
                 sleep(POLL);
             }
         }
-        self.wait_empty(KILL_WAIT);
-        let left = self.members().len();
+        let left = if self.wait_empty(KILL_WAIT) {
+            0
+        } else {
+            self.members().len().max(1)
+        };
         self.remove_if_empty();
         left
     }
