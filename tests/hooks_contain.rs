@@ -150,3 +150,44 @@ fn runas_nobody_runs_as_nobody_with_its_environment() {
     );
     assert!(log.contains("[stdout]stdin closed\n"), "{log}");
 }
+
+#[test]
+fn agent_shutdown_ends_the_running_hook_and_everything_it_started() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut f = Fixture::new();
+    let daemon = f.marker();
+    f.script(
+        "long.sh",
+        &format!(
+            "#!/bin/bash\nsetsid bash -c 'exec -a {daemon} sleep 1000' </dev/null >/dev/null 2>&1 &\nsleep 1000\n"
+        ),
+        0o755,
+    );
+    f.script("next.sh", "#!/bin/sh\necho should not run\n", 0o755);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut ctx = f.ctx("ApplicationStart", Containment::Auto);
+    ctx.cancel = Some(cancel.clone());
+    let stopper = {
+        let daemon = daemon.clone();
+        std::thread::spawn(move || {
+            // Stop the agent once the hook's daemon is up (bounded wait).
+            let up = !wait_for(&daemon).is_empty();
+            cancel.store(true, Ordering::Relaxed);
+            up
+        })
+    };
+    let (r, _) = f.run(&ctx, &[script("long.sh", 600), script("next.sh", 600)]);
+    assert!(stopper.join().unwrap(), "the hook's daemon never started");
+    let e = r.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnknownError);
+    assert_eq!(
+        e.message,
+        "Script at specified location: long.sh was stopped because the agent is shutting down"
+    );
+    assert!(
+        pids_with(&daemon).is_empty(),
+        "daemon survived the shutdown"
+    );
+    assert!(!f.scripts_log_text().contains("should not run"));
+}

@@ -15,6 +15,8 @@ mod run;
 mod spawn;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use contain::{own_cgroup_dir, Containment, HOOKS_CGROUP_DIR};
@@ -50,6 +52,9 @@ pub struct HookContext {
     pub scripts_log_max_bytes: u64,
     pub containment: Containment,
     pub kill_grace: Duration,
+    /// Set by the agent when it shuts down: the running script is ended like a timed-out
+    /// one (SIGTERM, grace, SIGKILL) and the event fails with code 5.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl HookContext {
@@ -74,6 +79,7 @@ impl HookContext {
             scripts_log_max_bytes: 64 * 1024 * 1024,
             containment: Containment::Auto,
             kill_grace: DEFAULT_KILL_GRACE,
+            cancel: None,
         }
     }
 }
@@ -176,7 +182,8 @@ impl HookFailure {
 }
 
 /// Runs the scripts of `ctx.event` in order, stopping at the first failure. An empty list
-/// is a noop that writes nothing.
+/// is a noop that writes nothing. A set `ctx.cancel` stops the event before its next script
+/// and ends the running one.
 pub fn run_event(
     ctx: &HookContext,
     scripts: &[Script],
@@ -201,6 +208,22 @@ pub fn run_event(
     log.entry(format!("LifecycleEvent - {}\n", ctx.event).as_bytes());
     let mut report = EventReport::default();
     for (index, script) in scripts.iter().enumerate() {
+        if ctx
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(HookFailure {
+                code: ErrorCode::UnknownError,
+                script_name: script.location.clone(),
+                message: format!(
+                    "Script at specified location: {} was not run because the agent is shutting down",
+                    script.location
+                ),
+                log_tail: log.tail(),
+                exit: None,
+            });
+        }
         let done = run::run_script(ctx, script, index, &mut log, observer)?;
         report.scripts.push(done);
     }

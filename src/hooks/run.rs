@@ -9,6 +9,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ use crate::diagnostics::ErrorCode;
 const MAX_LINE: u64 = 64 * 1024;
 /// After an overrun is dealt with, how long to keep collecting the last output.
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
+/// How often a waiting script checks for the agent's shutdown request.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
 
 enum Msg {
     Line(Stream, Vec<u8>),
@@ -228,19 +231,35 @@ pub fn run_script(
         stdout_open: true,
         stderr_open: true,
     };
-    while !w.done() {
+    let cancelled = || {
+        ctx.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
+    while !w.done() && !cancelled() {
         let now = Instant::now();
         if now >= deadline {
             break;
         }
-        match rx.recv_timeout(deadline - now) {
+        let wait = (deadline - now).min(CANCEL_POLL);
+        match rx.recv_timeout(wait) {
             Ok(msg) => w.handle(msg, &mut pen, log, observer),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
 
-    let overrun = if w.exit.is_none() {
+    let overrun = if !w.done() && cancelled() {
+        tracing::warn!(
+            "Script at specified location: {location} stopped: the agent is shutting down"
+        );
+        Some((
+            ErrorCode::UnknownError,
+            format!(
+                "Script at specified location: {location} was stopped because the agent is shutting down"
+            ),
+        ))
+    } else if w.exit.is_none() {
         tracing::info!("Script at specified location: {location} timed out");
         Some((
             ErrorCode::ScriptTimedOut,
@@ -277,7 +296,7 @@ pub fn run_script(
                 Err(_) => break,
             }
         }
-        let exit = if code == ErrorCode::OutputsLeftOpen {
+        let exit = if code != ErrorCode::ScriptTimedOut {
             w.exit
         } else {
             None
