@@ -24,7 +24,7 @@ fn timed_out_daemon_leaves_nothing(containment: Containment) {
     let ctx = f.ctx("ApplicationStart", containment);
     let (r, seen) = f.run(&ctx, &[script("hang.sh", 1)]);
     let e = r.unwrap_err();
-    assert_eq!(e.code, ErrorCode::ScriptTimedOut);
+    assert_eq!(e.code, ErrorCode::ScriptTimedOut, "{e:?}");
     assert_eq!(
         e.message,
         "Script at specified location: hang.sh failed to complete in 1 seconds"
@@ -65,7 +65,7 @@ fn outputs_left_open(containment: Containment) {
         &[script("leaky.sh", 1)],
     );
     let e = r.unwrap_err();
-    assert_eq!(e.code, ErrorCode::OutputsLeftOpen);
+    assert_eq!(e.code, ErrorCode::OutputsLeftOpen, "{e:?}");
     assert_eq!(
         e.message,
         "Script at specified location: leaky.sh failed to close STDOUT"

@@ -31,13 +31,21 @@ fn success_writes_both_logs_in_the_official_format() {
     f.script(
         "scripts/start.sh",
         "#!/bin/sh\necho \"event=$LIFECYCLE_EVENT id=$DEPLOYMENT_ID app=$APPLICATION_NAME grp=$DEPLOYMENT_GROUP_NAME gid=$DEPLOYMENT_GROUP_ID\"\n\
-         printf '\\033[1;32mgreen\\033[0m\\n'\necho oops >&2\nprintf 'no newline'\n",
+         printf '\\033[1;32mgreen\\033[0m\\n'\necho oops >&2\n",
         0o755,
     );
+    // Alone in its script, so the stdout/stderr race cannot reorder it.
+    f.script("scripts/tail.sh", "#!/bin/sh\nprintf 'no newline'\n", 0o755);
     let ctx = f.ctx("ApplicationStart", Containment::Auto);
-    let (r, seen) = f.run(&ctx, &[script("scripts/start.sh", 30)]);
+    let (r, seen) = f.run(
+        &ctx,
+        &[
+            script("scripts/start.sh", 30),
+            script("scripts/tail.sh", 30),
+        ],
+    );
     let report = r.unwrap();
-    assert_eq!(report.scripts.len(), 1);
+    assert_eq!(report.scripts.len(), 2);
     assert_eq!(report.scripts[0].exit, ExitStatusDescr::Code(0));
 
     let text = f.scripts_log_text();
@@ -51,19 +59,20 @@ fn success_writes_both_logs_in_the_official_format() {
     );
     assert!(entries.contains(&"[stdout]green\n"), "{text}");
     assert!(entries.contains(&"[stderr]oops\n"));
+    assert_eq!(entries[5], "Script - scripts/tail.sh\n");
     assert_eq!(*entries.last().unwrap(), "[stdout]no newline");
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 7);
 
     let dlog = fs::read_to_string(&f.deployments_log).unwrap();
     let dlines: Vec<&str> = dlog.lines().collect();
-    assert_eq!(dlines.len(), 6, "{dlog}");
+    assert_eq!(dlines.len(), 7, "{dlog}");
     assert!(
         dlines[0].starts_with('[')
             && dlines[0].ends_with("] [d-TEST]LifecycleEvent - ApplicationStart")
     );
     assert_eq!(&dlines[0][24..26], "] ", "{}", dlines[0]);
     assert!(dlines.iter().any(|l| l.ends_with("[d-TEST][stdout]green")));
-    assert!(dlines[5].ends_with("[d-TEST][stdout]no newline"));
+    assert!(dlines[6].ends_with("[d-TEST][stdout]no newline"));
 
     assert!(report
         .log_tail
@@ -112,7 +121,8 @@ fn environment_has_revision_vars_and_no_agent_credentials() {
     );
     if own.is_some_and(|d| d.join(HOOKS_CGROUP_DIR).is_dir()) {
         assert!(
-            log.contains(&format!("/{HOOKS_CGROUP_DIR}/d-TEST.AfterInstall.0\n")),
+            // A parallel test may hold the plain name; then a `.N` suffix is added.
+            log.contains(&format!("cg=0::/{HOOKS_CGROUP_DIR}/d-TEST.AfterInstall.0")),
             "{log}"
         );
     }
@@ -289,4 +299,25 @@ fn scripts_log_rotates_by_size_and_noop_writes_nothing() {
         .unwrap()
         .contains("[stdout]line"));
     assert!(f.scripts_log_text().ends_with("[stdout]line 49\n"));
+}
+
+#[test]
+fn a_final_line_without_newline_is_continued_by_the_next_entry() {
+    let f = Fixture::new();
+    f.script("a.sh", "#!/bin/sh\nprintf partial\n", 0o755);
+    f.script("b.sh", "#!/bin/sh\necho next\n", 0o755);
+    let (r, _) = f.run(
+        &f.ctx("AfterInstall", Containment::Auto),
+        &[script("a.sh", 30), script("b.sh", 30)],
+    );
+    r.unwrap();
+    let text = f.scripts_log_text();
+    let joined = text
+        .lines()
+        .find(|l| l.contains("[stdout]partial"))
+        .unwrap();
+    assert!(joined.ends_with(" Script - b.sh"), "{text}");
+    assert!(is_timestamped(
+        &joined[joined.find("partial").unwrap() + 7..]
+    ));
 }

@@ -10,8 +10,8 @@
 //!   execs with a cleaned environment *and* leaves the process group escapes this.
 //!
 //! Invariants: a hook cgroup is created and joined under one process-wide lock together
-//! with the sweep of empty old ones, so the sweep never removes a cgroup whose child has not
-//! joined yet; killing never targets a process group id after the hook's leader was reaped
+//! with the sweep of empty old ones, and the sweep skips every cgroup a live `Pen` of this
+//! process owns, so a cgroup is never removed (and its name reused) under a running hook; killing never targets a process group id after the hook's leader was reaped
 //! (the id could belong to someone else by then).
 
 use std::fs::{self, File, OpenOptions};
@@ -41,7 +41,15 @@ pub const HOOKS_CGROUP_DIR: &str = "codedeploy-hooks";
 const KILL_WAIT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(20);
 
-static CGROUP_LOCK: Mutex<()> = Mutex::new(());
+/// The hook cgroups this process still owns (a `Pen` is alive for them). The sweep skips
+/// them: one that is momentarily empty (its script done, the pen not yet finished) must not
+/// be removed and re-created for another hook under the same name, or the first pen would
+/// later remove or kill the second hook's cgroup.
+static OWNED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn owned() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    OWNED.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Finds the agent's cgroup v2 directory from mountinfo and /proc/self/cgroup text.
 pub fn own_cgroup_dir(mountinfo: &str, self_cgroup: &str) -> Option<PathBuf> {
@@ -96,10 +104,10 @@ fn sanitize(name: &str) -> String {
 }
 
 /// Removes empty hook cgroups left by earlier hooks whose survivors have since ended.
-fn sweep(parent: &Path) {
+fn sweep(parent: &Path, owned: &[PathBuf]) {
     let Ok(rd) = fs::read_dir(parent) else { return };
     for e in rd.flatten() {
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) && !owned.contains(&e.path()) {
             let _ = fs::remove_dir(e.path()); // EBUSY while populated: kept.
         }
     }
@@ -114,17 +122,17 @@ pub struct Pen {
 }
 
 /// Held while the hook child is spawned: the sweep must not run in between.
-pub struct SpawnGuard<'a>(#[allow(dead_code)] Option<std::sync::MutexGuard<'a, ()>>);
+pub struct SpawnGuard(#[allow(dead_code)] Option<std::sync::MutexGuard<'static, Vec<PathBuf>>>);
 
 impl Pen {
     /// Prepares containment for one hook named `name` (deployment, event, index).
-    pub fn prepare(mode: &Containment, name: &str, token: &str) -> (Self, SpawnGuard<'static>) {
+    pub fn prepare(mode: &Containment, name: &str, token: &str) -> (Self, SpawnGuard) {
         let parent = match mode {
             Containment::Auto => auto_parent(),
             Containment::CgroupUnder(p) => Some(p.clone()),
             Containment::ProcessGroup => None,
         };
-        let guard = CGROUP_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = owned();
         let mut pen = Self {
             cgroup: None,
             procs: None,
@@ -132,8 +140,9 @@ impl Pen {
             pgid: None,
         };
         if let Some(parent) = parent {
-            match create_cgroup(&parent, &sanitize(name)) {
+            match create_cgroup(&parent, &sanitize(name), &guard) {
                 Ok((dir, procs)) => {
+                    guard.push(dir.clone());
                     pen.cgroup = Some(dir);
                     pen.procs = Some(procs);
                     return (pen, SpawnGuard(Some(guard)));
@@ -253,15 +262,24 @@ impl Pen {
     fn remove_if_empty(&mut self) {
         if let Some(dir) = &self.cgroup {
             if fs::remove_dir(dir).is_ok() {
+                owned().retain(|d| d != dir);
                 self.cgroup = None;
             }
         }
     }
 }
 
-fn create_cgroup(parent: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+impl Drop for Pen {
+    fn drop(&mut self) {
+        if let Some(dir) = self.cgroup.take() {
+            owned().retain(|d| d != &dir);
+        }
+    }
+}
+
+fn create_cgroup(parent: &Path, name: &str, owned: &[PathBuf]) -> io::Result<(PathBuf, File)> {
     fs::create_dir_all(parent)?;
-    sweep(parent);
+    sweep(parent, owned);
     let mut n = 0u32;
     let dir = loop {
         let candidate = if n == 0 {

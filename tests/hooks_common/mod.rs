@@ -87,9 +87,18 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
+        // Repeat: a process may fork between a scan and the kill (setsid forks when it
+        // leads its process group).
         for m in &self.markers {
-            for pid in pids_with(m) {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+            for _ in 0..100 {
+                let pids = pids_with(m);
+                if pids.is_empty() {
+                    break;
+                }
+                for pid in pids {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
     }
