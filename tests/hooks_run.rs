@@ -47,6 +47,8 @@ fn success_writes_both_logs_in_the_official_format() {
     let report = r.unwrap();
     assert_eq!(report.scripts.len(), 2);
     assert_eq!(report.scripts[0].exit, ExitStatusDescr::Code(0));
+    assert_eq!(report.scripts[0].survivors, 0);
+    assert_eq!(report.scripts[0].cgroup, None);
 
     let text = f.scripts_log_text();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();

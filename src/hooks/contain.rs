@@ -11,8 +11,9 @@
 //!
 //! Invariants: a hook cgroup is created and joined under one process-wide lock together
 //! with the sweep of empty old ones, and the sweep skips every cgroup a live `Pen` of this
-//! process owns, so a cgroup is never removed (and its name reused) under a running hook; killing never targets a process group id after the hook's leader was reaped
-//! (the id could belong to someone else by then).
+//! process owns, so a cgroup is never removed (and its name reused) under a running hook;
+//! killing never targets a process group id after the hook's leader was reaped (the runner
+//! reaps only after containment is done, so the id cannot belong to someone else).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -40,6 +41,8 @@ pub const HOOKS_CGROUP_DIR: &str = "codedeploy-hooks";
 /// How long to wait for the processes of a hook to disappear after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(20);
+/// How long a cgroup with no listed member may stay populated by exiting processes.
+const EXITING_WAIT: Duration = Duration::from_secs(1);
 
 /// The hook cgroups this process still owns (a `Pen` is alive for them). The sweep skips
 /// them: one that is momentarily empty (its script done, the pen not yet finished) must not
@@ -166,15 +169,11 @@ impl Pen {
         self.cgroup.as_deref()
     }
 
-    /// Called once the child exists (its pid is its process group id).
+    /// Called once the child exists (its pid is its process group id). The caller keeps the
+    /// leader unreaped while this pen may signal, so the group id stays ours.
     pub fn started(&mut self, pid: i32) {
         self.procs = None;
         self.pgid = Some(pid);
-    }
-
-    /// The hook's leader has been reaped: its group id may be reused from now on.
-    pub fn leader_reaped(&mut self) {
-        self.pgid = None;
     }
 
     /// Processes of the hook still alive.
@@ -187,7 +186,8 @@ impl Pen {
 
     fn signal_all(&self, sig: i32) {
         if let Some(pgid) = self.pgid {
-            // SAFETY: plain kill(2); the group is ours while its leader is unreaped.
+            // SAFETY: plain kill(2); the group id is ours: the leader is not reaped before
+            // the pen is done.
             unsafe { libc::kill(-pgid, sig) };
         }
         for pid in self.members() {
@@ -255,6 +255,11 @@ impl Pen {
     /// hook started) stays so they remain identifiable; a later sweep removes it.
     pub fn finish(&mut self) -> usize {
         let left = self.members().len();
+        if left == 0 {
+            // A process in the middle of exiting is no longer listed in cgroup.procs but
+            // still keeps the cgroup populated (rmdir: EBUSY) for a moment.
+            self.wait_empty(EXITING_WAIT);
+        }
         self.remove_if_empty();
         left
     }

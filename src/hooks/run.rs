@@ -7,8 +7,6 @@
 //! cannot kill keeps a pipe open.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::thread;
@@ -33,7 +31,7 @@ const CANCEL_POLL: Duration = Duration::from_millis(200);
 enum Msg {
     Line(Stream, Vec<u8>),
     Eof(Stream),
-    Exited(ExitStatus),
+    Exited(ExitStatusDescr),
 }
 
 fn read_lines(pipe: impl Read, stream: Stream, tx: Sender<Msg>) {
@@ -54,11 +52,41 @@ fn read_lines(pipe: impl Read, stream: Stream, tx: Sender<Msg>) {
     let _ = tx.send(Msg::Eof(stream));
 }
 
-fn descr(status: ExitStatus) -> ExitStatusDescr {
-    match (status.code(), status.signal()) {
-        (Some(c), _) => ExitStatusDescr::Code(c),
-        (None, Some(s)) => ExitStatusDescr::Signal(s),
-        (None, None) => ExitStatusDescr::Code(-1),
+/// Waits for the hook's leader to exit *without reaping it*: while it is a zombie its pid,
+/// and so its process-group id, cannot be reused, which keeps `kill(-pgid)` safe until
+/// [`reap`].
+fn wait_exit(pid: i32) -> Option<ExitStatusDescr> {
+    loop {
+        // SAFETY: waitid fills the zeroed siginfo we own.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            let status = unsafe { info.si_status() };
+            return Some(match info.si_code {
+                libc::CLD_EXITED => ExitStatusDescr::Code(status),
+                _ => ExitStatusDescr::Signal(status),
+            });
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+}
+
+/// Reaps the leader; if it is somehow still alive (stuck in the kernel), a detached thread
+/// reaps it later rather than holding up the agent.
+fn reap(pid: i32) {
+    // SAFETY: plain waitpid on our own child.
+    let done = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } != 0;
+    if !done {
+        thread::spawn(move || unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) });
     }
 }
 
@@ -75,13 +103,7 @@ impl Watch<'_> {
         self.exit.is_some() && !self.stdout_open && !self.stderr_open
     }
 
-    fn handle(
-        &mut self,
-        msg: Msg,
-        pen: &mut Pen,
-        log: &mut HookLog,
-        observer: &mut dyn FnMut(HookProgress),
-    ) {
+    fn handle(&mut self, msg: Msg, log: &mut HookLog, observer: &mut dyn FnMut(HookProgress)) {
         match msg {
             Msg::Line(stream, line) => {
                 let tag: &[u8] = match stream {
@@ -99,10 +121,7 @@ impl Watch<'_> {
             }
             Msg::Eof(Stream::Stdout) => self.stdout_open = false,
             Msg::Eof(Stream::Stderr) => self.stderr_open = false,
-            Msg::Exited(status) => {
-                pen.leader_reaped();
-                self.exit = Some(descr(status));
-            }
+            Msg::Exited(status) => self.exit = Some(status),
         }
     }
 }
@@ -218,8 +237,12 @@ pub fn run_script(
     } else {
         let _ = tx.send(Msg::Eof(Stream::Stderr));
     }
+    let pid = child.id() as i32;
+    // The pid is managed by hand from here (see wait_exit); dropping Child neither waits nor
+    // kills.
+    drop(child);
     thread::spawn(move || {
-        if let Ok(status) = child.wait() {
+        if let Some(status) = wait_exit(pid) {
             let _ = tx.send(Msg::Exited(status));
         }
     });
@@ -243,7 +266,7 @@ pub fn run_script(
         }
         let wait = (deadline - now).min(CANCEL_POLL);
         match rx.recv_timeout(wait) {
-            Ok(msg) => w.handle(msg, &mut pen, log, observer),
+            Ok(msg) => w.handle(msg, log, observer),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -292,7 +315,7 @@ pub fn run_script(
                 break;
             }
             match rx.recv_timeout(end - now) {
-                Ok(msg) => w.handle(msg, &mut pen, log, observer),
+                Ok(msg) => w.handle(msg, log, observer),
                 Err(_) => break,
             }
         }
@@ -301,11 +324,13 @@ pub fn run_script(
         } else {
             None
         };
+        reap(pid);
         finished(observer, code, exit);
         return Err(fail(code, message, log, exit));
     }
 
     let survivors = pen.finish();
+    reap(pid);
     let exit = w.exit.unwrap_or(ExitStatusDescr::Code(-1));
     finished(
         observer,
