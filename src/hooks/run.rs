@@ -242,9 +242,13 @@ pub fn run_script(
     // kills.
     drop(child);
     thread::spawn(move || {
-        if let Some(status) = wait_exit(pid) {
-            let _ = tx.send(Msg::Exited(status));
-        }
+        // Only fails if something else reaped our child (SIGCHLD ignored by the embedding
+        // process); the status is then unknowable.
+        let status = wait_exit(pid).unwrap_or_else(|| {
+            tracing::error!(pid, "hook process status lost: was SIGCHLD ignored?");
+            ExitStatusDescr::Code(-1)
+        });
+        let _ = tx.send(Msg::Exited(status));
     });
 
     let deadline = started + Duration::from_secs(u64::from(script.timeout_secs));
