@@ -1,1 +1,232 @@
-//! (filled in by its issue)
+//! Running the scripts of one lifecycle event (spec section 10): finding each script inside
+//! the selected revision's archive, running it with its timeout and identity, logging its
+//! output, and ending everything it started when it overruns.
+//!
+//! Invariants: scripts run in appspec order and the first failure stops the event; every
+//! failure carries the official error code and message (spec 3.6, 10.3, 10.4) and the log
+//! tail for the service; a hook that times out, or leaves its outputs open past its
+//! deadline, leaves no process behind (see docs/adr/0004-hook-containment.md); a hook that
+//! succeeds keeps the daemons it started.
+
+mod contain;
+mod env;
+mod log;
+mod run;
+mod spawn;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use contain::{own_cgroup_dir, Containment, HOOKS_CGROUP_DIR};
+pub use env::{
+    hook_env, resolve_runas, HookVars, RunAs, BUNDLE_VARS, HOOK_TOKEN_VAR, STRIPPED_VARS,
+};
+pub use log::{strip_ansi, DEPLOYMENTS_LOG_KEEP, DEPLOYMENTS_LOG_MAX_BYTES, SCRIPTS_LOG_KEEP};
+
+use crate::appspec::model::Script;
+use crate::diagnostics::{Diagnostics, ErrorCode};
+
+/// SIGTERM-to-SIGKILL grace for hooks that overrun.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything one event's scripts need besides the scripts themselves.
+#[derive(Debug, Clone)]
+pub struct HookContext {
+    pub event: String,
+    pub deployment_id: String,
+    pub application_name: String,
+    pub deployment_group_name: String,
+    pub deployment_group_id: String,
+    /// `BUNDLE_*` variables of the revision (only those that apply; absent ones are unset).
+    pub revision_env: Vec<(String, String)>,
+    /// The archive of the revision selected for this event (spec 10.2); also the scripts'
+    /// working directory.
+    pub archive_dir: PathBuf,
+    /// The *current* deployment's `logs/scripts.log`.
+    pub scripts_log: PathBuf,
+    /// The host-wide deployments log; `None` when `enable_deployments_log` is off.
+    pub deployments_log: Option<PathBuf>,
+    /// scripts.log is rotated past this size (0: never).
+    pub scripts_log_max_bytes: u64,
+    pub containment: Containment,
+    pub kill_grace: Duration,
+    /// Set by the agent when it shuts down: the running script is ended like a timed-out
+    /// one (SIGTERM, grace, SIGKILL) and the event fails with code 5.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl HookContext {
+    /// A context with the defaults: no revision variables, no deployments log, 64 MiB
+    /// scripts.log rotation, automatic containment, 5 s grace.
+    pub fn new(
+        event: impl Into<String>,
+        deployment_id: impl Into<String>,
+        archive_dir: impl Into<PathBuf>,
+        scripts_log: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            event: event.into(),
+            deployment_id: deployment_id.into(),
+            application_name: String::new(),
+            deployment_group_name: String::new(),
+            deployment_group_id: String::new(),
+            revision_env: Vec::new(),
+            archive_dir: archive_dir.into(),
+            scripts_log: scripts_log.into(),
+            deployments_log: None,
+            scripts_log_max_bytes: 64 * 1024 * 1024,
+            containment: Containment::Auto,
+            kill_grace: DEFAULT_KILL_GRACE,
+            cancel: None,
+        }
+    }
+}
+
+/// How a script's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatusDescr {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatusDescr {
+    pub fn success(self) -> bool {
+        self == Self::Code(0)
+    }
+}
+
+impl std::fmt::Display for ExitStatusDescr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Code(c) => write!(f, "exit code {c}"),
+            Self::Signal(s) => match nix::sys::signal::Signal::try_from(*s) {
+                Ok(sig) => write!(f, "signal {s} ({})", sig.as_str()),
+                Err(_) => write!(f, "signal {s}"),
+            },
+        }
+    }
+}
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Live progress, for printing or status updates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookProgress {
+    ScriptStarted {
+        location: String,
+    },
+    /// One output line, escape sequences removed, newline kept when there was one.
+    Output {
+        location: String,
+        stream: Stream,
+        line: String,
+    },
+    ScriptFinished {
+        location: String,
+        duration: Duration,
+        /// `None` when the script never ran or was still running at its deadline.
+        exit: Option<ExitStatusDescr>,
+        code: ErrorCode,
+    },
+}
+
+/// One script that ran to success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptReport {
+    pub location: String,
+    pub duration: Duration,
+    pub exit: ExitStatusDescr,
+    /// Processes of the hook still running when it finished (daemons it started).
+    pub survivors: usize,
+    /// The hook's cgroup, kept while survivors live in it (removed by a later sweep once
+    /// they are gone); `None` without survivors or without cgroup containment.
+    pub cgroup: Option<PathBuf>,
+}
+
+/// A whole event that succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventReport {
+    pub scripts: Vec<ScriptReport>,
+    /// The script-log tail (spec 10.6); empty for a noop event.
+    pub log_tail: String,
+}
+
+/// Why an event failed, as the service will be told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HookFailure {
+    pub code: ErrorCode,
+    /// The script's appspec location; empty for failures that are not a script's.
+    pub script_name: String,
+    pub message: String,
+    pub log_tail: String,
+    pub exit: Option<ExitStatusDescr>,
+}
+
+impl HookFailure {
+    pub fn diagnostics(&self) -> Diagnostics {
+        Diagnostics {
+            code: self.code,
+            script_name: self.script_name.clone(),
+            message: self.message.clone(),
+            log: self.log_tail.clone(),
+        }
+    }
+}
+
+/// Runs the scripts of `ctx.event` in order, stopping at the first failure. An empty list
+/// is a noop that writes nothing. A set `ctx.cancel` stops the event before its next script
+/// and ends the running one.
+pub fn run_event(
+    ctx: &HookContext,
+    scripts: &[Script],
+    observer: &mut dyn FnMut(HookProgress),
+) -> Result<EventReport, HookFailure> {
+    if scripts.is_empty() {
+        return Ok(EventReport::default());
+    }
+    let mut log = log::HookLog::open(
+        &ctx.scripts_log,
+        ctx.scripts_log_max_bytes,
+        ctx.deployments_log.as_deref(),
+        &ctx.deployment_id,
+    )
+    .map_err(|e| HookFailure {
+        code: ErrorCode::UnknownError,
+        script_name: String::new(),
+        message: format!("cannot open {}: {e}", ctx.scripts_log.display()),
+        log_tail: String::new(),
+        exit: None,
+    })?;
+    log.entry(format!("LifecycleEvent - {}\n", ctx.event).as_bytes());
+    let mut report = EventReport::default();
+    for (index, script) in scripts.iter().enumerate() {
+        if ctx
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(HookFailure {
+                code: ErrorCode::UnknownError,
+                script_name: script.location.clone(),
+                message: format!(
+                    "Script at specified location: {} was not run because the agent is shutting down",
+                    script.location
+                ),
+                log_tail: log.tail(),
+                exit: None,
+            });
+        }
+        let done = run::run_script(ctx, script, index, &mut log, observer)?;
+        report.scripts.push(done);
+    }
+    report.log_tail = log.tail();
+    Ok(report)
+}

@@ -1,0 +1,378 @@
+//! One script from start to verdict: spawn, collect output lines in arrival order, wait for
+//! the process and both outputs against one deadline, and end everything on overrun.
+//!
+//! Invariants: only this thread writes the logs and calls the observer (reader and waiter
+//! threads send messages), so entries keep arrival order; the agent never blocks past a
+//! script's deadline plus the kill grace and bounded clean-up waits, even when a process it
+//! cannot kill keeps a pipe open.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::contain::Pen;
+use super::env::{hook_env, resolve_runas, HookVars};
+use super::log::{strip_ansi, HookLog};
+use super::spawn::{describe_spawn_error, locate, spawn, SpawnSpec};
+use super::{ExitStatusDescr, HookContext, HookFailure, HookProgress, ScriptReport, Stream};
+use crate::appspec::model::Script;
+use crate::diagnostics::ErrorCode;
+
+/// Output lines longer than this are split, so a script printing without newlines cannot
+/// exhaust the agent's memory.
+const MAX_LINE: u64 = 64 * 1024;
+/// After an overrun is dealt with, how long to keep collecting the last output.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+/// How often a waiting script checks for the agent's shutdown request.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
+
+enum Msg {
+    Line(Stream, Vec<u8>),
+    Eof(Stream),
+    Exited(ExitStatusDescr),
+}
+
+fn read_lines(pipe: impl Read, stream: Stream, tx: Sender<Msg>) {
+    let mut r = BufReader::new(pipe);
+    loop {
+        let mut line = Vec::new();
+        match (&mut r).take(MAX_LINE).read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                if tx.send(Msg::Line(stream, line)).is_err() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let _ = tx.send(Msg::Eof(stream));
+}
+
+/// Waits for the hook's leader to exit *without reaping it*: while it is a zombie its pid,
+/// and so its process-group id, cannot be reused, which keeps `kill(-pgid)` safe until
+/// [`reap`].
+fn wait_exit(pid: i32) -> Option<ExitStatusDescr> {
+    loop {
+        // SAFETY: waitid fills the zeroed siginfo we own.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            let status = unsafe { info.si_status() };
+            return Some(match info.si_code {
+                libc::CLD_EXITED => ExitStatusDescr::Code(status),
+                _ => ExitStatusDescr::Signal(status),
+            });
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+}
+
+/// Reaps the leader; if it is somehow still alive (stuck in the kernel), a detached thread
+/// reaps it later rather than holding up the agent.
+fn reap(pid: i32) {
+    // SAFETY: plain waitpid on our own child.
+    let done = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } != 0;
+    if !done {
+        thread::spawn(move || unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) });
+    }
+}
+
+/// Collected state of a running script.
+struct Watch<'a> {
+    location: &'a str,
+    exit: Option<ExitStatusDescr>,
+    stdout_open: bool,
+    stderr_open: bool,
+}
+
+impl Watch<'_> {
+    fn done(&self) -> bool {
+        self.exit.is_some() && !self.stdout_open && !self.stderr_open
+    }
+
+    fn handle(&mut self, msg: Msg, log: &mut HookLog, observer: &mut dyn FnMut(HookProgress)) {
+        match msg {
+            Msg::Line(stream, line) => {
+                let tag: &[u8] = match stream {
+                    Stream::Stdout => b"[stdout]",
+                    Stream::Stderr => b"[stderr]",
+                };
+                let mut entry = tag.to_vec();
+                entry.extend_from_slice(&line);
+                log.entry(&entry);
+                observer(HookProgress::Output {
+                    location: self.location.to_string(),
+                    stream,
+                    line: String::from_utf8_lossy(&strip_ansi(&line)).into_owned(),
+                });
+            }
+            Msg::Eof(Stream::Stdout) => self.stdout_open = false,
+            Msg::Eof(Stream::Stderr) => self.stderr_open = false,
+            Msg::Exited(status) => self.exit = Some(status),
+        }
+    }
+}
+
+pub fn run_script(
+    ctx: &HookContext,
+    script: &Script,
+    index: usize,
+    log: &mut HookLog,
+    observer: &mut dyn FnMut(HookProgress),
+) -> Result<ScriptReport, HookFailure> {
+    let location = script.location.as_str();
+    let started = Instant::now();
+    let runas_suffix = script
+        .runas
+        .as_deref()
+        .map(|u| format!(" run as user {u}"))
+        .unwrap_or_default();
+    let fail = |code, message: String, log: &HookLog, exit| HookFailure {
+        code,
+        script_name: location.to_string(),
+        message,
+        log_tail: log.tail(),
+        exit,
+    };
+    let finished = |observer: &mut dyn FnMut(HookProgress), code, exit| {
+        observer(HookProgress::ScriptFinished {
+            location: location.to_string(),
+            duration: started.elapsed(),
+            exit,
+            code,
+        })
+    };
+
+    let path = match locate(&ctx.archive_dir, location) {
+        Ok(p) => p,
+        Err((code, message)) => {
+            finished(observer, code, None);
+            return Err(fail(code, message, log, None));
+        }
+    };
+    log.entry(format!("Script - {location}\n").as_bytes());
+    observer(HookProgress::ScriptStarted {
+        location: location.to_string(),
+    });
+
+    let spawn_failed = |observer: &mut dyn FnMut(HookProgress), log: &HookLog, why: String| {
+        finished(observer, ErrorCode::ScriptFailed, None);
+        fail(
+            ErrorCode::ScriptFailed,
+            format!(
+                "Script at specified location: {location}{runas_suffix} failed with error {why}"
+            ),
+            log,
+            None,
+        )
+    };
+    let runas = match script.runas.as_deref().map(resolve_runas).transpose() {
+        Ok(r) => r,
+        Err(why) => return Err(spawn_failed(observer, log, why)),
+    };
+    let token = format!(
+        "{}.{}.{}.{}.{}.{}",
+        ctx.deployment_id,
+        ctx.event,
+        index,
+        std::process::id(),
+        now_nanos(),
+        TOKEN_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let env = hook_env(
+        std::env::vars_os(),
+        &HookVars {
+            event: &ctx.event,
+            deployment_id: &ctx.deployment_id,
+            application_name: &ctx.application_name,
+            deployment_group_name: &ctx.deployment_group_name,
+            deployment_group_id: &ctx.deployment_group_id,
+            revision_env: &ctx.revision_env,
+            token: &token,
+        },
+        runas.as_ref(),
+    );
+    let name = format!("{}.{}.{}", ctx.deployment_id, ctx.event, index);
+    let (mut pen, guard) = Pen::prepare(&ctx.containment, &name, &token);
+    let spawned = spawn(&SpawnSpec {
+        path: &path,
+        cwd: &ctx.archive_dir,
+        env: &env,
+        runas: runas.as_ref(),
+        cgroup_procs_fd: pen.procs_fd(),
+    });
+    drop(guard);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            pen.finish();
+            return Err(spawn_failed(observer, log, describe_spawn_error(&e, &path)));
+        }
+    };
+    pen.started(child.id() as i32);
+
+    let (tx, rx) = channel();
+    if let Some(out) = child.stdout.take() {
+        let tx = tx.clone();
+        thread::spawn(move || read_lines(out, Stream::Stdout, tx));
+    } else {
+        let _ = tx.send(Msg::Eof(Stream::Stdout));
+    }
+    if let Some(err) = child.stderr.take() {
+        let tx = tx.clone();
+        thread::spawn(move || read_lines(err, Stream::Stderr, tx));
+    } else {
+        let _ = tx.send(Msg::Eof(Stream::Stderr));
+    }
+    let pid = child.id() as i32;
+    // The pid is managed by hand from here (see wait_exit); dropping Child neither waits nor
+    // kills.
+    drop(child);
+    thread::spawn(move || {
+        // Only fails if something else reaped our child (SIGCHLD ignored by the embedding
+        // process); the status is then unknowable.
+        let status = wait_exit(pid).unwrap_or_else(|| {
+            tracing::error!(pid, "hook process status lost: was SIGCHLD ignored?");
+            ExitStatusDescr::Code(-1)
+        });
+        let _ = tx.send(Msg::Exited(status));
+    });
+
+    let deadline = started + Duration::from_secs(u64::from(script.timeout_secs));
+    let mut w = Watch {
+        location,
+        exit: None,
+        stdout_open: true,
+        stderr_open: true,
+    };
+    let cancelled = || {
+        ctx.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
+    while !w.done() && !cancelled() {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let wait = (deadline - now).min(CANCEL_POLL);
+        match rx.recv_timeout(wait) {
+            Ok(msg) => w.handle(msg, log, observer),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+
+    let overrun = if !w.done() && cancelled() {
+        tracing::warn!(
+            "Script at specified location: {location} stopped: the agent is shutting down"
+        );
+        Some((
+            ErrorCode::UnknownError,
+            format!(
+                "Script at specified location: {location} was stopped because the agent is shutting down"
+            ),
+        ))
+    } else if w.exit.is_none() {
+        tracing::info!("Script at specified location: {location} timed out");
+        Some((
+            ErrorCode::ScriptTimedOut,
+            format!(
+                "Script at specified location: {location} failed to complete in {} seconds",
+                script.timeout_secs
+            ),
+        ))
+    } else if w.stdout_open || w.stderr_open {
+        let which = if w.stdout_open { "STDOUT" } else { "STDERR" };
+        tracing::error!("Script at specified location: {location} failed to close {which}");
+        Some((
+            ErrorCode::OutputsLeftOpen,
+            format!("Script at specified location: {location} failed to close {which}"),
+        ))
+    } else {
+        None
+    };
+
+    if let Some((code, message)) = overrun {
+        let left = pen.terminate(ctx.kill_grace);
+        if left > 0 {
+            tracing::error!(location, left, "processes of a hook survived SIGKILL");
+        }
+        // Keep what the dying processes still wrote, but never wait on an escaped holder.
+        let end = Instant::now() + DRAIN_WAIT;
+        while !w.done() {
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            match rx.recv_timeout(end - now) {
+                Ok(msg) => w.handle(msg, log, observer),
+                Err(_) => break,
+            }
+        }
+        let exit = if code != ErrorCode::ScriptTimedOut {
+            w.exit
+        } else {
+            None
+        };
+        reap(pid);
+        finished(observer, code, exit);
+        return Err(fail(code, message, log, exit));
+    }
+
+    let survivors = pen.finish();
+    reap(pid);
+    let exit = w.exit.unwrap_or(ExitStatusDescr::Code(-1));
+    finished(
+        observer,
+        if exit.success() {
+            ErrorCode::Succeeded
+        } else {
+            ErrorCode::ScriptFailed
+        },
+        Some(exit),
+    );
+    if !exit.success() {
+        let message = match exit {
+            ExitStatusDescr::Code(c) => format!(
+                "Script at specified location: {location}{runas_suffix} failed with exit code {c}"
+            ),
+            ExitStatusDescr::Signal(_) => format!(
+                "Script at specified location: {location}{runas_suffix} was killed by {exit}"
+            ),
+        };
+        return Err(fail(ErrorCode::ScriptFailed, message, log, Some(exit)));
+    }
+    if survivors > 0 {
+        tracing::info!(location, survivors, "hook left processes running");
+    }
+    Ok(ScriptReport {
+        location: location.to_string(),
+        duration: started.elapsed(),
+        exit,
+        survivors,
+        cgroup: pen.cgroup().map(|p| p.to_path_buf()),
+    })
+}
+
+static TOKEN_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}

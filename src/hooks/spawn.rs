@@ -1,0 +1,185 @@
+//! Starting a hook process: where its script is (inside the archive only), making it
+//! executable as the official agent does, and the fork/exec with the child-side steps.
+//!
+//! Invariants: the child joins its containment and drops privileges before it execs, using
+//! only async-signal-safe system calls (everything is resolved in the parent); stdin is
+//! /dev/null; the child leads a new process group.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::env::RunAs;
+use crate::diagnostics::ErrorCode;
+
+/// `archive/location` with `.` and `..` resolved lexically (Ruby's `File.expand_path`), for
+/// the missing-script message.
+fn expand(archive: &Path, location: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in archive.join(location.trim_start_matches('/')).components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Finds the script of `location` and makes sure it can run. Returns the path to exec.
+pub fn locate(archive: &Path, location: &str) -> Result<PathBuf, (ErrorCode, String)> {
+    let joined = archive.join(location.trim_start_matches('/'));
+    let missing = || {
+        (
+            ErrorCode::ScriptMissing,
+            format!(
+                "Script does not exist at specified location: {}",
+                expand(archive, location).display()
+            ),
+        )
+    };
+    let real = fs::canonicalize(&joined).map_err(|_| missing())?;
+    let archive_real = fs::canonicalize(archive).map_err(|_| missing())?;
+    if !real.starts_with(&archive_real) {
+        return Err((
+            ErrorCode::ScriptMissing,
+            format!(
+                "Script at specified location: {location} resolves to {}, outside the deployment archive {}",
+                real.display(),
+                archive_real.display()
+            ),
+        ));
+    }
+    let meta = fs::metadata(&real).map_err(|_| missing())?;
+    if !meta.is_file() {
+        return Err((
+            ErrorCode::ScriptMissing,
+            format!("Script at specified location: {location} is not a regular file"),
+        ));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        tracing::warn!(
+            "Script at specified location: {location} is not executable.  Trying to make it executable."
+        );
+        let mode = meta.permissions().mode() | 0o111;
+        fs::set_permissions(&real, fs::Permissions::from_mode(mode)).map_err(|e| {
+            tracing::error!(path = %real.display(), error = %e, "chmod +x failed");
+            (
+                ErrorCode::ScriptNotExecutable,
+                format!("Unable to set script at specified location: {location} as executable"),
+            )
+        })?;
+    }
+    Ok(joined)
+}
+
+/// What to start and how.
+pub struct SpawnSpec<'a> {
+    pub path: &'a Path,
+    pub cwd: &'a Path,
+    pub env: &'a [(OsString, OsString)],
+    pub runas: Option<&'a RunAs>,
+    /// An open `cgroup.procs` the child writes `0` to.
+    pub cgroup_procs_fd: Option<i32>,
+}
+
+fn command(spec: &SpawnSpec<'_>, via_shell: bool) -> Command {
+    let mut cmd = if via_shell {
+        let mut c = Command::new("/bin/sh");
+        c.arg(spec.path);
+        c
+    } else {
+        Command::new(spec.path)
+    };
+    cmd.env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let fd = spec.cgroup_procs_fd;
+    let ids = spec.runas.map(|u| (u.uid, u.gid, u.groups.clone()));
+    // SAFETY: the closure runs between fork and exec; it only calls write, setgroups,
+    // setgid and setuid on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(fd) = fd {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if let Some((uid, gid, groups)) = &ids {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(*gid) != 0
+                    || libc::setuid(*uid) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Starts the hook. A script without a `#!` line (ENOEXEC) is run by `/bin/sh`, as Ruby's
+/// spawn does for the official agent.
+pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<Child> {
+    match command(spec, false).spawn() {
+        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => command(spec, true).spawn(),
+        other => other,
+    }
+}
+
+/// Ruby-like rendering of a spawn error for the code-4 message:
+/// `Errno::EACCES with message Permission denied - <path>`.
+pub fn describe_spawn_error(e: &io::Error, path: &Path) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let errno = nix::errno::Errno::from_raw(n);
+            format!(
+                "Errno::{errno:?} with message {} - {}",
+                errno.desc(),
+                path.display()
+            )
+        }
+        None => format!("{:?} with message {e}", e.kind()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_is_lexical() {
+        assert_eq!(
+            expand(Path::new("/a/arch"), "scripts/../x.sh"),
+            PathBuf::from("/a/arch/x.sh")
+        );
+        assert_eq!(
+            expand(Path::new("/a/arch"), "/s.sh"),
+            PathBuf::from("/a/arch/s.sh")
+        );
+        assert_eq!(
+            expand(Path::new("/a/arch"), "../../../etc/x"),
+            PathBuf::from("/etc/x")
+        );
+    }
+
+    #[test]
+    fn spawn_errors_read_like_the_official_agent() {
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(
+            describe_spawn_error(&e, Path::new("/x/s.sh")),
+            "Errno::EACCES with message Permission denied - /x/s.sh"
+        );
+    }
+}
