@@ -142,7 +142,9 @@ pub fn unpack_file(
             use std::io::Seek;
             f.rewind().map_err(open_err)?;
             let writer = Writer::open(bundle, archive_dir, opts)?;
-            let report = pipeline::run(bundle, writer, |tx| zip::produce(f, bundle, tx))?;
+            let report = pipeline::run(bundle, writer, |tx| {
+                zip::produce(f, bundle, opts.reject_setuid, tx)
+            })?;
             finish_archive(bundle, archive_dir, report)
         }
     }
@@ -191,9 +193,21 @@ pub fn unpack_reader_named<R: Read>(
     let produce = |tx: &Tx| -> Result<(), Stop> {
         if gz {
             let gunzip = flate2::read::MultiGzDecoder::new(whole);
-            tar::produce(BufReader::with_capacity(64 * 1024, gunzip), name, true, tx)
+            tar::produce(
+                BufReader::with_capacity(64 * 1024, gunzip),
+                name,
+                kind,
+                true,
+                tx,
+            )
         } else {
-            tar::produce(BufReader::with_capacity(64 * 1024, whole), name, false, tx)
+            tar::produce(
+                BufReader::with_capacity(64 * 1024, whole),
+                name,
+                kind,
+                false,
+                tx,
+            )
         }
     };
     let report = pipeline::run(name, writer, produce)?;

@@ -197,9 +197,15 @@ impl<R: Read> Reader<'_, R> {
     }
 }
 
-/// Reads a tar stream and sends its members. `gz` only shapes the message when the first
-/// block is not tar. The stream is read to its end so a gzip trailer (CRC) is verified.
-pub fn produce<R: Read>(r: R, bundle: &Path, gz: bool, tx: &Tx) -> Result<(), Stop> {
+/// Reads a tar stream and sends its members. `declared`/`gz` only shape the message when the
+/// first block is not tar. The stream is read to its end so a gzip trailer (CRC) is verified.
+pub fn produce<R: Read>(
+    r: R,
+    bundle: &Path,
+    declared: super::BundleType,
+    gz: bool,
+    tx: &Tx,
+) -> Result<(), Stop> {
     let mut rd = Reader {
         r,
         bundle,
@@ -209,20 +215,29 @@ pub fn produce<R: Read>(r: R, bundle: &Path, gz: bool, tx: &Tx) -> Result<(), St
     let mut local = Pending::default();
     let mut block = [0u8; BLOCK];
     let mut first = true;
+    let not_tar = || {
+        Stop::Failed(BundleError::TypeMismatch {
+            bundle: bundle.to_path_buf(),
+            declared,
+            actual: "gzip-compressed data that is not a tar archive",
+        })
+    };
     loop {
-        if !rd.fill(&mut block)? {
-            break;
+        match rd.fill(&mut block) {
+            Ok(true) => {}
+            Ok(false) => break,
+            // Less than one block inside the gzip stream: not a tar at all.
+            Err(Stop::Failed(BundleError::Malformed { .. })) if first && gz => {
+                return Err(not_tar())
+            }
+            Err(e) => return Err(e),
         }
         if block.iter().all(|&b| b == 0) {
             break;
         }
         if !header_checksum_ok(&block) {
             if first && gz {
-                return Err(Stop::Failed(BundleError::TypeMismatch {
-                    bundle: bundle.to_path_buf(),
-                    declared: super::BundleType::Tgz,
-                    actual: "gzip-compressed data that is not a tar archive",
-                }));
+                return Err(not_tar());
             }
             return Err(rd.malformed("tar header checksum mismatch"));
         }

@@ -3,7 +3,8 @@
 //!
 //! Like Info-ZIP `unzip`: Unix mode bits come from the external attributes when the archive
 //! was made on Unix, stored symlinks become symlinks, times come from the extended-timestamp
-//! field or else the DOS time read as local time. Ownership is never restored.
+//! field or else the DOS time read as local time. Ownership is never restored, and
+//! setuid/setgid/sticky bits are dropped (as `unzip` does without `-K`).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -50,7 +51,9 @@ fn dos_to_unix(dt: zip::DateTime) -> Option<i64> {
     (t != -1).then_some(t)
 }
 
-pub fn produce(file: File, bundle: &Path, tx: &Tx) -> Result<(), Stop> {
+/// Setuid/setgid/sticky bits are dropped, as `unzip` without `-K` does; with
+/// `reject_setuid` they are kept so the writer refuses the member instead.
+pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Result<(), Stop> {
     let zerr = |source| {
         Stop::Failed(BundleError::Zip {
             bundle: bundle.to_path_buf(),
@@ -72,6 +75,11 @@ pub fn produce(file: File, bundle: &Path, tx: &Tx) -> Result<(), Stop> {
             })
         };
         let unix_mode = f.unix_mode();
+        let raw_special = match f.system() {
+            zip::System::Unix => (f.external_attributes() >> 16) & 0o6000,
+            _ => 0,
+        };
+        let special = if reject_setuid { raw_special } else { 0 };
         let mut kind = kind_of(unix_mode, raw_name.ends_with('/'));
         if let Kind::Symlink { target } = &mut kind {
             (&mut f)
@@ -98,7 +106,7 @@ pub fn produce(file: File, bundle: &Path, tx: &Tx) -> Result<(), Stop> {
         tx.send(Msg::Begin(EntryHead {
             raw_name: raw_name.clone(),
             kind,
-            mode: unix_mode.map(|m| m & 0o7777),
+            mode: unix_mode.map(|m| (m & 0o777) | special),
             mtime,
             owner: None,
         }))?;
