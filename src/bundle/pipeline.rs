@@ -1,0 +1,187 @@
+//! Two threads per unpack: the producer (the calling thread) reads and decompresses the
+//! bundle and describes members; the writer thread applies them with [`Writer`]. They are
+//! joined by a bounded channel of buffers, so decompression overlaps with the file-system
+//! work and memory stays at a few chunks whatever the bundle size. On one CPU (or when asked)
+//! the writer runs inline on the producer's thread instead; the protocol is the same.
+//!
+//! Invariant: the writer's deferred work (directory modes, times) runs only when the producer
+//! reached the end of the bundle without error; a failed or truncated bundle is never reported
+//! as unpacked.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread;
+
+use super::entry::EntryHead;
+use super::error::BundleError;
+use super::writer::Writer;
+use super::UnpackReport;
+
+/// Size of one data chunk. Large enough for few syscalls on big files, small enough that the
+/// chunks in flight stay far below the memory target.
+pub const CHUNK: usize = 256 * 1024;
+/// Chunks queued between the threads.
+const DEPTH: usize = 4;
+
+pub enum Msg {
+    Begin(EntryHead),
+    Data(Vec<u8>),
+    End,
+}
+
+/// Why the producer stopped early.
+pub enum Stop {
+    /// The writer hung up; its own error says why.
+    WriterGone,
+    Failed(BundleError),
+}
+
+impl From<BundleError> for Stop {
+    fn from(e: BundleError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+/// The producer's end: a channel to the writer thread, or the writer itself when running on
+/// one thread.
+pub struct Tx {
+    inner: TxInner,
+}
+
+enum TxInner {
+    Channel {
+        tx: SyncSender<Msg>,
+        pool: Receiver<Vec<u8>>,
+    },
+    Direct(Box<RefCell<Direct>>),
+}
+
+struct Direct {
+    writer: Option<Writer>,
+    failed: Option<BundleError>,
+    spare: Option<Vec<u8>>,
+}
+
+impl Tx {
+    /// An empty buffer with room for [`CHUNK`] bytes, reused when one came back.
+    pub fn buffer(&self) -> Vec<u8> {
+        let reused = match &self.inner {
+            TxInner::Channel { pool, .. } => pool.try_recv().ok(),
+            TxInner::Direct(d) => d.borrow_mut().spare.take(),
+        };
+        match reused {
+            Some(mut b) => {
+                b.clear();
+                b
+            }
+            None => Vec::with_capacity(CHUNK),
+        }
+    }
+
+    pub fn send(&self, msg: Msg) -> Result<(), Stop> {
+        match &self.inner {
+            TxInner::Channel { tx, .. } => tx.send(msg).map_err(|_| Stop::WriterGone),
+            TxInner::Direct(d) => {
+                let mut d = d.borrow_mut();
+                let Some(w) = d.writer.as_mut() else {
+                    return Err(Stop::WriterGone);
+                };
+                let res = match msg {
+                    Msg::Begin(head) => w.begin(head),
+                    Msg::Data(buf) => {
+                        let r = w.data(&buf);
+                        d.spare = Some(buf);
+                        r
+                    }
+                    Msg::End => w.end(),
+                };
+                res.map_err(|e| {
+                    d.writer = None;
+                    d.failed = Some(e);
+                    Stop::WriterGone
+                })
+            }
+        }
+    }
+}
+
+fn consume(
+    mut w: Writer,
+    rx: Receiver<Msg>,
+    pool: SyncSender<Vec<u8>>,
+) -> Result<Writer, BundleError> {
+    for msg in rx {
+        match msg {
+            Msg::Begin(head) => w.begin(head)?,
+            Msg::Data(buf) => {
+                w.data(&buf)?;
+                // A full pool just means the producer has enough; drop the spare.
+                let _ = pool.try_send(buf);
+            }
+            Msg::End => w.end()?,
+        }
+    }
+    Ok(w)
+}
+
+/// Whether a second thread runs the writer; on one CPU the hand-off only costs.
+/// `CODEDEPLOY_BUNDLE_INLINE=1` forces one thread (a benchmarking knob; see ADR 0003 for the
+/// measurements, which showed no clear winner on a shared 2-CPU host).
+fn threaded() -> bool {
+    if let Ok(v) = std::env::var("CODEDEPLOY_BUNDLE_INLINE") {
+        return v != "1";
+    }
+    thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
+/// Runs `produce` on this thread and the writer on a scoped thread (or inline on one CPU),
+/// then finishes the writer.
+pub fn run<F>(bundle: &Path, writer: Writer, produce: F) -> Result<UnpackReport, BundleError>
+where
+    F: FnOnce(&Tx) -> Result<(), Stop>,
+{
+    let internal = |what: &str| BundleError::Unsupported {
+        bundle: bundle.to_path_buf(),
+        what: format!("internal error: {what}"),
+    };
+    if !threaded() {
+        let tx = Tx {
+            inner: TxInner::Direct(Box::new(RefCell::new(Direct {
+                writer: Some(writer),
+                failed: None,
+                spare: None,
+            }))),
+        };
+        let produced = produce(&tx);
+        let TxInner::Direct(d) = tx.inner else {
+            return Err(internal("inline writer missing"));
+        };
+        let d = d.into_inner();
+        return match (produced, d.failed, d.writer) {
+            (_, Some(e), _) => Err(e),
+            (Err(Stop::Failed(e)), None, _) => Err(e),
+            (Ok(()), None, Some(w)) => w.finish(),
+            _ => Err(internal("the writer stopped without an error")),
+        };
+    }
+    let (tx, rx) = sync_channel(DEPTH);
+    let (pool_tx, pool_rx) = sync_channel(DEPTH + 2);
+    let (produced, written) = thread::scope(|s| {
+        let handle = s.spawn(move || consume(writer, rx, pool_tx));
+        let tx = Tx {
+            inner: TxInner::Channel { tx, pool: pool_rx },
+        };
+        let produced = produce(&tx);
+        drop(tx);
+        (produced, handle.join())
+    });
+    // A refusal by the writer is the root cause even if the producer failed afterwards.
+    match (produced, written) {
+        (_, Err(_)) => Err(internal("the writer thread panicked")),
+        (_, Ok(Err(e))) => Err(e),
+        (Err(Stop::Failed(e)), Ok(Ok(_))) => Err(e),
+        (Err(Stop::WriterGone), Ok(Ok(_))) => Err(internal("the writer stopped without an error")),
+        (Ok(()), Ok(Ok(w))) => w.finish(),
+    }
+}

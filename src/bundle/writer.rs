@@ -1,0 +1,458 @@
+//! The only code that writes into the archive dir. Producers (tar, zip, directory walk)
+//! describe members; this applies them.
+//!
+//! Invariants, which hold for any input:
+//! * Every path is walked component by component from a descriptor of the archive dir with
+//!   `openat(O_DIRECTORY|O_NOFOLLOW)`; a symlink anywhere on the way (made by this archive or
+//!   already on disk) is refused, so nothing is ever written outside the archive dir.
+//! * Files are created with `O_CREAT|O_EXCL|O_NOFOLLOW`; an existing non-directory of the same
+//!   name is unlinked first (GNU tar does the same), so an earlier hard link or symlink is
+//!   replaced, never written through. Directories are never removed, which keeps the cached
+//!   descriptors of the current path valid.
+//! * Bytes are counted as written, not as declared, against `max_total_bytes`.
+//! * Directory modes and times are applied after the last member (a read-only directory must
+//!   still accept its children; writing children changes its mtime).
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{fchmod, fstatat, futimens, mkdirat, utimensat, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{
+    fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Group, Uid, UnlinkatFlags, User,
+};
+
+use super::entry::{normalize, EntryHead, Kind, Owner, RelPath};
+use super::error::{BundleError, Unsafe};
+use super::{UnpackOptions, UnpackReport};
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+enum Step {
+    Symlink,
+    NotDir,
+    Missing,
+    Io(Errno),
+}
+
+/// Opens `name` under `parent` as a directory without following a symlink, creating it
+/// (mode 0777 less the umask, like `mkdir -p`) when asked.
+fn step(parent: BorrowedFd<'_>, name: &OsStr, create: bool) -> Result<OwnedFd, Step> {
+    for _ in 0..2 {
+        match openat(parent, name, DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) if create => {
+                match mkdirat(parent, name, Mode::from_bits_truncate(0o777)) {
+                    Ok(()) | Err(Errno::EEXIST) => continue,
+                    Err(e) => return Err(Step::Io(e)),
+                }
+            }
+            Err(Errno::ENOENT) => return Err(Step::Missing),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                return Err(match kind_at(parent, name) {
+                    Ok(SFlag::S_IFLNK) => Step::Symlink,
+                    _ => Step::NotDir,
+                })
+            }
+            Err(e) => return Err(Step::Io(e)),
+        }
+    }
+    Err(Step::Io(Errno::EAGAIN))
+}
+
+fn kind_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<SFlag, Errno> {
+    let st = fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    Ok(SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()))
+}
+
+fn timespec(mtime: (i64, u32)) -> TimeSpec {
+    TimeSpec::new(mtime.0, i64::from(mtime.1))
+}
+
+/// The process umask, read without changing it (calling umask(2) twice races other threads).
+fn current_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+}
+
+struct OpenFile {
+    file: File,
+    head: EntryHead,
+    /// Mode given at creation already is the final one (umask took nothing away).
+    mode_done: bool,
+}
+
+pub(crate) struct Writer {
+    bundle: PathBuf,
+    archive_dir: PathBuf,
+    opts: UnpackOptions,
+    root: OwnedFd,
+    /// Descriptors of the directories of the last path used, outermost first.
+    stack: Vec<(OsString, OwnedFd)>,
+    open: Option<OpenFile>,
+    pending_dirs: Vec<(RelPath, EntryHead)>,
+    report: UnpackReport,
+    umask: Option<u32>,
+    users: HashMap<String, Option<Uid>>,
+    groups: HashMap<String, Option<Gid>>,
+}
+
+impl Writer {
+    /// Creates the archive dir if missing (`mkdir -p`) and opens it; the archive dir itself
+    /// must not be a symlink.
+    pub fn open(
+        bundle: &Path,
+        archive_dir: &Path,
+        opts: &UnpackOptions,
+    ) -> Result<Self, BundleError> {
+        let werr = |source| BundleError::Write {
+            bundle: bundle.to_path_buf(),
+            entry: String::new(),
+            archive_dir: archive_dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(archive_dir).map_err(werr)?;
+        let root = openat(nix::fcntl::AT_FDCWD, archive_dir, DIR_FLAGS, Mode::empty())
+            .map_err(|e| werr(e.into()))?;
+        Ok(Self {
+            bundle: bundle.to_path_buf(),
+            archive_dir: archive_dir.to_path_buf(),
+            opts: opts.clone(),
+            root,
+            stack: Vec::new(),
+            open: None,
+            pending_dirs: Vec::new(),
+            report: UnpackReport::default(),
+            umask: current_umask(),
+            users: HashMap::new(),
+            groups: HashMap::new(),
+        })
+    }
+
+    fn refuse(&self, entry: &str, reason: Unsafe) -> BundleError {
+        BundleError::Refused {
+            bundle: self.bundle.clone(),
+            entry: entry.to_string(),
+            reason,
+            archive_dir: self.archive_dir.clone(),
+        }
+    }
+
+    fn werr(&self, entry: &str, source: impl Into<io::Error>) -> BundleError {
+        BundleError::Write {
+            bundle: self.bundle.clone(),
+            entry: entry.to_string(),
+            archive_dir: self.archive_dir.clone(),
+            source: source.into(),
+        }
+    }
+
+    fn conflict(&self, entry: &str, existing: &'static str) -> BundleError {
+        BundleError::Conflict {
+            bundle: self.bundle.clone(),
+            entry: entry.to_string(),
+            existing,
+        }
+    }
+
+    fn step_err(&self, entry: &str, walked: &[OsString], e: Step) -> BundleError {
+        let component = || {
+            let v: Vec<&[u8]> = walked.iter().map(|c| c.as_bytes()).collect();
+            String::from_utf8_lossy(&v.join(&b'/')).into_owned()
+        };
+        match e {
+            Step::Symlink => self.refuse(
+                entry,
+                Unsafe::ThroughSymlink {
+                    component: component(),
+                },
+            ),
+            Step::NotDir => self.conflict(entry, "non-directory on its path"),
+            Step::Missing => BundleError::Malformed {
+                bundle: self.bundle.clone(),
+                entry: entry.to_string(),
+                detail: format!("{} does not exist", component()),
+            },
+            Step::Io(e) => self.werr(entry, e),
+        }
+    }
+
+    fn cwd(&self) -> BorrowedFd<'_> {
+        self.stack
+            .last()
+            .map_or(self.root.as_fd(), |(_, fd)| fd.as_fd())
+    }
+
+    /// Makes `dirs` the current directory, reusing the descriptors it shares with the last one.
+    fn enter(&mut self, dirs: &[OsString], entry: &str) -> Result<(), BundleError> {
+        let common = self
+            .stack
+            .iter()
+            .zip(dirs)
+            .take_while(|((have, _), want)| have == *want)
+            .count();
+        self.stack.truncate(common);
+        for (i, c) in dirs.iter().enumerate().skip(common) {
+            let fd = step(self.cwd(), c, true).map_err(|e| self.step_err(entry, &dirs[..=i], e))?;
+            self.stack.push((c.clone(), fd));
+        }
+        Ok(())
+    }
+
+    /// Opens an existing directory path without touching the cache (hard-link targets).
+    fn walk_existing(
+        &self,
+        dirs: &[OsString],
+        entry: &str,
+    ) -> Result<Option<OwnedFd>, BundleError> {
+        let mut cur: Option<OwnedFd> = None;
+        for (i, c) in dirs.iter().enumerate() {
+            let parent = cur.as_ref().map_or(self.root.as_fd(), |f| f.as_fd());
+            let fd = step(parent, c, false).map_err(|e| self.step_err(entry, &dirs[..=i], e))?;
+            cur = Some(fd);
+        }
+        Ok(cur)
+    }
+
+    /// Unlinks a non-directory at `name` in the current directory so it can be replaced.
+    fn make_room(&self, name: &OsStr, entry: &str) -> Result<(), BundleError> {
+        match kind_at(self.cwd(), name) {
+            Ok(SFlag::S_IFDIR) => Err(self.conflict(entry, "directory")),
+            Ok(_) => unlinkat(self.cwd(), name, UnlinkatFlags::NoRemoveDir)
+                .map_err(|e| self.werr(entry, e)),
+            Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(self.werr(entry, e)),
+        }
+    }
+
+    /// Starts one member. A file stays open for [`Writer::data`] until [`Writer::end`].
+    pub fn begin(&mut self, head: EntryHead) -> Result<(), BundleError> {
+        self.end()?;
+        let entry = head.raw_name.as_str();
+        if let Kind::Special(what) = head.kind {
+            return Err(self.refuse(entry, Unsafe::Special(what)));
+        }
+        let path = match normalize(head.raw_name.as_bytes()) {
+            Err(reason) => return Err(self.refuse(entry, reason)),
+            // `./` names the archive dir itself, which belongs to the agent.
+            Ok(None) if head.kind == Kind::Dir => return Ok(()),
+            Ok(None) => {
+                return Err(BundleError::Malformed {
+                    bundle: self.bundle.clone(),
+                    entry: entry.to_string(),
+                    detail: "a non-directory member names the archive dir itself".into(),
+                })
+            }
+            Ok(Some(p)) => p,
+        };
+        match &head.kind {
+            // Refused above, before the name was even looked at.
+            Kind::Special(_) => {}
+            Kind::Dir => {
+                self.enter(path.components(), entry)?;
+                self.report.dirs += 1;
+                self.pending_dirs.push((path, head));
+            }
+            Kind::File => self.begin_file(path, head)?,
+            Kind::Symlink { target } => self.symlink(&path, OsStr::from_bytes(target), &head)?,
+            Kind::HardLink { target } => self.hard_link(&path, target, entry)?,
+        }
+        Ok(())
+    }
+
+    fn symlink(
+        &mut self,
+        path: &RelPath,
+        target: &OsStr,
+        head: &EntryHead,
+    ) -> Result<(), BundleError> {
+        let entry = head.raw_name.as_str();
+        self.enter(path.parent(), entry)?;
+        let name = path.name();
+        match symlinkat(target, self.cwd(), name) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                self.make_room(name, entry)?;
+                symlinkat(target, self.cwd(), name).map_err(|e| self.werr(entry, e))?;
+            }
+            Err(e) => return Err(self.werr(entry, e)),
+        }
+        if let Some((uid, gid)) = self.wanted_owner(head) {
+            let flag = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+            fchownat(self.cwd(), name, Some(uid), Some(gid), flag)
+                .map_err(|e| self.werr(entry, e))?;
+        }
+        if let Some(m) = head.mtime {
+            let flag = UtimensatFlags::NoFollowSymlink;
+            utimensat(self.cwd(), name, &TimeSpec::UTIME_OMIT, &timespec(m), flag)
+                .map_err(|e| self.werr(entry, e))?;
+        }
+        self.report.symlinks += 1;
+        Ok(())
+    }
+
+    fn hard_link(&mut self, path: &RelPath, target: &[u8], entry: &str) -> Result<(), BundleError> {
+        let outside = || Unsafe::HardLinkOutside {
+            target: String::from_utf8_lossy(target).into_owned(),
+        };
+        let tpath = match normalize(target) {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(_) => return Err(self.refuse(entry, outside())),
+        };
+        if tpath == *path {
+            return Ok(());
+        }
+        let tdir = self.walk_existing(tpath.parent(), entry)?;
+        self.enter(path.parent(), entry)?;
+        let name = path.name();
+        let tfd = tdir.as_ref().map_or(self.root.as_fd(), |f| f.as_fd());
+        // Flags 0: a symlink target is linked itself, never followed.
+        let link = |cwd| linkat(tfd, tpath.name(), cwd, name, nix::fcntl::AtFlags::empty());
+        match link(self.cwd()) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                self.make_room(name, entry)?;
+                link(self.cwd()).map_err(|e| self.werr(entry, e))?;
+            }
+            Err(e) => return Err(self.werr(entry, e)),
+        }
+        self.report.files += 1;
+        Ok(())
+    }
+
+    fn begin_file(&mut self, path: RelPath, head: EntryHead) -> Result<(), BundleError> {
+        let entry = head.raw_name.as_str();
+        let special = head.mode.unwrap_or(0) & 0o7000;
+        if self.opts.reject_setuid && special & 0o6000 != 0 {
+            let mode = head.mode.unwrap_or(0);
+            return Err(self.refuse(entry, Unsafe::Setuid { mode }));
+        }
+        self.enter(path.parent(), entry)?;
+        let name = path.name();
+        let perm = head.mode.map_or(0o666, |m| m & 0o777);
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let create = |cwd| openat(cwd, name, flags, Mode::from_bits_truncate(perm));
+        let fd = match create(self.cwd()) {
+            Ok(fd) => fd,
+            Err(Errno::EEXIST) => {
+                self.make_room(name, entry)?;
+                create(self.cwd()).map_err(|e| self.werr(entry, e))?
+            }
+            Err(e) => return Err(self.werr(entry, e)),
+        };
+        let mode_done = match (head.mode, self.umask) {
+            (None, _) => true,
+            (Some(_), Some(umask)) => special == 0 && perm & umask == 0,
+            (Some(_), None) => false,
+        };
+        self.open = Some(OpenFile {
+            file: File::from(fd),
+            head,
+            mode_done,
+        });
+        Ok(())
+    }
+
+    /// Appends to the open file, counting against the extraction limit before writing.
+    pub fn data(&mut self, buf: &[u8]) -> Result<(), BundleError> {
+        let Some(of) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let total = self.report.bytes.saturating_add(buf.len() as u64);
+        if total > self.opts.max_total_bytes {
+            return Err(BundleError::TooLarge {
+                bundle: self.bundle.clone(),
+                entry: of.head.raw_name.clone(),
+                limit: self.opts.max_total_bytes,
+                archive_dir: self.archive_dir.clone(),
+            });
+        }
+        if let Err(e) = of.file.write_all(buf) {
+            let entry = of.head.raw_name.clone();
+            return Err(self.werr(&entry, e));
+        }
+        self.report.bytes = total;
+        Ok(())
+    }
+
+    /// Finishes the open file, if any: owner, then mode (chown clears setuid), then mtime.
+    pub fn end(&mut self) -> Result<(), BundleError> {
+        let Some(of) = self.open.take() else {
+            return Ok(());
+        };
+        let entry = of.head.raw_name.as_str();
+        let owner = self.wanted_owner(&of.head);
+        if let Some((uid, gid)) = owner {
+            fchown(&of.file, Some(uid), Some(gid)).map_err(|e| self.werr(entry, e))?;
+        }
+        if let Some(mode) = of.head.mode.filter(|_| !of.mode_done || owner.is_some()) {
+            fchmod(&of.file, Mode::from_bits_truncate(mode & 0o7777))
+                .map_err(|e| self.werr(entry, e))?;
+        }
+        if let Some(m) = of.head.mtime {
+            futimens(&of.file, &TimeSpec::UTIME_OMIT, &timespec(m))
+                .map_err(|e| self.werr(entry, e))?;
+        }
+        self.report.files += 1;
+        Ok(())
+    }
+
+    /// Applies directory metadata, deepest first, and returns the counts.
+    pub fn finish(mut self) -> Result<UnpackReport, BundleError> {
+        self.end()?;
+        self.stack.clear();
+        let mut dirs = std::mem::take(&mut self.pending_dirs);
+        dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().len()));
+        for (path, head) in &dirs {
+            let entry = head.raw_name.as_str();
+            let Some(fd) = self.walk_existing(path.components(), entry)? else {
+                continue;
+            };
+            if let Some((uid, gid)) = self.wanted_owner(head) {
+                fchown(&fd, Some(uid), Some(gid)).map_err(|e| self.werr(entry, e))?;
+            }
+            if let Some(mode) = head.mode {
+                fchmod(&fd, Mode::from_bits_truncate(mode & 0o7777))
+                    .map_err(|e| self.werr(entry, e))?;
+            }
+            if let Some(m) = head.mtime {
+                futimens(&fd, &TimeSpec::UTIME_OMIT, &timespec(m))
+                    .map_err(|e| self.werr(entry, e))?;
+            }
+        }
+        Ok(self.report)
+    }
+
+    /// The owner to set, when ownership is restored: names that resolve win over numbers.
+    fn wanted_owner(&mut self, head: &EntryHead) -> Option<(Uid, Gid)> {
+        if !self.opts.restore_ownership {
+            return None;
+        }
+        let o: &Owner = head.owner.as_ref()?;
+        let by_name = |n: &String| User::from_name(n).ok().flatten().map(|u| u.uid);
+        let uid = o
+            .uname
+            .as_ref()
+            .and_then(|n| *self.users.entry(n.clone()).or_insert_with(|| by_name(n)))
+            .unwrap_or(Uid::from_raw(o.uid));
+        let by_group = |n: &String| Group::from_name(n).ok().flatten().map(|g| g.gid);
+        let gid = o
+            .gname
+            .as_ref()
+            .and_then(|n| *self.groups.entry(n.clone()).or_insert_with(|| by_group(n)))
+            .unwrap_or(Gid::from_raw(o.gid));
+        Some((uid, gid))
+    }
+}

@@ -1,0 +1,162 @@
+//! Zip producer. Zip keeps its index (the central directory) at the end, so it is read from a
+//! seekable file, never from a stream; members are then decompressed one at a time, in chunks.
+//!
+//! Like Info-ZIP `unzip`: Unix mode bits come from the external attributes when the archive
+//! was made on Unix, stored symlinks become symlinks, times come from the extended-timestamp
+//! field or else the DOS time read as local time. Ownership is never restored, and
+//! setuid/setgid/sticky bits are dropped (as `unzip` does without `-K`).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use zip::ExtraField;
+
+use super::entry::{EntryHead, Kind};
+use super::error::BundleError;
+use super::pipeline::{Msg, Stop, Tx, CHUNK};
+
+const S_IFMT: u32 = 0o170000;
+/// A symlink target longer than PATH_MAX cannot be created anyway.
+const MAX_LINK: u64 = 4096;
+
+/// File type from the Unix mode in the external attributes, or from the name.
+pub fn kind_of(unix_mode: Option<u32>, name_is_dir: bool) -> Kind {
+    match unix_mode.map(|m| m & S_IFMT) {
+        Some(0o040000) => Kind::Dir,
+        Some(0o120000) => Kind::Symlink { target: Vec::new() },
+        Some(0o020000) => Kind::Special("character device"),
+        Some(0o060000) => Kind::Special("block device"),
+        Some(0o010000) => Kind::Special("fifo"),
+        Some(0o140000) => Kind::Special("socket"),
+        _ if name_is_dir => Kind::Dir,
+        _ => Kind::File,
+    }
+}
+
+/// DOS date/time fields are local time without a zone, as `unzip` reads them.
+fn dos_to_unix(dt: zip::DateTime) -> Option<i64> {
+    // SAFETY: `tm` is fully initialised by zeroed() and the fields set below; mktime only reads
+    // and normalises it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = i32::from(dt.year()) - 1900;
+    tm.tm_mon = i32::from(dt.month()) - 1;
+    tm.tm_mday = i32::from(dt.day());
+    tm.tm_hour = i32::from(dt.hour());
+    tm.tm_min = i32::from(dt.minute());
+    tm.tm_sec = i32::from(dt.second());
+    tm.tm_isdst = -1;
+    // SAFETY: see above; mktime has no other preconditions.
+    let t = unsafe { libc::mktime(&mut tm) };
+    (t != -1).then_some(t)
+}
+
+/// Setuid/setgid/sticky bits are dropped, as `unzip` without `-K` does; with
+/// `reject_setuid` they are kept so the writer refuses the member instead.
+pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Result<(), Stop> {
+    let zerr = |source| {
+        Stop::Failed(BundleError::Zip {
+            bundle: bundle.to_path_buf(),
+            source,
+        })
+    };
+    let mut archive = zip::ZipArchive::new(file).map_err(zerr)?;
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).map_err(zerr)?;
+        let raw_name = match f.name() {
+            Ok(n) => n.into_owned(),
+            Err(_) => String::from_utf8_lossy(f.name_raw()).into_owned(),
+        };
+        let read_err = |e: io::Error| {
+            Stop::Failed(BundleError::Read {
+                bundle: bundle.to_path_buf(),
+                entry: raw_name.clone(),
+                source: e,
+            })
+        };
+        let unix_mode = f.unix_mode();
+        let raw_special = match f.system() {
+            zip::System::Unix => (f.external_attributes() >> 16) & 0o6000,
+            _ => 0,
+        };
+        let special = if reject_setuid { raw_special } else { 0 };
+        let mut kind = kind_of(unix_mode, raw_name.ends_with('/'));
+        if let Kind::Symlink { target } = &mut kind {
+            (&mut f)
+                .take(MAX_LINK + 1)
+                .read_to_end(target)
+                .map_err(read_err)?;
+            if target.len() as u64 > MAX_LINK {
+                return Err(Stop::Failed(BundleError::Malformed {
+                    bundle: bundle.to_path_buf(),
+                    entry: raw_name,
+                    detail: "symlink target longer than 4096 bytes".into(),
+                }));
+            }
+        }
+        let ext_time = f.extra_data_fields().find_map(|x| match x {
+            ExtraField::ExtendedTimestamp(ts) => ts.mod_time(),
+            _ => None,
+        });
+        let mtime = ext_time
+            .map(i64::from)
+            .or_else(|| f.last_modified().and_then(dos_to_unix))
+            .map(|s| (s, 0));
+        let is_file = kind == Kind::File;
+        tx.send(Msg::Begin(EntryHead {
+            raw_name: raw_name.clone(),
+            kind,
+            mode: unix_mode.map(|m| (m & 0o777) | special),
+            mtime,
+            owner: None,
+        }))?;
+        if !is_file {
+            continue;
+        }
+        loop {
+            let mut buf = tx.buffer();
+            buf.resize(CHUNK, 0);
+            let mut got = 0;
+            while got < CHUNK {
+                match f.read(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(read_err(e)),
+                }
+            }
+            buf.truncate(got);
+            if got > 0 {
+                tx.send(Msg::Data(buf))?;
+            }
+            if got < CHUNK {
+                break;
+            }
+        }
+        tx.send(Msg::End)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_mode() {
+        assert_eq!(kind_of(Some(0o100644), false), Kind::File);
+        assert_eq!(kind_of(Some(0o040755), false), Kind::Dir);
+        assert_eq!(kind_of(None, true), Kind::Dir);
+        assert_eq!(kind_of(None, false), Kind::File);
+        assert_eq!(kind_of(Some(0o644), true), Kind::Dir);
+        assert!(matches!(
+            kind_of(Some(0o120777), false),
+            Kind::Symlink { .. }
+        ));
+        assert_eq!(kind_of(Some(0o010644), false), Kind::Special("fifo"));
+        assert_eq!(
+            kind_of(Some(0o020644), false),
+            Kind::Special("character device")
+        );
+    }
+}
