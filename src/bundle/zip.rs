@@ -74,10 +74,11 @@ pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Resul
                 source: e,
             })
         };
-        let unix_mode = f.unix_mode();
-        let raw_special = match f.system() {
-            zip::System::Unix => (f.external_attributes() >> 16) & 0o6000,
-            _ => 0,
+        // Modes the zip crate synthesises for DOS-made archives are not real; unzip leaves
+        // such members to the umask.
+        let (unix_mode, raw_special) = match f.system() {
+            zip::System::Unix => (f.unix_mode(), (f.external_attributes() >> 16) & 0o6000),
+            _ => (None, 0),
         };
         let special = if reject_setuid { raw_special } else { 0 };
         let mut kind = kind_of(unix_mode, raw_name.ends_with('/'));
