@@ -448,3 +448,20 @@ fn existing_files_in_the_archive_dir_are_overwritten() {
     assert_eq!(fs::read(l.archive.join("a")).unwrap(), b"new");
     assert_eq!(fs::read_dir(&l.archive).unwrap().count(), 2);
 }
+
+#[test]
+fn zip_errors_name_the_entry() {
+    // Mark the member as compression method 93 (zstd), which this build does not read.
+    let mut z = zip_bytes(&[Z::File("scripts/a.sh", 0o755, b"echo hi")]);
+    let cd = z.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    z[cd + 10] = 93;
+    z[cd + 11] = 0;
+    let l = Layout::new();
+    let b = write(&l.bundle("bundle.tar"), &z);
+    let err = unpack_file(&b, BundleType::Zip, &l.archive, &opts()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"scripts/a.sh\"") && msg.contains("not supported"),
+        "{msg}"
+    );
+}
