@@ -395,3 +395,73 @@ fn zip_is_not_streamable() {
         "{err}"
     );
 }
+
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    // The length prefix counts itself; find the fixed point.
+    let body = 1 + key.len() + 1 + value.len() + 1;
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    let mut r = format!("{len} {key}=").into_bytes();
+    r.extend_from_slice(value);
+    r.push(b'\n');
+    r
+}
+
+#[test]
+fn pax_local_header_sets_path_and_fractional_mtime() {
+    let long = format!("{}/file.txt", "p".repeat(150));
+    let mut pax = pax_record("path", long.as_bytes());
+    pax.extend(pax_record("mtime", b"1700000000.25"));
+    let raw = tar_bytes(&[
+        Raw {
+            kind: EntryType::XHeader,
+            ..Raw::file("PaxHeaders/x", &pax)
+        },
+        Raw {
+            mode: 0o600,
+            mtime: 5,
+            ..Raw::file("short-name-replaced-by-pax", b"pax")
+        },
+    ]);
+    let l = Layout::new();
+    unpack_reader(&raw[..], BundleType::Tar, &l.archive, &opts()).unwrap();
+    let p = l.archive.join(&long);
+    assert_eq!(fs::read(&p).unwrap(), b"pax");
+    let md = fs::metadata(&p).unwrap();
+    assert_eq!((md.mtime(), md.mtime_nsec()), (1_700_000_000, 250_000_000));
+    assert_eq!(md.permissions().mode() & 0o7777, 0o600);
+    assert!(!l.archive.join("short-name-replaced-by-pax").exists());
+}
+
+#[test]
+fn existing_files_in_the_archive_dir_are_overwritten() {
+    // Spec 13 item 116: re-extraction over a pre-existing file replaces it.
+    let l = Layout::new();
+    fs::create_dir_all(&l.archive).unwrap();
+    fs::write(l.archive.join("a"), b"old").unwrap();
+    let z = zip_bytes(&[Z::File("a", 0o644, b"new"), Z::File("b", 0o644, b"b")]);
+    let b = write(&l.bundle("bundle.tar"), &z);
+    let r = unpack_file(&b, BundleType::Zip, &l.archive, &opts()).unwrap();
+    assert_eq!(r.files, 2);
+    assert_eq!(fs::read(l.archive.join("a")).unwrap(), b"new");
+    assert_eq!(fs::read_dir(&l.archive).unwrap().count(), 2);
+}
+
+#[test]
+fn zip_errors_name_the_entry() {
+    // Mark the member as compression method 93 (zstd), which this build does not read.
+    let mut z = zip_bytes(&[Z::File("scripts/a.sh", 0o755, b"echo hi")]);
+    let cd = z.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    z[cd + 10] = 93;
+    z[cd + 11] = 0;
+    let l = Layout::new();
+    let b = write(&l.bundle("bundle.tar"), &z);
+    let err = unpack_file(&b, BundleType::Zip, &l.archive, &opts()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"scripts/a.sh\"") && msg.contains("not supported"),
+        "{msg}"
+    );
+}

@@ -71,7 +71,7 @@ pub enum BundleError {
         entry: String,
         detail: String,
     },
-    #[error("bundle {bundle}: reading after entry {entry:?}: {source}")]
+    #[error("bundle {bundle}: reading at entry {entry:?}: {source}")]
     Read {
         bundle: PathBuf,
         entry: String,
@@ -88,9 +88,11 @@ pub enum BundleError {
     },
     #[error("bundle {bundle}: {what}")]
     Unsupported { bundle: PathBuf, what: String },
-    #[error("bundle {bundle}: {source}")]
+    #[error("bundle {bundle}: zip entry {entry:?}: {source}")]
     Zip {
         bundle: PathBuf,
+        /// Empty when the archive as a whole is unreadable.
+        entry: String,
         #[source]
         source: zip::result::ZipError,
     },

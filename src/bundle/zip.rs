@@ -54,15 +54,20 @@ fn dos_to_unix(dt: zip::DateTime) -> Option<i64> {
 /// Setuid/setgid/sticky bits are dropped, as `unzip` without `-K` does; with
 /// `reject_setuid` they are kept so the writer refuses the member instead.
 pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Result<(), Stop> {
-    let zerr = |source| {
+    let zerr = |entry: String, source| {
         Stop::Failed(BundleError::Zip {
             bundle: bundle.to_path_buf(),
+            entry,
             source,
         })
     };
-    let mut archive = zip::ZipArchive::new(file).map_err(zerr)?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| zerr(String::new(), e))?;
     for i in 0..archive.len() {
-        let mut f = archive.by_index(i).map_err(zerr)?;
+        let name_i = match archive.name_for_index(i) {
+            Some(Ok(n)) => n.into_owned(),
+            _ => format!("#{i}"),
+        };
+        let mut f = archive.by_index(i).map_err(|e| zerr(name_i, e))?;
         let raw_name = match f.name() {
             Ok(n) => n.into_owned(),
             Err(_) => String::from_utf8_lossy(f.name_raw()).into_owned(),
@@ -74,10 +79,11 @@ pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Resul
                 source: e,
             })
         };
-        let unix_mode = f.unix_mode();
-        let raw_special = match f.system() {
-            zip::System::Unix => (f.external_attributes() >> 16) & 0o6000,
-            _ => 0,
+        // Modes the zip crate synthesises for DOS-made archives are not real; unzip leaves
+        // such members to the umask.
+        let (unix_mode, raw_special) = match f.system() {
+            zip::System::Unix => (f.unix_mode(), (f.external_attributes() >> 16) & 0o6000),
+            _ => (None, 0),
         };
         let special = if reject_setuid { raw_special } else { 0 };
         let mut kind = kind_of(unix_mode, raw_name.ends_with('/'));
