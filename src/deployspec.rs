@@ -36,6 +36,24 @@ impl BundleType {
     }
 }
 
+/// An unknown bundle type string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bundle type {0:?} (expected tar, tgz, zip or directory)")]
+pub struct UnknownBundleType(pub String);
+
+impl std::str::FromStr for BundleType {
+    type Err = UnknownBundleType;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| UnknownBundleType(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for BundleType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revision {
     S3 {

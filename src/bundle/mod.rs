@@ -24,11 +24,9 @@ mod tar;
 mod writer;
 mod zip;
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
-use std::str::FromStr;
 
 pub use detect::{sniff, Content};
 pub use error::{BundleError, Unsafe};
@@ -37,49 +35,8 @@ pub use strip::{should_strip, strip_top_level};
 use pipeline::{Stop, Tx};
 use writer::Writer;
 
-/// Bundle type as the deployment spec names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BundleType {
-    Tar,
-    Tgz,
-    Zip,
-    Directory,
-}
-
-impl BundleType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BundleType::Tar => "tar",
-            BundleType::Tgz => "tgz",
-            BundleType::Zip => "zip",
-            BundleType::Directory => "directory",
-        }
-    }
-}
-
-impl fmt::Display for BundleType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown bundle type string.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bundle type {0:?} (expected tar, tgz, zip or directory)")]
-pub struct UnknownBundleType(pub String);
-
-impl FromStr for BundleType {
-    type Err = UnknownBundleType;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "tar" => Ok(BundleType::Tar),
-            "tgz" => Ok(BundleType::Tgz),
-            "zip" => Ok(BundleType::Zip),
-            "directory" => Ok(BundleType::Directory),
-            other => Err(UnknownBundleType(other.to_string())),
-        }
-    }
-}
+/// Bundle type as the deployment spec names it (defined with the spec, which is pure).
+pub use crate::deployspec::{BundleType, UnknownBundleType};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnpackOptions {

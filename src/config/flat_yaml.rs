@@ -131,7 +131,6 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, FlatYamlError> {
                     }),
                 }
             }
-            _ => {}
         }
     }
     Ok(entries)

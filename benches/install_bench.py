@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Install benchmark (issue: bundles and the install engine).
+
+Bundle: 10,000 files of 1 KiB in 100 directories plus one 200 MiB file (--scale multiplies
+both). Compares, in interleaved rounds on the same machine:
+  directory bundle: `codedeploy-agent deploy-local -e DownloadBundle,Install`
+                    vs `cp -a tree A && cp -a A B` (copy into the archive + copy to destination)
+  tgz bundle:       `codedeploy-agent deploy-local -t tgz -e DownloadBundle,Install`
+                    vs `tar xzf bundle.tgz -C A && cp -a A B`
+and prints each run's wall time and peak RSS, then medians and ratios.
+
+Usage: cargo build --release && python3 benches/install_bench.py [--rounds 5] [--scale 1]
+Old trees are moved aside and deleted only after all timed runs (ext4 without a journal is
+slow to create files right after a large delete).
+"""
+import argparse, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "codedeploy-agent")
+
+
+def make_tree(base, scale):
+    rnd = random.Random(42)
+    files_per_dir = 100
+    for d in range(100 * scale):
+        sub = os.path.join(base, "site", f"dir{d:03}")
+        os.makedirs(sub)
+        for f in range(files_per_dir):
+            with open(os.path.join(sub, f"file{f:03}.txt"), "wb") as fh:
+                fh.write(rnd.randbytes(512).hex().encode())
+    with open(os.path.join(base, "site", "big.bin"), "wb") as fh:
+        chunk = os.urandom(1 << 20)
+        for _ in range(200 * scale):
+            fh.write(chunk)
+            chunk = chunk[1:] + chunk[:1]
+
+
+def run(cmd, **kw):
+    """Runs cmd, returns (seconds, peak RSS KiB of the largest process in it)."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    _, status, ru = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = p.stderr.read().decode(errors="replace")
+    if status != 0:
+        sys.exit(f"failed: {cmd}\n{err}")
+    return elapsed, ru.ru_maxrss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--scale", type=int, default=1)
+    ap.add_argument("--workdir", default=None)
+    args = ap.parse_args()
+    if not os.access(BIN, os.X_OK):
+        sys.exit(f"build first: cargo build --release ({BIN} missing)")
+    work = tempfile.mkdtemp(prefix="cd-bench-", dir=args.workdir)
+    trash = os.path.join(work, "trash")
+    os.makedirs(trash)
+    src = os.path.join(work, "bundle")
+    os.makedirs(src)
+    print(f"building bundle (scale {args.scale}) in {src} ...", flush=True)
+    make_tree(src, args.scale)
+    with open(os.path.join(src, "appspec.yml"), "w") as fh:
+        fh.write("version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: DEST\n")
+    tgz = os.path.join(work, "bundle.tgz")
+    subprocess.run(["tar", "czf", tgz, "-C", src, "."], check=True)
+    n = 0
+
+    def fresh():
+        nonlocal n
+        n += 1
+        d = os.path.join(work, f"run{n}")
+        os.makedirs(d)
+        return d
+
+    results = {k: [] for k in ("ours-dir", "cp-cp", "ours-tgz", "tar-cp")}
+    # Each of our runs deploys a bundle whose appspec names its own destination: build one
+    # directory bundle and one tgz per round up front (outside the timing).
+    for r in range(args.rounds):
+        # ours, directory bundle: the bundle is the tree itself, its appspec naming this
+        # round's destination (written outside the timing).
+        d = fresh()
+        b = src
+        dest = os.path.join(d, "dest")
+        with open(os.path.join(b, "appspec.yml"), "w") as fh:
+            fh.write(f"version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: {dest}\n")
+        cfg = os.path.join(d, "agent.yml")
+        with open(cfg, "w") as fh:
+            fh.write(f"root_dir: {d}/root\nlog_dir: {d}/log\n")
+        results["ours-dir"].append(run([BIN, "deploy-local", "-c", cfg, "-l", b, "-e", "DownloadBundle,Install"]))
+        # cp -a twice
+        d2 = fresh()
+        results["cp-cp"].append(run(["sh", "-c", f"cp -a {src} {d2}/A && cp -a {d2}/A {d2}/B"]))
+        # ours, tgz bundle: a tgz per round whose appspec names this round's destination
+        # (built outside the timing).
+        d3 = fresh()
+        dest3 = os.path.join(d3, "dest")
+        stage = os.path.join(d3, "stage")
+        os.makedirs(stage)
+        with open(os.path.join(stage, "appspec.yml"), "w") as fh:
+            fh.write(f"version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: {dest3}\n")
+        t3 = os.path.join(d3, "b.tgz")
+        subprocess.run(f"(cd {src} && tar cf - site) | (cd {stage} && tar xf -) && tar czf {t3} -C {stage} . && rm -rf {stage}", shell=True, check=True)
+        cfg3 = os.path.join(d3, "agent.yml")
+        with open(cfg3, "w") as fh:
+            fh.write(f"root_dir: {d3}/root\nlog_dir: {d3}/log\n")
+        results["ours-tgz"].append(run([BIN, "deploy-local", "-c", cfg3, "-t", "tgz", "-l", t3, "-e", "DownloadBundle,Install"]))
+        # tar xzf + cp -a
+        d4 = fresh()
+        results["tar-cp"].append(run(["sh", "-c", f"mkdir {d4}/A && tar xzf {tgz} -C {d4}/A && cp -a {d4}/A {d4}/B"]))
+        for dd in (d, d2, d3, d4):
+            os.rename(dd, os.path.join(trash, os.path.basename(dd)))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f}s/{v[-1][1] // 1024}MiB" for k, v in results.items()), flush=True)
+
+    med = {k: statistics.median(t for t, _ in v) for k, v in results.items()}
+    rss = {k: max(m for _, m in v) for k, v in results.items()}
+    print()
+    print(f"{'run':<10} {'median s':>9} {'max peak RSS MiB':>17}")
+    for k in results:
+        print(f"{k:<10} {med[k]:>9.3f} {rss[k] / 1024:>17.1f}")
+    print()
+    print(f"directory bundle: ours / (cp -a twice)      = {med['ours-dir'] / med['cp-cp']:.2f}  (target <= 0.9)")
+    print(f"tgz bundle:       ours / (tar xzf + cp -a)  = {med['ours-tgz'] / med['tar-cp']:.2f}  (target <= 0.6)")
+    print(f"peak RSS ours: dir {rss['ours-dir'] / 1024:.1f} MiB, tgz {rss['ours-tgz'] / 1024:.1f} MiB (target <= 16)")
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+//! The command executor: one code path for DownloadBundle, Install and every hook event,
+//! shared by `deploy-local` and the daemon (spec 5, 7, 9, 10).
+//!
+//! Invariants: every command first makes sure `<root>/<group>/<deployment>` exists; pointer
+//! files change only after their step succeeded (most-recent after DownloadBundle, last
+//! successful after Install); which revision an event reads is decided by
+//! `lifecycle::revision_for` alone.
+
+use crate::appspec::{self, AppSpec};
+use crate::config::Config;
+use crate::deployspec::{DeploymentSpec, Revision};
+use crate::diagnostics::{Diagnostics, ErrorCode};
+use crate::lifecycle::{self, RevisionFacts};
+use crate::state::{self, Layout, StateError};
+use crate::{bundle, hooks, install};
+use std::path::{Path, PathBuf};
+
+/// What running one command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Nothing to run: no revision recorded, or no scripts for the event.
+    Noop { reason: String },
+    /// DownloadBundle or Install finished.
+    Builtin { detail: String },
+    /// Hook scripts ran, in order.
+    Scripts(Vec<hooks::ScriptReport>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("Unsupported command type: {0}.")]
+    UnsupportedCommand(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+    #[error(transparent)]
+    Install(#[from] install::InstallError),
+    #[error("{0}")]
+    AppSpec(String),
+    #[error("{0}")]
+    Revision(String),
+    #[error("{}", .0.message)]
+    Hook(hooks::HookFailure),
+}
+
+impl ExecError {
+    /// The report the service receives for this failure.
+    pub fn diagnostics(&self) -> Diagnostics {
+        match self {
+            Self::Hook(f) => Diagnostics {
+                code: f.code,
+                script_name: f.script_name.clone(),
+                message: f.message.clone(),
+                log: f.log_tail.clone(),
+            },
+            other => Diagnostics::unknown(other.to_string()),
+        }
+    }
+    pub fn code(&self) -> ErrorCode {
+        self.diagnostics().code
+    }
+}
+
+/// Runs commands against one deployment root.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    pub config: Config,
+    pub layout: Layout,
+    /// Running as root: tar ownership is restored unless the config says otherwise.
+    pub is_root: bool,
+}
+
+impl Executor {
+    pub fn new(config: Config, is_root: bool) -> Self {
+        let layout = Layout::new(config.root_dir.clone());
+        Self {
+            config,
+            layout,
+            is_root,
+        }
+    }
+
+    pub fn deployment_dir(&self, spec: &DeploymentSpec) -> PathBuf {
+        self.layout
+            .deployment_dir(&spec.group_id, &spec.deployment_id)
+    }
+
+    fn supports(&self, command: &str, spec: &DeploymentSpec) -> bool {
+        lifecycle::is_canonical(command)
+            || spec.all_possible_events.as_ref().is_some_and(|all| {
+                all.iter().any(|e| e == command) && lifecycle::is_pascal_case(command)
+            })
+    }
+
+    /// Runs one command; `observer` hears about each script as it starts and ends.
+    pub fn execute(
+        &self,
+        command: &str,
+        spec: &DeploymentSpec,
+        observer: &mut dyn FnMut(hooks::HookProgress),
+    ) -> Result<EventOutcome, ExecError> {
+        if !self.supports(command, spec) {
+            return Err(ExecError::UnsupportedCommand(command.to_string()));
+        }
+        let dir = self.deployment_dir(spec);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StateError::new("create deployment directory", &dir, e))?;
+        match command {
+            lifecycle::DOWNLOAD_BUNDLE => self.download_bundle(spec, &dir),
+            lifecycle::INSTALL => self.install(spec, &dir),
+            event => self.run_hooks(event, spec, &dir, observer),
+        }
+    }
+
+    /// Whether a command would do nothing (spec 5.3), for the acknowledgement.
+    pub fn is_noop(&self, command: &str, spec: &DeploymentSpec) -> Result<bool, ExecError> {
+        if lifecycle::is_reserved(command) {
+            return Ok(false);
+        }
+        if !self.supports(command, spec) {
+            return Ok(true);
+        }
+        let dir = self.deployment_dir(spec);
+        Ok(match self.select_revision(command, spec, &dir)? {
+            None => true,
+            Some(rev_dir) => {
+                let appspec = self.read_appspec(&rev_dir, spec)?;
+                appspec.hooks.get(command).is_none_or(|s| s.is_empty())
+            }
+        })
+    }
+
+    fn download_bundle(
+        &self,
+        spec: &DeploymentSpec,
+        dir: &Path,
+    ) -> Result<EventOutcome, ExecError> {
+        let group = &spec.group_id;
+        install::prune_old_revisions(&self.layout, group, dir, self.config.max_revisions)?;
+        let archive = state::archive_dir(dir);
+        let opts = bundle::UnpackOptions::from_config(&self.config, self.is_root);
+        let report = match &spec.revision {
+            Revision::LocalDirectory { location } => {
+                bundle::copy_directory_bundle(Path::new(location), &archive, &opts)?
+            }
+            Revision::LocalFile {
+                location,
+                bundle_type,
+            } => {
+                let bundle_path = state::bundle_file(dir);
+                link_or_copy_bundle(Path::new(location), &bundle_path)?;
+                remove_tree(&archive)?;
+                bundle::unpack_file(&bundle_path, *bundle_type, &archive, &opts)?
+            }
+            Revision::S3 { .. } | Revision::GitHub { .. } => {
+                return Err(ExecError::Revision(
+                    "S3 and GitHub revisions are downloaded by the daemon's transfer client, which this build does not include yet".into(),
+                ))
+            }
+        };
+        std::fs::create_dir_all(self.layout.instructions_dir())
+            .map_err(|e| StateError::new("create directory", &self.layout.instructions_dir(), e))?;
+        state::write_pointer(&self.layout.most_recent_install(group), dir)?;
+        Ok(EventOutcome::Builtin {
+            detail: format!(
+                "{} files, {} bytes{}",
+                report.files,
+                report.bytes,
+                report
+                    .stripped_top_level
+                    .map(|d| format!(", top-level directory {d}/ stripped"))
+                    .unwrap_or_default()
+            ),
+        })
+    }
+
+    fn install(&self, spec: &DeploymentSpec, dir: &Path) -> Result<EventOutcome, ExecError> {
+        let archive = state::archive_dir(dir);
+        let appspec = self.read_appspec(dir, spec)?;
+        check_events_against_spec(&appspec, spec, &self.appspec_name(&archive, spec))?;
+        let report = install::install(
+            &self.layout,
+            &spec.group_id,
+            dir,
+            &appspec,
+            spec.file_exists_behavior,
+            &install::InstallOptions::default(),
+        )?;
+        Ok(EventOutcome::Builtin {
+            detail: format!(
+                "{} files copied, {} directories created, {} permissions set, {} files of the previous revision removed",
+                report.files_copied, report.dirs_created, report.permissions_set, report.previous_removals
+            ),
+        })
+    }
+
+    fn select_revision(
+        &self,
+        event: &str,
+        spec: &DeploymentSpec,
+        dir: &Path,
+    ) -> Result<Option<PathBuf>, ExecError> {
+        let last = state::read_pointer(&self.layout.last_successful_install(&spec.group_id))?;
+        let recent = state::read_pointer(&self.layout.most_recent_install(&spec.group_id))?;
+        let facts = RevisionFacts {
+            current: dir,
+            current_archive_exists: state::archive_dir(dir).is_dir(),
+            last_successful: last.as_deref(),
+            most_recent: recent.as_deref(),
+        };
+        Ok(
+            lifecycle::revision_for(event, spec.deployment_type, spec.creator, facts)
+                .map(Path::to_path_buf),
+        )
+    }
+
+    fn appspec_name(&self, archive: &Path, spec: &DeploymentSpec) -> String {
+        appspec::find_appspec(archive, spec.appspec_filename.as_deref())
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| {
+                spec.appspec_filename
+                    .clone()
+                    .unwrap_or_else(|| "appspec.yml".into())
+            })
+    }
+
+    /// The appspec of the revision in `rev_dir`, with the official message when it is missing.
+    fn read_appspec(&self, rev_dir: &Path, spec: &DeploymentSpec) -> Result<AppSpec, ExecError> {
+        let archive = state::archive_dir(rev_dir);
+        let path = appspec::find_appspec(&archive, spec.appspec_filename.as_deref()).map_err(|_| {
+            let rel = spec.appspec_filename.clone().unwrap_or_else(|| "appspec.yml".into());
+            ExecError::AppSpec(format!(
+                "The CodeDeploy agent did not find an AppSpec file within the unpacked revision directory at revision-relative path \"{rel}\". The revision was unpacked to directory \"{}\", and the AppSpec file was expected but not found at path \"{}\". Consult the AWS CodeDeploy Appspec documentation for more information at http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html",
+                archive.display(),
+                archive.join(&rel).display()
+            ))
+        })?;
+        appspec::parse_file(&path).map_err(|e| ExecError::AppSpec(e.to_string()))
+    }
+
+    fn run_hooks(
+        &self,
+        event: &str,
+        spec: &DeploymentSpec,
+        dir: &Path,
+        observer: &mut dyn FnMut(hooks::HookProgress),
+    ) -> Result<EventOutcome, ExecError> {
+        let Some(rev_dir) = self.select_revision(event, spec, dir)? else {
+            return Ok(EventOutcome::Noop {
+                reason: "no earlier revision of this group is recorded".into(),
+            });
+        };
+        let appspec = self.read_appspec(&rev_dir, spec)?;
+        let scripts = match appspec.hooks.get(event) {
+            Some(s) if !s.is_empty() => s,
+            _ => {
+                return Ok(EventOutcome::Noop {
+                    reason: "the appspec has no scripts for this event".into(),
+                })
+            }
+        };
+        let mut ctx = hooks::HookContext::new(
+            event,
+            &spec.deployment_id,
+            state::archive_dir(&rev_dir),
+            state::scripts_log(dir),
+        );
+        ctx.application_name = spec.application_name.clone();
+        ctx.deployment_group_name = spec.group_name.clone();
+        ctx.deployment_group_id = spec.group_id.clone();
+        ctx.revision_env = spec.revision.hook_env();
+        ctx.deployments_log = self
+            .config
+            .enable_deployments_log
+            .then(|| self.layout.deployments_log(&self.config.program_name));
+        ctx.scripts_log_max_bytes = self.config.scripts_log_max_bytes;
+        match hooks::run_event(&ctx, scripts, observer) {
+            Ok(report) => Ok(EventOutcome::Scripts(report.scripts)),
+            Err(failure) => Err(ExecError::Hook(failure)),
+        }
+    }
+}
+
+/// Spec 8.5: when the service lists every possible event, the appspec may not name others,
+/// and every custom event it lists must have hooks.
+fn check_events_against_spec(
+    appspec: &AppSpec,
+    spec: &DeploymentSpec,
+    appspec_name: &str,
+) -> Result<(), ExecError> {
+    let Some(all) = &spec.all_possible_events else {
+        return Ok(());
+    };
+    let unknown: Vec<&str> = appspec
+        .hooks
+        .events()
+        .filter(|e| !all.iter().any(|a| a == e))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ExecError::AppSpec(format!(
+            "{appspec_name} file contains unknown lifecycle events: {unknown:?}"
+        )));
+    }
+    let missing: Vec<&str> = all
+        .iter()
+        .map(String::as_str)
+        .filter(|e| !lifecycle::is_canonical(e) && appspec.hooks.get(e).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ExecError::AppSpec(format!(
+            "You specified a lifecycle event which is not a default one and doesn't exist in your {appspec_name} file: {}",
+            missing.join(",")
+        )));
+    }
+    Ok(())
+}
+
+/// `bundle.tar` of a local file revision is a symlink to it, or a copy where links fail.
+fn link_or_copy_bundle(location: &Path, bundle_path: &Path) -> Result<(), StateError> {
+    match std::fs::symlink_metadata(bundle_path) {
+        Ok(_) => std::fs::remove_file(bundle_path)
+            .map_err(|e| StateError::new("remove", bundle_path, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StateError::new("inspect", bundle_path, e)),
+    }
+    let abs = std::path::absolute(location).map_err(|e| StateError::new("resolve", location, e))?;
+    if std::os::unix::fs::symlink(&abs, bundle_path).is_err() {
+        std::fs::copy(&abs, bundle_path).map_err(|e| StateError::new("copy bundle", &abs, e))?;
+    }
+    Ok(())
+}
+
+fn remove_tree(path: &Path) -> Result<(), StateError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StateError::new("remove", path, e)),
+    }
+}

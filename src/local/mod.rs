@@ -1,0 +1,282 @@
+//! The local deployment driver (`deploy-local`, the official `codedeploy-local`): checks the
+//! arguments (spec 12.3), builds a deployment spec (12.4), and runs each event through the
+//! same executor the daemon uses, printing one line per event.
+//!
+//! Invariant: no service calls and no tracking files; the on-disk state under root_dir is
+//! exactly what a service deployment of the same group would leave.
+
+pub mod location;
+mod output;
+
+use crate::appspec::FileExistsBehavior;
+use crate::cli::DeployLocalArgs;
+use crate::config::{self, Config};
+use crate::deployspec::{BundleType, DeploymentSpec, Revision};
+use crate::executor::Executor;
+use crate::lifecycle::{self, Creator, DeploymentType};
+use crate::state;
+use location::Location;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Location(#[from] location::LocationError),
+    #[error(transparent)]
+    Events(#[from] lifecycle::EventListError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+}
+
+fn usage<T>(m: String) -> Result<T, LocalError> {
+    Err(LocalError::Usage(m))
+}
+
+/// Loads the configuration the way deploy-local does (explicit file, default file, or
+/// defaults under the user's state directory for non-root developers).
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, LocalError> {
+    let is_root = nix::unistd::geteuid().is_root();
+    let xdg = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let source = config::choose_source(
+        explicit,
+        Path::new(config::DEFAULT_CONFIG_FILE).is_file(),
+        is_root,
+        xdg.as_deref(),
+        home.as_deref(),
+    );
+    let cfg = match source {
+        config::Source::File(path) => {
+            if !path.is_file() {
+                return usage(format!(
+                    "configuration file {} does not exist or is not readable",
+                    path.display()
+                ));
+            }
+            let loaded = config::load(&path)?;
+            for note in &loaded.notes {
+                tracing::warn!("{note}");
+            }
+            loaded.config
+        }
+        config::Source::Defaults { state_dir } => config::defaults_under(state_dir.as_deref()),
+    };
+    config::check_paths(&cfg)?;
+    Ok(cfg)
+}
+
+/// `d-` + 9 characters from A-Z0-9 + `-local`, as the official tool names local deployments.
+fn new_deployment_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut bytes = [0u8; 9];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_err()
+    {
+        // Without /dev/urandom, time and pid still make collisions unlikely on one host.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id()) << 64;
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (seed >> (i * 7)) as u8;
+        }
+    }
+    let id: String = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    format!("d-{id}-local")
+}
+
+/// Checks the arguments against the file system and builds the revision (spec 12.3).
+fn revision_for(
+    args: &DeployLocalArgs,
+    kind: BundleType,
+) -> Result<(Revision, String), LocalError> {
+    let raw = match &args.bundle_location {
+        Some(l) => l.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| LocalError::Usage(format!("cannot read the current directory: {e}")))?
+            .display()
+            .to_string(),
+    };
+    match location::parse(&raw)? {
+        Location::S3 {
+            bucket,
+            key,
+            version,
+            etag,
+        } => {
+            if kind == BundleType::Directory {
+                return usage(format!("location {raw} is an S3 object: give its bundle type with --type tar, tgz or zip"));
+            }
+            Ok((
+                Revision::S3 {
+                    bucket,
+                    key,
+                    bundle_type: kind,
+                    version,
+                    etag,
+                },
+                raw,
+            ))
+        }
+        Location::GitHub {
+            account,
+            repository,
+            commit,
+        } => Ok((
+            Revision::GitHub {
+                account,
+                repository,
+                commit,
+                bundle_type: if kind == BundleType::Tar {
+                    BundleType::Tar
+                } else {
+                    BundleType::Zip
+                },
+            },
+            raw,
+        )),
+        Location::Local(path) => {
+            let abs = std::path::absolute(&path).map_err(|e| {
+                LocalError::Usage(format!("location {raw} cannot be resolved: {e}"))
+            })?;
+            let meta = std::fs::metadata(&abs).map_err(|_| {
+                LocalError::Usage(format!(
+                    "location {raw} is specified as a file or directory which does not exist"
+                ))
+            })?;
+            if kind == BundleType::Directory && !meta.is_dir() {
+                return usage(format!(
+                    "location {raw} is specified with type directory but it is a file"
+                ));
+            }
+            if kind != BundleType::Directory && meta.is_dir() {
+                return usage(format!(
+                    "location {raw} is specified as a compressed local file but it is a directory"
+                ));
+            }
+            let location = abs.display().to_string();
+            if kind == BundleType::Directory {
+                check_local_appspec(&raw, &abs, args.appspec_filename.as_deref())?;
+                return Ok((Revision::LocalDirectory { location }, raw));
+            }
+            Ok((
+                Revision::LocalFile {
+                    location,
+                    bundle_type: kind,
+                },
+                raw,
+            ))
+        }
+    }
+}
+
+fn check_local_appspec(raw: &str, dir: &Path, custom: Option<&str>) -> Result<(), LocalError> {
+    match custom {
+        Some(name) if !dir.join(name).is_file() => usage(format!(
+            "Expecting appspec file at location {raw}/{name} but it is not found there. Please either run the CLI from within a directory containing the {name} file or specify a bundle location containing an {name} file in its root directory"
+        )),
+        None if !dir.join("appspec.yml").is_file() && !dir.join("appspec.yaml").is_file() => usage(format!(
+            "Expecting appspec file at location {raw}/appspec.yml or {raw}/appspec.yaml but it is not found there. Please either run the CLI from within a directory containing the appspec.yml or appspec.yaml file or specify a bundle location containing an appspec.yml or appspec.yaml file in its root directory"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs a local deployment. `Ok(true)` on success, `Ok(false)` when an event failed (the
+/// details are already printed), `Err` for arguments or configuration that are wrong.
+pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool, LocalError> {
+    let kind = location::parse_type(&args.bundle_type)?;
+    let behavior = FileExistsBehavior::parse(&args.file_exists_behavior.to_uppercase())
+        .ok_or_else(|| {
+            LocalError::Usage(format!(
+                "file-exists-behavior {} is not one of DISALLOW, OVERWRITE, RETAIN",
+                args.file_exists_behavior
+            ))
+        })?;
+    let given: Option<Vec<String>> = args.events.as_ref().map(|e| {
+        e.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let events = lifecycle::local_events(given.as_deref(), args.events.as_deref().unwrap_or(""))?;
+    let (revision, raw_location) = revision_for(args, kind)?;
+    let cfg = load_config(args.agent_configuration_file.as_deref().or(global_config))?;
+    let executor = Executor::new(cfg, nix::unistd::geteuid().is_root());
+    let spec = DeploymentSpec {
+        deployment_id: new_deployment_id(),
+        group_id: args.deployment_group.clone(),
+        group_name: args.deployment_group_name.clone(),
+        application_name: args.application_name.clone().unwrap_or(raw_location),
+        creator: Creator::User,
+        deployment_type: DeploymentType::InPlace,
+        appspec_filename: args.appspec_filename.clone(),
+        file_exists_behavior: Some(behavior),
+        all_possible_events: Some(lifecycle::all_possible_events(
+            given.as_deref().unwrap_or(&[]),
+        )),
+        github_token: None,
+        revision,
+    };
+    if spec.group_id.is_empty()
+        || spec.group_id.contains('/')
+        || spec.group_id == "."
+        || spec.group_id == ".."
+    {
+        return usage(format!(
+            "deployment group {:?} cannot be used as a directory name",
+            spec.group_id
+        ));
+    }
+    let previous = state::read_pointer(&executor.layout.last_successful_install(&spec.group_id))?;
+    let failure = output::run_events(&executor, &spec, &events);
+    let Some(failure) = failure else {
+        println!("AppSpec file valid. Local deployment successful");
+        return Ok(true);
+    };
+    if args.rollback_on_failure {
+        rollback(&executor, &spec, previous.as_deref());
+    }
+    let _ = failure;
+    Ok(false)
+}
+
+/// Redeploys the group's last successful revision from before the failed deployment,
+/// running its hooks from ApplicationStop on, and reports the outcome.
+fn rollback(executor: &Executor, failed: &DeploymentSpec, previous: Option<&Path>) {
+    let Some(prev) = previous.filter(|p| state::archive_dir(p).is_dir()) else {
+        println!("Rollback: no earlier successful revision of group {} is recorded; nothing to roll back to", failed.group_id);
+        return;
+    };
+    let spec = DeploymentSpec {
+        deployment_id: new_deployment_id(),
+        creator: Creator::Rollback,
+        all_possible_events: Some(lifecycle::all_possible_events(&[])),
+        revision: Revision::LocalDirectory {
+            location: state::archive_dir(prev).display().to_string(),
+        },
+        ..failed.clone()
+    };
+    println!(
+        "Rolling back: redeploying the revision of {} as {}",
+        prev.display(),
+        spec.deployment_id
+    );
+    let events: Vec<String> = lifecycle::CANONICAL_EVENTS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    match output::run_events(executor, &spec, &events) {
+        None => println!("Rollback deployment {} succeeded", spec.deployment_id),
+        Some(_) => println!("Rollback deployment {} failed", spec.deployment_id),
+    }
+}

@@ -1,0 +1,77 @@
+//! Runs a list of events for deploy-local and prints what happens, one line per event, and
+//! the details of a failure (spec 12.5, plus the script's status and output tail).
+
+use crate::deployspec::DeploymentSpec;
+use crate::executor::{EventOutcome, ExecError, Executor};
+use crate::state;
+use std::io::Write;
+use std::time::Instant;
+
+/// Runs `events` in order; returns the failure that stopped them, if any.
+pub fn run_events(
+    executor: &Executor,
+    spec: &DeploymentSpec,
+    events: &[String],
+) -> Option<(String, ExecError)> {
+    let dir = executor.deployment_dir(spec);
+    println!(
+        "Starting to execute deployment from within folder {}",
+        dir.display()
+    );
+    let mut failure = None;
+    for event in events {
+        let started = Instant::now();
+        print!("  {event:<20}");
+        let _ = std::io::stdout().flush();
+        let result = executor.execute(event, spec, &mut |_| {});
+        let secs = started.elapsed().as_secs_f64();
+        match result {
+            Ok(EventOutcome::Noop { reason }) => println!(" skipped  {secs:>6.2}s  {reason}"),
+            Ok(EventOutcome::Builtin { detail }) => println!(" done     {secs:>6.2}s  {detail}"),
+            Ok(EventOutcome::Scripts(scripts)) => {
+                let names: Vec<String> = scripts
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} ({}, {:.2}s)",
+                            s.location,
+                            s.exit,
+                            s.duration.as_secs_f64()
+                        )
+                    })
+                    .collect();
+                println!(" done     {secs:>6.2}s  {}", names.join(", "));
+            }
+            Err(e) => {
+                println!(" FAILED   {secs:>6.2}s");
+                report_failure(event, &e, &dir);
+                failure = Some((event.clone(), e));
+                break;
+            }
+        }
+    }
+    println!(
+        "See the deployment log at {} for more details",
+        state::scripts_log(&dir).display()
+    );
+    failure
+}
+
+fn report_failure(event: &str, e: &ExecError, dir: &std::path::Path) {
+    let d = e.diagnostics();
+    println!("Deployment failed in event {event}: {}", d.message);
+    println!("  error code: {} ({})", d.code.code(), d.code.name());
+    if !d.script_name.is_empty() {
+        println!("  script: {}", d.script_name);
+        if !d.log.is_empty() {
+            println!("  last output:");
+            for line in d.log.lines() {
+                println!("    {line}");
+            }
+        }
+        println!(
+            "Your local deployment failed while trying to execute your script at {}",
+            state::archive_dir(dir).join(&d.script_name).display()
+        );
+    }
+}
