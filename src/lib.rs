@@ -19,9 +19,12 @@ pub mod hooks; // adapter: run one hook script (process group/cgroup, timeout, r
 pub mod install; // adapter: apply an install plan (copy, mkdir, modes, owners, ACLs, SELinux)
 pub mod lifecycle; // PURE: events, their order, which revision runs which event
 pub mod local; // the local deployment driver (`deploy-local`)
-pub mod logging; // tracing setup for the binary
+pub mod logging; // tracing setup: stderr for tools; journald or a rotated file for the daemon
+pub mod logs; // `logs`: hook output of every deployment in time order, optionally followed
+pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
+pub mod status; // status file, `status` command, systemd STATUS= line, .version file
 pub mod validate; // `validate`: bundle -> summary or every problem found
 
 /// The agent's version, as `--version` prints it and the service receives it.

@@ -34,10 +34,10 @@ fn main() -> ExitCode {
             eprintln!("error: the daemon (`run`) is not part of this build yet; use deploy-local");
             ExitCode::FAILURE
         }
-        Command::Status(_) | Command::Logs(_) => {
-            eprintln!("error: this command is not part of this build yet");
-            ExitCode::FAILURE
+        Command::Status(args) => {
+            codedeploy_agent::status::cli::run(&args, cli.config_file.as_deref())
         }
+        Command::Logs(args) => codedeploy_agent::logs::cli::run(&args, cli.config_file.as_deref()),
     }
 }
 

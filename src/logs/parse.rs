@@ -1,0 +1,227 @@
+//! PURE: scripts.log lines (spec 10.5) -> records that know their deployment, event and
+//! script, the filters of `logs`, and the printed form.
+//!
+//! Invariants: the file's own order is kept (records are only ever stably sorted by their
+//! second-resolution time); a line without a time stamp (the continuation of an output line
+//! that had no newline) takes the time and context of the line before it.
+
+/// Where a record came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub group: String,
+    pub deployment: String,
+}
+
+/// One line of a scripts.log with its context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// `YYYY-MM-DD HH:MM:SS` (sorts as text); empty before the first stamped line.
+    pub time: String,
+    pub group: String,
+    pub deployment: String,
+    pub event: Option<String>,
+    pub script: Option<String>,
+    /// The entry after the time stamp: `LifecycleEvent - X`, `Script - s`, `[stdout]...`.
+    pub entry: String,
+}
+
+/// Which records `logs` prints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub deployment: Option<String>,
+    pub group: Option<String>,
+    pub event: Option<String>,
+}
+
+impl Filter {
+    pub fn wants_source(&self, group: &str, deployment: &str) -> bool {
+        self.group.as_deref().is_none_or(|g| g == group)
+            && self.deployment.as_deref().is_none_or(|d| d == deployment)
+    }
+    /// Event names are compared without regard to case: operators type `afterinstall`.
+    pub fn wants(&self, r: &Record) -> bool {
+        self.wants_source(&r.group, &r.deployment)
+            && self.event.as_deref().is_none_or(|e| {
+                r.event
+                    .as_deref()
+                    .is_some_and(|have| have.eq_ignore_ascii_case(e))
+            })
+    }
+}
+
+/// Splits `YYYY-MM-DD HH:MM:SS rest` into its time and rest.
+pub fn split_time(line: &str) -> Option<(&str, &str)> {
+    let b = line.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let shape_ok = b[..19].iter().enumerate().all(|(i, c)| match i {
+        4 | 7 => *c == b'-',
+        10 => *c == b' ',
+        13 | 16 => *c == b':',
+        _ => c.is_ascii_digit(),
+    });
+    if !shape_ok {
+        return None;
+    }
+    let rest = &line[19..];
+    Some((&line[..19], rest.strip_prefix(' ').unwrap_or(rest)))
+}
+
+/// Reads one file's lines in order and remembers the current event and script.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    source: Source,
+    time: String,
+    event: Option<String>,
+    script: Option<String>,
+}
+
+impl Tracker {
+    pub fn new(source: Source) -> Self {
+        Self {
+            source,
+            time: String::new(),
+            event: None,
+            script: None,
+        }
+    }
+
+    /// One line without its newline.
+    pub fn feed(&mut self, line: &str) -> Record {
+        let entry = match split_time(line) {
+            Some((time, rest)) => {
+                self.time = time.to_string();
+                rest
+            }
+            None => line,
+        };
+        if let Some(event) = entry.strip_prefix("LifecycleEvent - ") {
+            self.event = Some(event.trim_end().to_string());
+            self.script = None;
+        } else if let Some(script) = entry.strip_prefix("Script - ") {
+            self.script = Some(script.trim_end().to_string());
+        }
+        Record {
+            time: self.time.clone(),
+            group: self.source.group.clone(),
+            deployment: self.source.deployment.clone(),
+            event: self.event.clone(),
+            script: self.script.clone(),
+            entry: entry.to_string(),
+        }
+    }
+}
+
+/// Every line of `text` (the last may lack its newline).
+pub fn parse_all(tracker: &mut Tracker, text: &str) -> Vec<Record> {
+    text.lines().map(|l| tracker.feed(l)).collect()
+}
+
+/// `2024-05-01 10:11:12 [group/d-ABC123] [stdout]hello`
+pub fn render(r: &Record) -> String {
+    format!("{} [{}/{}] {}", r.time, r.group, r.deployment, r.entry)
+}
+
+/// Orders records from several files by time, keeping each file's own order.
+pub fn merge(mut records: Vec<Record>) -> Vec<Record> {
+    records.sort_by(|a, b| a.time.cmp(&b.time));
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(g: &str, d: &str) -> Source {
+        Source {
+            group: g.into(),
+            deployment: d.into(),
+        }
+    }
+
+    const LOG: &str = "2024-05-01 10:00:00 LifecycleEvent - BeforeInstall\n\
+2024-05-01 10:00:00 Script - a.sh\n\
+2024-05-01 10:00:01 [stdout]one\n\
+2024-05-01 10:00:02 LifecycleEvent - AfterInstall\n\
+2024-05-01 10:00:02 Script - b.sh\n\
+2024-05-01 10:00:03 [stderr]two\n\
+continued\n";
+
+    #[test]
+    fn tracks_event_and_script() {
+        let recs = parse_all(&mut Tracker::new(src("g", "d-1")), LOG);
+        assert_eq!(recs.len(), 7);
+        assert_eq!(recs[2].event.as_deref(), Some("BeforeInstall"));
+        assert_eq!(recs[2].script.as_deref(), Some("a.sh"));
+        assert_eq!(recs[2].entry, "[stdout]one");
+        assert_eq!(recs[3].script, None);
+        assert_eq!(recs[5].script.as_deref(), Some("b.sh"));
+        assert_eq!(recs[6].time, "2024-05-01 10:00:03");
+        assert_eq!(recs[6].entry, "continued");
+        assert_eq!(render(&recs[5]), "2024-05-01 10:00:03 [g/d-1] [stderr]two");
+    }
+
+    #[test]
+    fn filters() {
+        let recs = parse_all(&mut Tracker::new(src("g", "d-1")), LOG);
+        let f = Filter {
+            event: Some("afterinstall".into()),
+            ..Filter::default()
+        };
+        let kept: Vec<&str> = recs
+            .iter()
+            .filter(|r| f.wants(r))
+            .map(|r| r.entry.as_str())
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "LifecycleEvent - AfterInstall",
+                "Script - b.sh",
+                "[stderr]two",
+                "continued"
+            ]
+        );
+        let f = Filter {
+            group: Some("other".into()),
+            ..Filter::default()
+        };
+        assert!(!recs.iter().any(|r| f.wants(r)));
+        let f = Filter {
+            deployment: Some("d-1".into()),
+            group: Some("g".into()),
+            event: None,
+        };
+        assert!(recs.iter().all(|r| f.wants(r)));
+    }
+
+    #[test]
+    fn merge_interleaves_by_time_and_keeps_file_order() {
+        let mut a = parse_all(
+            &mut Tracker::new(src("g", "d-1")),
+            "2024-05-01 10:00:00 [stdout]a1\n2024-05-01 10:00:05 [stdout]a2\n",
+        );
+        let b = parse_all(
+            &mut Tracker::new(src("h", "d-2")),
+            "2024-05-01 10:00:03 [stdout]b1\n2024-05-01 10:00:05 [stdout]b2\n",
+        );
+        a.extend(b);
+        let order: Vec<String> = merge(a).into_iter().map(|r| r.entry).collect();
+        assert_eq!(
+            order,
+            ["[stdout]a1", "[stdout]b1", "[stdout]a2", "[stdout]b2"]
+        );
+    }
+
+    #[test]
+    fn time_shape() {
+        assert_eq!(
+            split_time("2024-05-01 10:00:00 x"),
+            Some(("2024-05-01 10:00:00", "x"))
+        );
+        assert_eq!(split_time("2024-05-01T10:00:00 x"), None);
+        assert_eq!(split_time("short"), None);
+        assert_eq!(split_time("2024-05-01 10:00:0é"), None);
+    }
+}
