@@ -19,11 +19,13 @@ pub fn run_events(
         dir.display()
     );
     let mut failure = None;
+    // Progress for `codedeploy-agent status`; None when pid_dir does not exist.
+    let status = crate::status::StatusFile::for_local(&executor.config);
     for event in events {
         let started = Instant::now();
         print!("  {event:<20}");
         let _ = std::io::stdout().flush();
-        let result = executor.execute(event, spec, &mut |_| {});
+        let result = run_one(executor, spec, event, status.as_ref());
         let secs = started.elapsed().as_secs_f64();
         match result {
             Ok(EventOutcome::Noop { reason }) => println!(" skipped  {secs:>6.2}s  {reason}"),
@@ -55,6 +57,33 @@ pub fn run_events(
         state::scripts_log(&dir).display()
     );
     failure
+}
+
+/// Runs one event, reporting its scripts to the status file.
+fn run_one(
+    executor: &Executor,
+    spec: &DeploymentSpec,
+    event: &str,
+    status: Option<&crate::status::StatusFile>,
+) -> Result<EventOutcome, ExecError> {
+    let (id, group) = (spec.deployment_id.as_str(), spec.group_id.as_str());
+    let Some(status) = status else {
+        return executor.execute(event, spec, &mut |_| {});
+    };
+    status.command_started("local", id, group, event);
+    let mut index = 0;
+    let result = executor.execute(event, spec, &mut |p| {
+        if let crate::hooks::HookProgress::ScriptStarted { location } = &p {
+            index += 1;
+            status.script_progress(id, event, location, index, 0);
+        }
+    });
+    let outcome = match &result {
+        Ok(_) => "Succeeded".to_string(),
+        Err(e) => format!("Failed: {} {}", e.code().code(), e.diagnostics().message),
+    };
+    status.command_finished("local", id, group, event, &outcome);
+    result
 }
 
 fn report_failure(event: &str, e: &ExecError, dir: &std::path::Path) {
