@@ -4,7 +4,6 @@
 # (which stop a unit of the same name) have run.
 mkdir -p /etc/codedeploy-agent/conf /var/log/aws/codedeploy-agent \
     /opt/codedeploy-agent/deployment-root /opt/codedeploy-agent/state/.pid
-chmod 0700 /opt/codedeploy-agent/state/.pid
 ln -sfn codedeploy-agent /opt/codedeploy-agent/bin/codedeploy-local
 CONF=/etc/codedeploy-agent/conf/codedeployagent.yml
 if [ ! -e "$CONF" ]; then
