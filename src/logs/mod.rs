@@ -220,6 +220,8 @@ pub fn follow(
         for tail in tails.values_mut() {
             records.extend(tail.poll());
         }
+        // Deployments pruned by max_revisions are forgotten (their files were read to the end).
+        tails.retain(|path, _| path.exists());
         print_records(records, filter, out)?;
         first = false;
         done += 1;
