@@ -220,8 +220,13 @@ pub fn follow(
         for tail in tails.values_mut() {
             records.extend(tail.poll());
         }
-        // Deployments pruned by max_revisions are forgotten (their files were read to the end).
-        tails.retain(|path, _| path.exists());
+        // Deployments pruned by max_revisions are forgotten; a live file that is missing only
+        // for a moment (rotation) keeps its tail, whose old handle may still hold lines.
+        tails.retain(|path, _| {
+            path.parent()
+                .and_then(Path::parent)
+                .is_some_and(Path::exists)
+        });
         print_records(records, filter, out)?;
         first = false;
         done += 1;
