@@ -13,7 +13,7 @@ Usage: cargo build --release && python3 benches/install_bench.py [--rounds 5] [-
 Old trees are moved aside and deleted only after all timed runs (ext4 without a journal is
 slow to create files right after a large delete).
 """
-import argparse, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "codedeploy-agent")
@@ -36,15 +36,22 @@ def make_tree(base, scale):
 
 
 def run(cmd, **kw):
-    """Runs cmd, returns (seconds, peak RSS KiB of the largest process in it)."""
+    """Runs cmd under GNU time; returns (seconds, peak RSS KiB of the largest process in it).
+
+    GNU time is a small C program, so the peak it reports is the command's own, not that of a
+    forked copy of this Python process."""
+    fd, out = tempfile.mkstemp()
+    os.close(fd)
     start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
-    _, status, ru = os.wait4(p.pid, 0)
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out] + cmd,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
     elapsed = time.perf_counter() - start
-    err = p.stderr.read().decode(errors="replace")
-    if status != 0:
-        sys.exit(f"failed: {cmd}\n{err}")
-    return elapsed, ru.ru_maxrss
+    if p.returncode != 0:
+        sys.exit(f"failed: {cmd}\n{p.stderr.decode(errors='replace')}")
+    with open(out) as fh:
+        rss = int(fh.read().split()[-1])
+    os.remove(out)
+    return elapsed, rss
 
 
 def main():

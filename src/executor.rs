@@ -14,6 +14,8 @@ use crate::lifecycle::{self, RevisionFacts};
 use crate::state::{self, Layout, StateError};
 use crate::{bundle, hooks, install};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// What running one command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +65,37 @@ impl ExecError {
 }
 
 /// Runs commands against one deployment root.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Executor {
     pub config: Config,
     pub layout: Layout,
     /// Running as root: tar ownership is restored unless the config says otherwise.
     pub is_root: bool,
+    /// Downloads S3 and GitHub revisions; None where only local revisions can run.
+    pub remote: Option<Arc<dyn RemoteFetch>>,
+    /// Set when the agent stops for good: a running hook is ended and reported failed.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("root", &self.layout.root())
+            .field("is_root", &self.is_root)
+            .field("remote", &self.remote.is_some())
+            .finish()
+    }
+}
+
+/// Fetches a revision that lives elsewhere (S3, GitHub) into a deployment directory,
+/// unpacked into its archive directory. Blocking: the executor runs on a blocking thread.
+pub trait RemoteFetch: Send + Sync {
+    fn fetch(
+        &self,
+        revision: &Revision,
+        deployment_dir: &Path,
+        opts: &bundle::UnpackOptions,
+    ) -> Result<bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 impl Executor {
@@ -78,6 +105,8 @@ impl Executor {
             config,
             layout,
             is_root,
+            remote: None,
+            cancel: None,
         }
     }
 
@@ -154,9 +183,15 @@ impl Executor {
                 bundle::unpack_file(&bundle_path, *bundle_type, &archive, &opts)?
             }
             Revision::S3 { .. } | Revision::GitHub { .. } => {
-                return Err(ExecError::Revision(
-                    "S3 and GitHub revisions are downloaded by the daemon's transfer client, which this build does not include yet".into(),
-                ))
+                let Some(remote) = &self.remote else {
+                    return Err(ExecError::Revision(
+                        "this command cannot download S3 or GitHub revisions (no transfer client configured)".into(),
+                    ));
+                };
+                remove_tree(&archive)?;
+                remote
+                    .fetch(&spec.revision, dir, &opts)
+                    .map_err(|e| ExecError::Revision(e.to_string()))?
             }
         };
         std::fs::create_dir_all(self.layout.instructions_dir())
@@ -276,6 +311,7 @@ impl Executor {
             .enable_deployments_log
             .then(|| self.layout.deployments_log(&self.config.program_name));
         ctx.scripts_log_max_bytes = self.config.scripts_log_max_bytes;
+        ctx.cancel = self.cancel.clone();
         match hooks::run_event(&ctx, scripts, observer) {
             Ok(report) => Ok(EventOutcome::Scripts(report.scripts)),
             Err(failure) => Err(ExecError::Hook(failure)),

@@ -12,9 +12,9 @@ pub mod appspec; // PURE: YAML text -> validated AppSpec, with positions in ever
 pub mod bundle; // adapter: safe streaming unpack of tar/tgz/zip/directory bundles
 pub mod cli; // command-line surface (clap); `codedeploy-local` by argv[0]
 pub mod config; // codedeployagent.yml (plain and legacy `:key:` forms), on-premises file
-pub mod deployspec;
+pub mod deployspec; // PURE: deployment specification fields and the local spec builder
 pub mod diagnostics; // PURE: script outcome -> error code 0..7 and payload; log-tail rule
-pub mod executor; // one code path for DownloadBundle, Install and hook events // PURE: deployment specification fields and the local spec builder
+pub mod executor; // one code path for DownloadBundle, Install and hook events
 pub mod hooks; // adapter: run one hook script (process group/cgroup, timeout, runas, logs)
 pub mod install; // adapter: apply an install plan (copy, mkdir, modes, owners, ACLs, SELinux)
 pub mod lifecycle; // PURE: events, their order, which revision runs which event

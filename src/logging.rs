@@ -276,7 +276,7 @@ pub fn command_span(
 /// [`HOOK_OUTPUT_TARGET`], all with the `script` field.
 pub fn log_hook_progress(p: &HookProgress) {
     match p {
-        HookProgress::ScriptStarted { location } => {
+        HookProgress::ScriptStarted { location, .. } => {
             tracing::info!(script = %location, "Script - {location}");
         }
         HookProgress::Output {

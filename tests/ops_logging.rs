@@ -13,6 +13,8 @@ fn emit_deployment_events(marker: &str) {
     tracing::info!(marker, "command received");
     logging::log_hook_progress(&HookProgress::ScriptStarted {
         location: "scripts/migrate.sh".into(),
+        index: 1,
+        count: 1,
     });
     logging::log_hook_progress(&HookProgress::Output {
         location: "scripts/migrate.sh".into(),

@@ -119,8 +119,11 @@ pub enum Stream {
 /// Live progress, for printing or status updates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookProgress {
+    /// Script `index` (from 1) of the event's `count`.
     ScriptStarted {
         location: String,
+        index: usize,
+        count: usize,
     },
     /// One output line, escape sequences removed, newline kept when there was one.
     Output {
@@ -224,7 +227,7 @@ pub fn run_event(
                 exit: None,
             });
         }
-        let done = run::run_script(ctx, script, index, &mut log, observer)?;
+        let done = run::run_script(ctx, script, index, scripts.len(), &mut log, observer)?;
         report.scripts.push(done);
     }
     report.log_tail = log.tail();

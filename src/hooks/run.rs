@@ -130,6 +130,7 @@ pub fn run_script(
     ctx: &HookContext,
     script: &Script,
     index: usize,
+    count: usize,
     log: &mut HookLog,
     observer: &mut dyn FnMut(HookProgress),
 ) -> Result<ScriptReport, HookFailure> {
@@ -166,6 +167,8 @@ pub fn run_script(
     log.entry(format!("Script - {location}\n").as_bytes());
     observer(HookProgress::ScriptStarted {
         location: location.to_string(),
+        index: index + 1,
+        count,
     });
 
     let spawn_failed = |observer: &mut dyn FnMut(HookProgress), log: &HookLog, why: String| {

@@ -71,11 +71,14 @@ fn run_one(
         return executor.execute(event, spec, &mut |_| {});
     };
     status.command_started("local", id, group, event);
-    let mut index = 0;
     let result = executor.execute(event, spec, &mut |p| {
-        if let crate::hooks::HookProgress::ScriptStarted { location } = &p {
-            index += 1;
-            status.script_progress(id, event, location, index, 0);
+        if let crate::hooks::HookProgress::ScriptStarted {
+            location,
+            index,
+            count,
+        } = &p
+        {
+            status.script_progress(id, event, location, *index as u32, *count as u32);
         }
     });
     let outcome = match &result {
