@@ -62,15 +62,30 @@ fn proc_cpu_secs(pid: u32) -> f64 {
 pub async fn run(opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let idle = opts.secs + 60;
     let mut child = tokio::process::Command::new(&opts.emulator_bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--poll-idle-secs", &idle.to_string(), "--threads", "2"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-idle-secs",
+            &idle.to_string(),
+            "--threads",
+            "2",
+        ])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let pid = child.id().ok_or_else(|| anyhow::anyhow!("emulator exited at once"))?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("emulator exited at once"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut endpoint = None;
-    while let Some(line) = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await?? {
+    while let Some(line) =
+        tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??
+    {
         if let Some(v) = line.strip_prefix("endpoint: ") {
             endpoint = Some(v.to_string());
         }
@@ -83,12 +98,23 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let http = client::http(opts.pollers + opts.workers + 16);
     let mut hosts = Vec::new();
     for i in 0..opts.pollers + opts.workers {
-        let (id, group) = if i < opts.pollers { (format!("idle-{i}"), "idle".to_string()) } else { (format!("busy-{i}"), format!("g{i}")) };
+        let (id, group) = if i < opts.pollers {
+            (format!("idle-{i}"), "idle".to_string())
+        } else {
+            (format!("busy-{i}"), format!("g{i}"))
+        };
         let (ak, sk) = (format!("AKIDBENCH{i:06}"), format!("secret-{i}"));
         admin
-            .request("POST", "/hosts", Some(&json!({ "host_id": id, "access_key": ak, "secret_key": sk, "group": group })))
+            .request(
+                "POST",
+                "/hosts",
+                Some(&json!({ "host_id": id, "access_key": ak, "secret_key": sk, "group": group })),
+            )
             .await?;
-        hosts.push((HostClient::new(http.clone(), &endpoint, &id, &ak, &sk, "us-east-1"), group));
+        hosts.push((
+            HostClient::new(http.clone(), &endpoint, &id, &ak, &sk, "us-east-1"),
+            group,
+        ));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_idle_kb = proc_status(pid, "VmRSS:");
@@ -111,8 +137,16 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<BenchReport> {
     for (h, group) in hosts.iter().skip(opts.pollers).cloned() {
         let admin = admin.clone();
         let deployments = deployments.clone();
-        let pace = (opts.rate > 0).then(|| Duration::from_secs_f64(opts.workers as f64 / opts.rate as f64));
-        workers.push(tokio::spawn(worker(h, group, admin, deployments, pace, deadline)));
+        let pace = (opts.rate > 0)
+            .then(|| Duration::from_secs_f64(opts.workers as f64 / opts.rate as f64));
+        workers.push(tokio::spawn(worker(
+            h,
+            group,
+            admin,
+            deployments,
+            pace,
+            deadline,
+        )));
     }
     let mut lat = Vec::new();
     let mut errors = 0;
@@ -126,13 +160,19 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let cpu_secs = proc_cpu_secs(pid) - cpu_before;
     let (rss_kb, hwm_kb) = (proc_status(pid, "VmRSS:"), proc_status(pid, "VmHWM:"));
     // SIGTERM must answer the held long polls and exit cleanly.
-    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
     let clean_exit = matches!(tokio::time::timeout(Duration::from_secs(15), child.wait()).await, Ok(Ok(s)) if s.success());
     for t in idle_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     Ok(BenchReport {
         requests: lat.len() as u64,
         errors,
@@ -172,7 +212,11 @@ async fn worker(
         if need_deployment {
             let req = json!({ "group": group, "config": "AllAtOnce",
                 "revision": { "type": "S3", "bucket": "bench", "key": "app.tgz", "bundle_type": "tgz" } });
-            if admin.request("POST", "/deployments", Some(&req)).await.is_err() {
+            if admin
+                .request("POST", "/deployments", Some(&req))
+                .await
+                .is_err()
+            {
                 errors += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
@@ -193,7 +237,10 @@ async fn worker(
                 Err(_) => false,
             },
             Some(cmd) => {
-                let id = cmd["HostCommandIdentifier"].as_str().unwrap_or("").to_string();
+                let id = cmd["HostCommandIdentifier"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 let name = cmd["CommandName"].as_str().unwrap_or("").to_string();
                 // Alternate ack and complete over two ticks so every request is paced alike.
                 if cmd.get("acked").is_none() {

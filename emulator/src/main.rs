@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "codedeploy-emulator", version, about = "Local CodeDeploy host-command service for tests")]
+#[command(
+    name = "codedeploy-emulator",
+    version,
+    about = "Local CodeDeploy host-command service for tests"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -104,9 +108,15 @@ enum AdminOp {
         #[arg(long)]
         replacement_hosts: Option<String>,
     },
-    Status { deployment_id: String },
-    Stop { deployment_id: String },
-    History { host_id: String },
+    Status {
+        deployment_id: String,
+    },
+    Stop {
+        deployment_id: String,
+    },
+    History {
+        host_id: String,
+    },
     /// Inject a fault: KIND is server-error, throttle, drop or slow:MILLIS.
     Fault {
         #[arg(long)]
@@ -125,7 +135,15 @@ enum AdminOp {
 async fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Serve { listen, region, poll_idle_secs, command_timeout_secs, pki_dir, state_file, threads } => {
+        Cmd::Serve {
+            listen,
+            region,
+            poll_idle_secs,
+            command_timeout_secs,
+            pki_dir,
+            state_file,
+            threads,
+        } => {
             let config = EmulatorConfig {
                 listen,
                 region,
@@ -138,7 +156,12 @@ async fn main() {
             serve(config).await
         }
         Cmd::Admin { url, op } => admin(&url, op).await,
-        Cmd::Bench { pollers, workers, rate, secs } => run_bench(pollers, workers, rate, secs).await,
+        Cmd::Bench {
+            pollers,
+            workers,
+            rate,
+            secs,
+        } => run_bench(pollers, workers, rate, secs).await,
     };
     if let Err(e) = result {
         eprintln!("codedeploy-emulator: {e:#}");
@@ -177,7 +200,9 @@ fn parse_fault(kind: &str) -> anyhow::Result<Value> {
         None if kind == "server-error" => json!({ "fault": "ServerError" }),
         None if kind == "throttle" => json!({ "fault": "Throttle" }),
         None if kind == "drop" => json!({ "fault": "Drop" }),
-        _ => anyhow::bail!("unknown fault kind {kind:?}: use server-error, throttle, drop or slow:MILLIS"),
+        _ => anyhow::bail!(
+            "unknown fault kind {kind:?}: use server-error, throttle, drop or slow:MILLIS"
+        ),
     })
 }
 
@@ -188,22 +213,43 @@ async fn admin(url: &str, op: AdminOp) -> anyhow::Result<()> {
         AdminOp::Hosts => c.request("GET", "/hosts", None).await?,
         AdminOp::Deployments => c.request("GET", "/deployments", None).await?,
         AdminOp::State => c.request("GET", "/state", None).await?,
-        AdminOp::RegisterHost { host_id, access_key, secret_key, group } => {
+        AdminOp::RegisterHost {
+            host_id,
+            access_key,
+            secret_key,
+            group,
+        } => {
             let body = json!({ "host_id": host_id, "access_key": access_key, "secret_key": secret_key, "group": group });
             c.request("POST", "/hosts", Some(&body)).await?
         }
-        AdminOp::Deploy { json: Some(text), .. } => {
+        AdminOp::Deploy {
+            json: Some(text), ..
+        } => {
             let body: Value = serde_json::from_str(&text)?;
             c.request("POST", "/deployments", Some(&body)).await?
         }
         AdminOp::Deploy {
-            json: None, group, application, bucket, key, bundle_type, github_repo, commit, config, auto_rollback,
-            load_balancer, replacement_hosts,
+            json: None,
+            group,
+            application,
+            bucket,
+            key,
+            bundle_type,
+            github_repo,
+            commit,
+            config,
+            auto_rollback,
+            load_balancer,
+            replacement_hosts,
         } => {
             let revision = match (bucket, key, github_repo, commit) {
-                (Some(b), Some(k), None, None) => json!({ "type": "S3", "bucket": b, "key": k, "bundle_type": bundle_type }),
+                (Some(b), Some(k), None, None) => {
+                    json!({ "type": "S3", "bucket": b, "key": k, "bundle_type": bundle_type })
+                }
                 (None, None, Some(repo), Some(commit)) => {
-                    let (account, repository) = repo.split_once('/').ok_or_else(|| anyhow::anyhow!("--github-repo must be ACCOUNT/REPO"))?;
+                    let (account, repository) = repo
+                        .split_once('/')
+                        .ok_or_else(|| anyhow::anyhow!("--github-repo must be ACCOUNT/REPO"))?;
                     json!({ "type": "GitHub", "account": account, "repository": repository, "commit_id": commit })
                 }
                 _ => anyhow::bail!("give either --bucket and --key, or --github-repo and --commit"),
@@ -211,17 +257,30 @@ async fn admin(url: &str, op: AdminOp) -> anyhow::Result<()> {
             let mut body = json!({ "group": group, "application": application, "revision": revision,
                 "config": parse_config(&config)?, "auto_rollback": auto_rollback, "load_balancer": load_balancer });
             if let Some(r) = replacement_hosts {
-                body["blue_green"] = json!({ "replacement_hosts": r.split(',').collect::<Vec<_>>() });
+                body["blue_green"] =
+                    json!({ "replacement_hosts": r.split(',').collect::<Vec<_>>() });
             }
             c.request("POST", "/deployments", Some(&body)).await?
         }
-        AdminOp::Status { deployment_id } => c.request("GET", &format!("/deployments/{deployment_id}"), None).await?,
-        AdminOp::Stop { deployment_id } => c.request("POST", &format!("/deployments/{deployment_id}/stop"), None).await?,
+        AdminOp::Status { deployment_id } => {
+            c.request("GET", &format!("/deployments/{deployment_id}"), None)
+                .await?
+        }
+        AdminOp::Stop { deployment_id } => {
+            c.request("POST", &format!("/deployments/{deployment_id}/stop"), None)
+                .await?
+        }
         AdminOp::History { host_id } => {
             let q = codedeploy_emulator::admin::percent_encode(&host_id);
-            c.request("GET", &format!("/history?host_id={q}"), None).await?
+            c.request("GET", &format!("/history?host_id={q}"), None)
+                .await?
         }
-        AdminOp::Fault { operation, host_id, kind, count } => {
+        AdminOp::Fault {
+            operation,
+            host_id,
+            kind,
+            count,
+        } => {
             let mut body = parse_fault(&kind)?;
             body["operation"] = json!(operation);
             body["host_id"] = json!(host_id);
@@ -236,15 +295,36 @@ async fn admin(url: &str, op: AdminOp) -> anyhow::Result<()> {
 
 async fn run_bench(pollers: usize, workers: usize, rate: u32, secs: u64) -> anyhow::Result<()> {
     let emulator_bin = std::env::current_exe()?;
-    let opts = bench::BenchOptions { emulator_bin, pollers, workers, rate, secs: secs.clamp(1, 300) };
+    let opts = bench::BenchOptions {
+        emulator_bin,
+        pollers,
+        workers,
+        rate,
+        secs: secs.clamp(1, 300),
+    };
     let r = bench::run(opts).await?;
     let secs = r.elapsed.as_secs_f64();
     println!("pollers held at once: {} (of {pollers})", r.pollers_holding);
-    println!("poll/ack/complete requests: {} in {secs:.1} s = {:.0} req/s (target {rate}), errors {}", r.requests, r.requests as f64 / secs, r.errors);
+    println!(
+        "poll/ack/complete requests: {} in {secs:.1} s = {:.0} req/s (target {rate}), errors {}",
+        r.requests,
+        r.requests as f64 / secs,
+        r.errors
+    );
     println!("deployments run: {}", r.deployments);
-    println!("latency us: p50 {} p90 {} p99 {} max {}", r.p50_us, r.p90_us, r.p99_us, r.max_us);
-    println!("emulator RSS: idle {} KiB, under load {} KiB, peak (VmHWM) {} KiB", r.rss_idle_kb, r.rss_kb, r.hwm_kb);
-    println!("emulator CPU: {:.2} s over {secs:.1} s ({:.0}% of one core)", r.cpu_secs, r.cpu_secs / secs * 100.0);
+    println!(
+        "latency us: p50 {} p90 {} p99 {} max {}",
+        r.p50_us, r.p90_us, r.p99_us, r.max_us
+    );
+    println!(
+        "emulator RSS: idle {} KiB, under load {} KiB, peak (VmHWM) {} KiB",
+        r.rss_idle_kb, r.rss_kb, r.hwm_kb
+    );
+    println!(
+        "emulator CPU: {:.2} s over {secs:.1} s ({:.0}% of one core)",
+        r.cpu_secs,
+        r.cpu_secs / secs * 100.0
+    );
     println!("clean exit on SIGTERM: {}", r.clean_exit);
     Ok(())
 }
