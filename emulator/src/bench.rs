@@ -122,7 +122,8 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let holding = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(opts.secs);
     let mut idle_tasks = Vec::new();
-    for (h, _) in hosts.iter().take(opts.pollers).cloned() {
+    for (h, _) in hosts.iter().take(opts.pollers) {
+        let h = h.clone();
         let holding = holding.clone();
         idle_tasks.push(tokio::spawn(async move {
             holding.fetch_add(1, Ordering::Relaxed);
