@@ -18,6 +18,7 @@ pub mod error;
 pub mod faults;
 pub mod model;
 pub mod pki;
+mod request;
 pub mod schedule;
 pub mod server;
 pub mod sigv4;
