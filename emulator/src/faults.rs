@@ -1,0 +1,95 @@
+//! Fault injection: rules that make the next N matching calls fail in a chosen way.
+//!
+//! A rule matches on operation and optionally on the calling host; each matching call uses up
+//! one of its `count`, and a spent rule is removed, so exactly the targeted calls change.
+//! Faults apply after authentication, like a throttle or fault of the real service.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault")]
+pub enum FaultKind {
+    /// HTTP 500 `ServerException`.
+    ServerError,
+    /// HTTP 400 `ThrottlingException` "Rate exceeded".
+    Throttle,
+    /// The call is answered normally after a delay.
+    Slow { delay_ms: u64 },
+    /// The connection is closed without an answer.
+    Drop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// Operation name (e.g. `PollHostCommand`); `None` matches every operation.
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// Calling host; `None` matches every host.
+    #[serde(default)]
+    pub host_id: Option<String>,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// How many matching calls the rule still affects.
+    pub count: u32,
+}
+
+impl FaultRule {
+    pub fn new(operation: &str, kind: FaultKind, count: u32) -> Self {
+        FaultRule {
+            operation: Some(operation.to_string()),
+            host_id: None,
+            kind,
+            count,
+        }
+    }
+}
+
+/// PURE: finds the first rule matching the call, uses it up once, and returns its fault.
+pub fn take(rules: &mut Vec<FaultRule>, operation: &str, host_id: &str) -> Option<FaultKind> {
+    let i = rules.iter().position(|r| {
+        r.count > 0
+            && r.operation.as_deref().is_none_or(|o| o == operation)
+            && r.host_id.as_deref().is_none_or(|h| h == host_id)
+    })?;
+    let kind = rules[i].kind;
+    rules[i].count -= 1;
+    if rules[i].count == 0 {
+        rules.remove(i);
+    }
+    Some(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_used_up_exactly() {
+        let mut rules = vec![FaultRule::new("PollHostCommand", FaultKind::Throttle, 2)];
+        assert_eq!(take(&mut rules, "PutHostCommandComplete", "h"), None);
+        assert_eq!(
+            take(&mut rules, "PollHostCommand", "h"),
+            Some(FaultKind::Throttle)
+        );
+        assert_eq!(
+            take(&mut rules, "PollHostCommand", "h"),
+            Some(FaultKind::Throttle)
+        );
+        assert_eq!(take(&mut rules, "PollHostCommand", "h"), None);
+        assert!(rules.is_empty());
+    }
+
+    #[test]
+    fn host_filter_and_json_form() {
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"operation":null,"host_id":"b","fault":"Slow","delay_ms":5,"count":1}"#,
+        )
+        .unwrap();
+        let mut rules = vec![rule];
+        assert_eq!(take(&mut rules, "PollHostCommand", "a"), None);
+        assert_eq!(
+            take(&mut rules, "PollHostCommand", "b"),
+            Some(FaultKind::Slow { delay_ms: 5 })
+        );
+    }
+}
