@@ -39,6 +39,9 @@ pub enum ControlError {
     /// No usable credentials.
     #[error("{operation}: missing credentials: {message}")]
     Credentials { operation: String, message: String },
+    /// Instance metadata did not answer, or answered nonsense.
+    #[error("instance metadata {path}: {message}")]
+    Metadata { path: String, message: String },
     /// Settings that cannot produce a client (bad endpoint, region, proxy).
     #[error("{what}: {message}")]
     Config { what: String, message: String },
@@ -81,7 +84,8 @@ impl ControlError {
             Self::Throttled { .. }
             | Self::Server { .. }
             | Self::Network { .. }
-            | Self::Credentials { .. } => true,
+            | Self::Credentials { .. }
+            | Self::Metadata { .. } => true,
             Self::Client { type_, .. } => TRANSIENT_CLIENT_TYPES.contains(&type_.as_str()),
             Self::Decode { .. } | Self::Config { .. } => false,
         }

@@ -8,8 +8,11 @@
 
 mod backoff;
 mod client;
+mod creds;
 mod endpoint;
 mod error;
+mod identity;
+mod imds;
 mod wire;
 
 pub use backoff::{
@@ -19,8 +22,17 @@ pub use client::{
     http_client, install_crypto_provider, redact_userinfo, ClientSettings, CommandClient,
     AGENT_VERSION_HEADER,
 };
+pub use creds::{
+    parse_credentials_file, static_credentials, FileKeys, SessionFileCredentials, REFRESH_MARGIN,
+    SESSION_FILE_LIFETIME,
+};
 pub use endpoint::{
     domain_for_region, partition_for_region, resolve_endpoint, EndpointInputs, ResolvedEndpoint,
 };
 pub use error::ControlError;
+pub use identity::{instance_arn, resolve_identity, resolve_identity_with, EnvOverrides, Identity};
+pub use imds::{
+    parse_identity_document, parse_role_credentials, parse_timestamp, IdentityDocument, Imds,
+    ImdsRoleCredentials,
+};
 pub use wire::{CommandStatus, Envelope, HostCommand, SpecResponse};
