@@ -13,6 +13,7 @@ mod endpoint;
 mod error;
 mod identity;
 mod imds;
+mod spec;
 mod wire;
 
 pub use backoff::{
@@ -34,5 +35,9 @@ pub use identity::{instance_arn, resolve_identity, resolve_identity_with, EnvOve
 pub use imds::{
     parse_identity_document, parse_role_credentials, parse_timestamp, IdentityDocument, Imds,
     ImdsRoleCredentials,
+};
+pub use spec::{
+    open_and_decode, open_envelope, open_envelope_at, Cert, Pkcs7Failure, SpecEnvelopeError,
+    SpecFormatPolicy, TrustAnchors, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
 };
 pub use wire::{CommandStatus, Envelope, HostCommand, SpecResponse};
