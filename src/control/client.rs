@@ -64,8 +64,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// An HTTP client with the agent's TLS stack (rustls + ring, system trust store) and proxy
-/// rules: `proxy_uri` (with optional `user:password@`) or else the environment variables.
+/// An HTTP client with the agent's TLS stack (rustls + ring, the system trust store plus the
+/// CAs of `AWS_SSL_CA_BUNDLE` and `AWS_SSL_CA_DIRECTORY`) and proxy rules: `proxy_uri` (with
+/// optional `user:password@`) or else HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
 pub fn http_client(
     proxy_uri: Option<&str>,
     read_timeout: Duration,
@@ -74,7 +75,8 @@ pub fn http_client(
     let mut b = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(read_timeout)
-        .user_agent(concat!("codedeploy-agent-rs/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("codedeploy-agent-rs/", env!("CARGO_PKG_VERSION")))
+        .tls_certs_merge(extra_roots()?);
     if let Some(p) = proxy_uri.map(str::trim).filter(|p| !p.is_empty()) {
         let proxy = reqwest::Proxy::all(p).map_err(|e| {
             ControlError::config(
@@ -86,6 +88,37 @@ pub fn http_client(
     }
     b.build()
         .map_err(|e| ControlError::config("HTTP client", e.to_string()))
+}
+
+/// CA certificates named by `AWS_SSL_CA_BUNDLE` (a PEM file) and `AWS_SSL_CA_DIRECTORY`
+/// (its `*.pem`/`*.crt` files), added to the system's roots.
+fn extra_roots() -> Result<Vec<reqwest::Certificate>, ControlError> {
+    let mut files = Vec::new();
+    if let Some(f) = std::env::var_os("AWS_SSL_CA_BUNDLE").filter(|v| !v.is_empty()) {
+        files.push(("AWS_SSL_CA_BUNDLE", std::path::PathBuf::from(f)));
+    }
+    if let Some(d) = std::env::var_os("AWS_SSL_CA_DIRECTORY").filter(|v| !v.is_empty()) {
+        let entries = std::fs::read_dir(&d).map_err(|e| {
+            ControlError::config(
+                "AWS_SSL_CA_DIRECTORY",
+                format!("{}: {e}", d.to_string_lossy()),
+            )
+        })?;
+        let mut found: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pem" || x == "crt"))
+            .collect();
+        found.sort();
+        files.extend(found.into_iter().map(|p| ("AWS_SSL_CA_DIRECTORY", p)));
+    }
+    let mut certs = Vec::new();
+    for (var, path) in files {
+        let fail = |m: String| ControlError::config(var, format!("{}: {m}", path.display()));
+        let pem = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
+        certs.extend(reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?);
+    }
+    Ok(certs)
 }
 
 /// A proxy URL fit for a log line: the password, if any, is replaced.
