@@ -406,3 +406,28 @@ async fn complete_gives_up_on_client_errors_and_after_max_wait() {
         "failures are shared with the poll loop"
     );
 }
+
+#[test]
+fn client_and_futures_can_move_between_workers() {
+    fn send_sync<T: Send + Sync + Clone + 'static>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let client = CommandClient::new(settings("http://127.0.0.1:9")).unwrap();
+    let backoff = Backoff::new();
+    send_sync(&client);
+    send_sync(&backoff);
+    // Futures are only built, never polled: nothing is sent.
+    send(client.poll_host_command("h"));
+    send(client.get_deployment_specification("a/b/c/d", "h"));
+    send(client.put_host_command_acknowledgement("id", None));
+    send(client.put_host_command_complete("id", CommandStatus::Succeeded, None));
+    send(complete_until_accepted(
+        &client,
+        "id",
+        CommandStatus::Failed,
+        None,
+        &backoff,
+        Duration::from_secs(1),
+    ));
+    let cfg = codedeploy_agent::config::Config::default();
+    send(codedeploy_agent::control::resolve_identity(&cfg, None));
+}
