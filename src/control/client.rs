@@ -36,6 +36,28 @@ pub struct ClientSettings {
     pub credentials: SharedCredentialsProvider,
 }
 
+impl ClientSettings {
+    /// Settings from the configuration (`proxy_uri`, `http_read_timeout`), the identity
+    /// (signing region, credentials) and a resolved endpoint.
+    pub fn from_parts(
+        cfg: &crate::config::Config,
+        identity: &super::Identity,
+        endpoint: &super::ResolvedEndpoint,
+        agent_version: &str,
+    ) -> Self {
+        Self {
+            endpoint: endpoint.url.clone(),
+            region: identity.region.clone(),
+            signing_name: endpoint.signing_name.clone(),
+            target_prefix: endpoint.target_prefix.clone(),
+            agent_version: agent_version.to_string(),
+            proxy_uri: cfg.proxy_uri.clone(),
+            read_timeout: Duration::from_secs(cfg.http_read_timeout.max(1)),
+            credentials: identity.credentials.clone(),
+        }
+    }
+}
+
 struct Inner {
     http: reqwest::Client,
     settings: ClientSettings,

@@ -23,6 +23,24 @@ pub struct EndpointInputs {
     pub use_fips: bool,
 }
 
+impl EndpointInputs {
+    /// The inputs the agent's configuration and identity give: `deploy_control_endpoint`,
+    /// `enable_auth_policy`, `use_fips_mode`, the identity's region and metadata domain.
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        region: &str,
+        imds_domain: Option<&str>,
+    ) -> Self {
+        Self {
+            override_url: cfg.deploy_control_endpoint.clone(),
+            region: region.to_string(),
+            imds_domain: imds_domain.map(str::to_string),
+            enable_auth_policy: cfg.enable_auth_policy,
+            use_fips: cfg.use_fips_mode,
+        }
+    }
+}
+
 /// Where and how to call the host-command service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedEndpoint {
@@ -263,6 +281,20 @@ mod tests {
             let e = resolve_endpoint(&inputs(r)).unwrap_err().to_string();
             assert!(e.starts_with("region: Invalid region"), "{r}: {e}");
         }
+    }
+
+    #[test]
+    fn inputs_from_config() {
+        let cfg = crate::config::Config {
+            enable_auth_policy: true,
+            use_fips_mode: true,
+            ..Default::default()
+        };
+        let i = EndpointInputs::from_config(&cfg, "us-east-2", Some("amazonaws.com"));
+        assert_eq!(
+            url(&i),
+            "https://codedeploy-commands-secure-fips.us-east-2.amazonaws.com"
+        );
     }
 
     #[test]
