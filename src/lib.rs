@@ -12,6 +12,7 @@ pub mod appspec; // PURE: YAML text -> validated AppSpec, with positions in ever
 pub mod bundle; // adapter: safe streaming unpack of tar/tgz/zip/directory bundles
 pub mod cli; // command-line surface (clap); `codedeploy-local` by argv[0]
 pub mod config; // codedeployagent.yml (plain and legacy `:key:` forms), on-premises file
+pub mod control; // adapter: host-command client (SigV4), endpoint, identity and credentials, signed spec envelope
 pub mod deployspec; // PURE: deployment specification fields and the local spec builder
 pub mod diagnostics; // PURE: script outcome -> error code 0..7 and payload; log-tail rule
 pub mod executor; // one code path for DownloadBundle, Install and hook events

@@ -1,0 +1,183 @@
+//! Who this host is and how it signs: on-premises configuration (static keys or a session
+//! credentials file) or EC2 instance metadata (spec 2.2, 2.3, 2.7).
+//!
+//! Invariant: the returned identity names its credential source in words fit for the
+//! start-up log; credential providers refresh themselves, so an `Identity` lives as long as
+//! the agent.
+
+use super::creds::{static_credentials, SessionFileCredentials};
+use super::endpoint::partition_for_region;
+use super::imds::{Imds, ImdsRoleCredentials};
+use super::ControlError;
+use crate::config::onprem::OnPremises;
+use crate::config::Config;
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+/// This host's identity and credentials.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// `arn:<partition>:ec2:<region>:<account>:instance/<id>` or the on-premises IAM ARN.
+    pub host_identifier: String,
+    pub region: String,
+    pub credentials: SharedCredentialsProvider,
+    /// Where the credentials come from, for the start-up log.
+    pub source: String,
+    /// `services/domain` from instance metadata (EC2 only).
+    pub imds_domain: Option<String>,
+}
+
+/// Values from the environment that take precedence over instance metadata (spec 2.3):
+/// `AWS_REGION` and `AWS_HOST_IDENTIFIER`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvOverrides {
+    pub region: Option<String>,
+    pub host_identifier: Option<String>,
+}
+
+impl EnvOverrides {
+    pub fn from_env() -> Self {
+        let get = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Self {
+            region: get("AWS_REGION"),
+            host_identifier: get("AWS_HOST_IDENTIFIER"),
+        }
+    }
+}
+
+/// PURE: the EC2 host identifier.
+pub fn instance_arn(partition: &str, region: &str, account_id: &str, instance_id: &str) -> String {
+    format!("arn:{partition}:ec2:{region}:{account_id}:instance/{instance_id}")
+}
+
+/// Resolves the identity from the on-premises file (when it names one) or else instance
+/// metadata at `AWS_EC2_METADATA_SERVICE_ENDPOINT` (default 169.254.169.254).
+pub async fn resolve_identity(
+    cfg: &Config,
+    onprem: Option<&OnPremises>,
+) -> Result<Identity, ControlError> {
+    let imds = Imds::from_env(cfg.disable_imds_v1)?;
+    resolve_identity_with(cfg, onprem, &imds, &EnvOverrides::from_env()).await
+}
+
+/// [`resolve_identity`] with the metadata client and environment given.
+pub async fn resolve_identity_with(
+    cfg: &Config,
+    onprem: Option<&OnPremises>,
+    imds: &Imds,
+    env: &EnvOverrides,
+) -> Result<Identity, ControlError> {
+    match onprem {
+        Some(OnPremises::IamUser {
+            region,
+            host_identifier,
+            access_key_id,
+            secret_access_key,
+        }) => Ok(Identity {
+            host_identifier: host_identifier.clone(),
+            region: region.clone(),
+            credentials: SharedCredentialsProvider::new(static_credentials(
+                access_key_id,
+                secret_access_key,
+            )),
+            source: format!(
+                "on-premises IAM user {host_identifier} (static keys from {})",
+                cfg.on_premises_config_file.display()
+            ),
+            imds_domain: None,
+        }),
+        Some(OnPremises::IamSession {
+            region,
+            host_identifier,
+            credentials_file,
+        }) => {
+            let provider = SessionFileCredentials::new(credentials_file);
+            // Fail at start-up, naming the file, rather than at the first poll.
+            provider
+                .current()
+                .await
+                .map_err(|m| ControlError::Credentials {
+                    operation: "start-up".into(),
+                    message: m,
+                })?;
+            Ok(Identity {
+                host_identifier: host_identifier.clone(),
+                region: region.clone(),
+                credentials: SharedCredentialsProvider::new(provider),
+                source: format!(
+                    "on-premises IAM session {host_identifier} (credentials file {}, re-read when it changes)",
+                    credentials_file.display()
+                ),
+                imds_domain: None,
+            })
+        }
+        None | Some(OnPremises::Inert) => ec2_identity(imds, env).await,
+    }
+}
+
+async fn ec2_identity(imds: &Imds, env: &EnvOverrides) -> Result<Identity, ControlError> {
+    let (region, host_identifier) = match (&env.region, &env.host_identifier) {
+        (Some(r), Some(h)) => (r.clone(), h.clone()),
+        _ => {
+            let doc = imds.identity_document().await?;
+            let region = env.region.clone().unwrap_or_else(|| doc.region.clone());
+            let host = match &env.host_identifier {
+                Some(h) => h.clone(),
+                None => {
+                    let partition = match imds.partition().await {
+                        Ok(p) if !p.is_empty() => p,
+                        _ => partition_for_region(&doc.region).to_string(),
+                    };
+                    instance_arn(&partition, &doc.region, &doc.account_id, &doc.instance_id)
+                }
+            };
+            (region, host)
+        }
+    };
+    let imds_domain = imds.domain().await.ok().filter(|d| !d.is_empty());
+    let (role, source) = match imds.role_name().await {
+        Ok(r) => (
+            Some(r.clone()),
+            format!(
+                "EC2 instance profile role {r} (instance metadata at {})",
+                imds.endpoint()
+            ),
+        ),
+        Err(e) => {
+            tracing::warn!(
+                "Missing credentials - please check if this instance was started with an IAM instance profile ({e})"
+            );
+            (
+                None,
+                format!(
+                    "EC2 instance profile (no role yet; instance metadata at {})",
+                    imds.endpoint()
+                ),
+            )
+        }
+    };
+    Ok(Identity {
+        host_identifier,
+        region,
+        credentials: SharedCredentialsProvider::new(ImdsRoleCredentials::new(imds.clone(), role)),
+        source,
+        imds_domain,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn() {
+        assert_eq!(
+            instance_arn("aws", "us-east-1", "123456789012", "i-deadbeef"),
+            "arn:aws:ec2:us-east-1:123456789012:instance/i-deadbeef"
+        );
+    }
+}

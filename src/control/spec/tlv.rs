@@ -1,0 +1,202 @@
+//! PURE: a minimal BER/DER tag-length-value walker, enough to find the exact bytes that were
+//! signed (signed attributes, certificate TBS parts) and to read BER output of OpenSSL's
+//! streaming mode (indefinite lengths, constructed OCTET STRINGs).
+//!
+//! Invariant: never reads past its input; nesting is bounded; every error says what was
+//! malformed.
+
+/// One element: its tag byte, whether it is constructed, its content and its whole encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tlv<'a> {
+    pub tag: u8,
+    pub content: &'a [u8],
+    pub full: &'a [u8],
+}
+
+impl<'a> Tlv<'a> {
+    pub fn constructed(&self) -> bool {
+        self.tag & 0x20 != 0
+    }
+
+    /// The children of a constructed element.
+    pub fn children(&self) -> Result<Vec<Tlv<'a>>, String> {
+        if !self.constructed() {
+            return Err(format!(
+                "element with tag 0x{:02x} is not constructed",
+                self.tag
+            ));
+        }
+        all(self.content)
+    }
+
+    /// The bytes of an OCTET STRING, primitive or (BER) constructed.
+    pub fn octets(&self) -> Result<Vec<u8>, String> {
+        if self.tag & 0x1f != 0x04 {
+            return Err(format!(
+                "expected an OCTET STRING, found tag 0x{:02x}",
+                self.tag
+            ));
+        }
+        if !self.constructed() {
+            return Ok(self.content.to_vec());
+        }
+        let mut out = Vec::new();
+        for c in self.children()? {
+            out.extend(c.octets()?);
+        }
+        Ok(out)
+    }
+}
+
+const MAX_DEPTH: u32 = 64;
+
+/// Reads one element from the front of `input`; returns it and the rest.
+pub fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
+    read_at(input, 0)
+}
+
+fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), String> {
+    if depth > MAX_DEPTH {
+        return Err("nesting too deep".into());
+    }
+    let tag = *input.first().ok_or("unexpected end of data")?;
+    if tag & 0x1f == 0x1f {
+        return Err(format!("multi-byte tag 0x{tag:02x} is not supported"));
+    }
+    let first = *input.get(1).ok_or("unexpected end of data in a length")?;
+    let (header, len) = if first < 0x80 {
+        (2usize, Some(first as usize))
+    } else if first == 0x80 {
+        (2, None)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n > 4 {
+            return Err(format!("length of {n} bytes is too long"));
+        }
+        let bytes = input
+            .get(2..2 + n)
+            .ok_or("unexpected end of data in a length")?;
+        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (2 + n, Some(len))
+    };
+    match len {
+        Some(len) => {
+            let end = header
+                .checked_add(len)
+                .filter(|e| *e <= input.len())
+                .ok_or_else(|| format!("element of {len} bytes runs past the end of the data"))?;
+            Ok((
+                Tlv {
+                    tag,
+                    content: &input[header..end],
+                    full: &input[..end],
+                },
+                &input[end..],
+            ))
+        }
+        None => {
+            if tag & 0x20 == 0 {
+                return Err("indefinite length on a primitive element".into());
+            }
+            let mut rest = &input[header..];
+            loop {
+                if rest.len() >= 2 && rest[0] == 0 && rest[1] == 0 {
+                    let content_len = input.len() - header - rest.len();
+                    let end = header + content_len + 2;
+                    return Ok((
+                        Tlv {
+                            tag,
+                            content: &input[header..header + content_len],
+                            full: &input[..end],
+                        },
+                        &input[end..],
+                    ));
+                }
+                if rest.is_empty() {
+                    return Err("indefinite-length element has no end-of-contents".into());
+                }
+                let (_, r) = read_at(rest, depth + 1)?;
+                rest = r;
+            }
+        }
+    }
+}
+
+/// All elements of `input`, which must be nothing else.
+pub fn all(mut input: &[u8]) -> Result<Vec<Tlv<'_>>, String> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let (t, rest) = read(input)?;
+        out.push(t);
+        input = rest;
+    }
+    Ok(out)
+}
+
+/// `content` re-wrapped with another tag in definite-length form (signed attributes are
+/// signed as a SET OF, tag 0x31, although they travel as `[0] IMPLICIT`).
+pub fn rewrap(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definite_and_indefinite() {
+        let der = [0x30, 0x06, 0x04, 0x01, b'a', 0x04, 0x01, b'b', 0xff];
+        let (t, rest) = read(&der).unwrap();
+        assert_eq!(rest, [0xff]);
+        let kids = t.children().unwrap();
+        assert_eq!(kids[1].octets().unwrap(), b"b");
+        // BER: constructed OCTET STRING of two parts, indefinite length.
+        let ber = [
+            0x24, 0x80, 0x04, 0x02, b'h', b'i', 0x04, 0x01, b'!', 0x00, 0x00,
+        ];
+        let (t, rest) = read(&ber).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(t.octets().unwrap(), b"hi!");
+        assert_eq!(t.full.len(), ber.len());
+    }
+
+    #[test]
+    fn malformed() {
+        assert!(read(&[]).is_err());
+        assert!(read(&[0x30, 0x05, 0x00]).unwrap_err().contains("runs past"));
+        assert!(read(&[0x30, 0x80, 0x04, 0x00])
+            .unwrap_err()
+            .contains("end-of-contents"));
+        assert!(read(&[0x04, 0x80]).is_err());
+        assert!(read(&[0x30, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 1]).is_err());
+        let mut deep = Vec::new();
+        for _ in 0..100 {
+            deep.extend([0x30, 0x80]);
+        }
+        assert!(read(&deep).is_err());
+    }
+
+    #[test]
+    fn rewrap_lengths() {
+        assert_eq!(rewrap(0x31, &[1, 2]), [0x31, 2, 1, 2]);
+        let long = vec![0u8; 300];
+        let w = rewrap(0x31, &long);
+        assert_eq!(&w[..4], &[0x31, 0x82, 0x01, 0x2c]);
+        assert_eq!(read(&w).unwrap().0.content.len(), 300);
+    }
+}
