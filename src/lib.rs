@@ -8,6 +8,7 @@
 //!
 //! Dependencies point inward: pure modules use nothing of the crate's I/O.
 
+pub mod agent; // the daemon: identity, crash recovery, poll loop, graceful stop
 pub mod appspec; // PURE: YAML text -> validated AppSpec, with positions in every error
 pub mod bundle; // adapter: safe streaming unpack of tar/tgz/zip/directory bundles
 pub mod cli; // command-line surface (clap); `codedeploy-local` by argv[0]

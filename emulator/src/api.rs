@@ -108,10 +108,12 @@ async fn handle_inner(
             .ok_or_else(ApiError::unrecognized_client)?
     };
     let fault = faults::take(&mut lock(&shared.faults), op, &host);
+    let tamper = fault == Some(FaultKind::TamperSpec);
     match fault {
         Some(FaultKind::ServerError) => return Err(ApiError::server("Injected server fault")),
         Some(FaultKind::Throttle) => return Err(ApiError::throttling()),
         Some(FaultKind::Drop) => return Ok(None),
+        Some(FaultKind::TamperSpec) => {}
         Some(FaultKind::Slow { delay_ms }) => {
             tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await
         }
@@ -130,7 +132,7 @@ async fn handle_inner(
     }
     let out = match op {
         "PollHostCommand" => poll(shared, &host, &input).await?,
-        "GetDeploymentSpecification" => get_spec(shared, &host, &input)?,
+        "GetDeploymentSpecification" => get_spec(shared, &host, &input, tamper)?,
         "PutHostCommandAcknowledgement" => {
             let id = required(&input, "HostCommandIdentifier")?;
             let diag = envelope(&input)?;
@@ -207,7 +209,12 @@ async fn poll(shared: &Arc<Shared>, caller: &str, input: &Value) -> Result<Value
     }
 }
 
-fn get_spec(shared: &Arc<Shared>, caller: &str, input: &Value) -> Result<Value, ApiError> {
+fn get_spec(
+    shared: &Arc<Shared>,
+    caller: &str,
+    input: &Value,
+    tamper: bool,
+) -> Result<Value, ApiError> {
     let exec = required(input, "DeploymentExecutionId")?;
     let host = own_host(input, caller)?;
     let (dep_id, format, doc) = {
@@ -234,6 +241,7 @@ fn get_spec(shared: &Arc<Shared>, caller: &str, input: &Value) -> Result<Value, 
                     p
                 }
             };
+            let pem = if tamper { crate::pki::tamper_pem(&pem)? } else { pem };
             ("PKCS7/JSON", pem)
         }
     };

@@ -17,6 +17,9 @@ pub enum FaultKind {
     Slow { delay_ms: u64 },
     /// The connection is closed without an answer.
     Drop,
+    /// GetDeploymentSpecification answers a PKCS#7 spec whose signed content has one byte
+    /// changed after signing, as a tampering proxy would (other operations are unaffected).
+    TamperSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -169,3 +169,27 @@ fn read(path: &Path) -> Result<Vec<u8>, EmulatorError> {
 fn write(path: &Path, data: &[u8]) -> Result<(), EmulatorError> {
     std::fs::write(path, data).map_err(|e| EmulatorError::io(path, e))
 }
+
+/// Changes one byte of the signed JSON inside a PEM PKCS#7 (the first character of the
+/// ApplicationName value), keeping the structure intact, so only the signature check can
+/// tell. Used by the `TamperSpec` fault.
+pub fn tamper_pem(pem: &str) -> Result<String, crate::error::ApiError> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut der = openssl::base64::decode_block(&body)
+        .map_err(|e| crate::error::ApiError::server(format!("tamper: {e}")))?;
+    let needle = b"\"ApplicationName\":\"";
+    let at = der
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .ok_or_else(|| crate::error::ApiError::server("tamper: no ApplicationName in the spec"))?;
+    let i = at + needle.len();
+    der[i] = if der[i] == b'X' { b'Y' } else { b'X' };
+    let b64 = openssl::base64::encode_block(&der);
+    let mut out = String::from("-----BEGIN PKCS7-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str("-----END PKCS7-----\n");
+    Ok(out)
+}

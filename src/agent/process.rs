@@ -1,0 +1,167 @@
+//! One host command from delivery to completion (spec 3.5): fetch and check the deployment
+//! spec, acknowledge (noop or not), track, execute on a blocking thread, complete once.
+//!
+//! Invariants: exactly one PutHostCommandComplete per executed command (retried until the
+//! service takes it); the tracking file exists exactly while the command executes; commands
+//! of one deployment group run one at a time.
+
+use super::Shared;
+use crate::control::{self, CommandStatus, Envelope, HostCommand};
+use crate::deployspec::{self, DeploymentSpec};
+use crate::diagnostics::Diagnostics;
+use crate::hooks::HookProgress;
+use std::sync::Arc;
+use tracing::{info, warn, Instrument};
+
+/// What the steps before execution decided.
+enum Prepared {
+    /// The service needs nothing more (ack said Succeeded, or Failed and handled).
+    Done,
+    Execute(Box<DeploymentSpec>),
+}
+
+/// Handles one delivered command to the end. Never panics the poller: every failure is
+/// reported to the service as the command's result.
+pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
+    let id = cmd.host_command_identifier.clone();
+    let span = crate::logging::command_span(&id, "", "", &cmd.command_name);
+    let prepared = prepare(&shared, &cmd).instrument(span.clone()).await;
+    let (status, diagnostics, span) = match prepared {
+        Err(message) => {
+            span.in_scope(|| warn!("command {} failed before execution: {message}", cmd.command_name));
+            (CommandStatus::Failed, Diagnostics::unknown(message), span)
+        }
+        Ok(Prepared::Done) => return,
+        Ok(Prepared::Execute(spec)) => {
+            let span = crate::logging::command_span(&id, &spec.deployment_id, &spec.group_id, &cmd.command_name);
+            let (st, d) = execute(&shared, &cmd, *spec).instrument(span.clone()).await;
+            (st, d, span)
+        }
+    };
+    shared.complete(&id, status, &diagnostics).instrument(span).await
+}
+
+fn json_envelope(payload: String) -> Envelope {
+    Envelope {
+        format: "JSON".into(),
+        payload,
+    }
+}
+
+async fn fetch_spec(shared: &Shared, cmd: &HostCommand) -> Result<DeploymentSpec, String> {
+    let resp = shared
+        .client
+        .get_deployment_specification(&cmd.deployment_execution_id, &shared.host_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    match resp.deployment_system.as_deref() {
+        Some("CodeDeploy") => {}
+        other => {
+            return Err(format!(
+                "Deployment System mismatch: CodeDeploy != {}",
+                other.unwrap_or("")
+            ))
+        }
+    }
+    let envelope = resp
+        .generic_envelope
+        .ok_or_else(|| "Deployment Specification missing".to_string())?;
+    let json = control::open_envelope(&envelope, shared.spec_policy, shared.trust.as_ref())
+        .map_err(|e| e.to_string())?;
+    deployspec::decode(&json).map_err(|e| e.to_string())
+}
+
+async fn prepare(shared: &Arc<Shared>, cmd: &HostCommand) -> Result<Prepared, String> {
+    let spec = fetch_spec(shared, cmd).await?;
+    let noop = {
+        let executor = shared.executor.clone();
+        let name = cmd.command_name.clone();
+        let s = spec.clone();
+        tokio::task::spawn_blocking(move || executor.is_noop(&name, &s))
+            .await
+            .map_err(|e| format!("noop check did not finish: {e}"))?
+            .map_err(|e| e.to_string())?
+    };
+    let ack = shared
+        .client
+        .put_host_command_acknowledgement(
+            &cmd.host_command_identifier,
+            Some(&json_envelope(format!("{{\"IsCommandNoop\":{noop}}}"))),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match ack {
+        Some(CommandStatus::Succeeded) => {
+            info!("the service reports {} already succeeded; nothing to do", cmd.command_name);
+            Ok(Prepared::Done)
+        }
+        Some(CommandStatus::Failed) => {
+            info!("Received Failed for command {}, checking whether command is a noop...", cmd.command_name);
+            if noop {
+                shared
+                    .complete(
+                        &cmd.host_command_identifier,
+                        CommandStatus::Succeeded,
+                        &Diagnostics::noop_after_failed_ack(),
+                    )
+                    .await;
+            }
+            Ok(Prepared::Done)
+        }
+        _ => Ok(Prepared::Execute(Box::new(spec))),
+    }
+}
+
+async fn execute(shared: &Arc<Shared>, cmd: &HostCommand, spec: DeploymentSpec) -> (CommandStatus, Diagnostics) {
+    let lock = shared.group_lock(&spec.group_id);
+    let _serial = lock.lock().await;
+    if let Err(e) = shared.tracker.begin(&spec.deployment_id, &cmd.host_command_identifier) {
+        return (CommandStatus::Failed, Diagnostics::unknown(e.to_string()));
+    }
+    shared.status.command_started(&cmd.host_command_identifier, &spec.deployment_id, &spec.group_id, &cmd.command_name);
+    info!("executing {} of {}", cmd.command_name, spec.deployment_id);
+    let executor = shared.executor.clone();
+    let name = cmd.command_name.clone();
+    let span = tracing::Span::current();
+    let status = shared.status.clone();
+    let spec_for_task = spec.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let mut observer = |p: HookProgress| observe(&status, &spec_for_task, &name, p);
+        executor.execute(&name, &spec_for_task, &mut observer)
+    })
+    .await;
+    let result = match joined {
+        Ok(Ok(_)) => (CommandStatus::Succeeded, Diagnostics::success()),
+        Ok(Err(e)) => {
+            warn!("{} failed: {e}", cmd.command_name);
+            (CommandStatus::Failed, e.diagnostics())
+        }
+        Err(e) => (
+            CommandStatus::Failed,
+            Diagnostics::unknown(format!("the command stopped unexpectedly: {e}")),
+        ),
+    };
+    shared.tracker.end(&spec.deployment_id);
+    let outcome = match result.0 {
+        CommandStatus::Succeeded => "Succeeded".to_string(),
+        _ => format!("Failed: {} {}", result.1.code.code(), result.1.message),
+    };
+    shared.status.command_finished(
+        &cmd.host_command_identifier,
+        &spec.deployment_id,
+        &spec.group_id,
+        &cmd.command_name,
+        &outcome,
+    );
+    result
+}
+
+/// Hook progress: into the agent's log (journald fields come from the span) and the status file.
+fn observe(status: &crate::status::StatusFile, spec: &DeploymentSpec, event: &str, p: HookProgress) {
+    crate::logging::log_hook_progress(&p);
+    if let HookProgress::ScriptStarted { location, index, count } = &p {
+        status.script_progress(&spec.deployment_id, event, location, *index as u32, *count as u32);
+        crate::notify::status(&status.line());
+    }
+}
