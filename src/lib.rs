@@ -22,6 +22,7 @@ pub mod local; // the local deployment driver (`deploy-local`)
 pub mod logging; // tracing setup for the binary
 pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
+pub mod transfer; // adapter: S3 and GitHub bundle downloads streamed into the unpacker
 pub mod validate; // `validate`: bundle -> summary or every problem found
 
 /// The agent's version, as `--version` prints it and the service receives it.
