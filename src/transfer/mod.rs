@@ -29,6 +29,7 @@ use crate::deployspec::{BundleType, Revision};
 use crate::state;
 
 pub use error::TransferError;
+pub use s3::client as s3_client;
 
 #[derive(Clone)]
 pub struct S3Settings {

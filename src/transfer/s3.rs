@@ -39,58 +39,14 @@ pub struct S3 {
 
 impl S3 {
     pub fn new(settings: &S3Settings, tuning: &Tuning) -> Result<Self, TransferError> {
-        let proxy = match settings.proxy_uri.as_deref().filter(|p| !p.is_empty()) {
-            Some(uri) => ProxyConfig::all(uri)
-                .map_err(|e| TransferError::Config(format!("proxy_uri {uri:?}: {e}")))?,
-            // As the official agent: without proxy_uri the usual environment variables apply.
-            None => ProxyConfig::from_env(),
-        };
-        let http = HttpBuilder::new().build_with_connector_fn(move |settings, components| {
-            let mut b = Connector::builder();
-            b.set_connector_settings(settings.cloned());
-            if let Some(c) = components {
-                b.set_sleep_impl(c.sleep_impl());
-            }
-            b.proxy_config(proxy.clone())
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .build()
-        });
-        let endpoint = rules::s3_endpoint(
-            &settings.region,
-            settings.endpoint_override.as_deref(),
-            settings.use_fips,
-        );
-        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(tuning.connect_timeout)
-            .build();
-        let mut conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .credentials_provider(settings.credentials.clone())
-            .http_client(http)
-            .timeout_config(timeouts)
-            .retry_config(
-                aws_sdk_s3::config::retry::RetryConfig::standard()
-                    .with_max_attempts(tuning.request_attempts)
-                    .with_initial_backoff(tuning.resume_base_delay),
-            );
-        if let Some(url) = endpoint {
-            tracing::debug!("using s3 override endpoint {url}");
-            let path_style = settings
-                .endpoint_override
-                .as_deref()
-                .is_some_and(|o| !o.trim().is_empty());
-            conf = conf.endpoint_url(url).force_path_style(path_style);
-        }
         Ok(Self {
-            client: Client::from_conf(conf.build()),
+            client: client(settings, tuning)?,
             region: settings.region.clone(),
             use_fips: settings.use_fips,
         })
     }
 
-    /// Downloads `obj` into `tx`; the result (Done or Failed) is always the last piece unless
-    /// the reader hung up.
+    /// Downloads `obj` into `tx`; see [`S3::run`].
     pub async fn download(self, obj: Object, tuning: Tuning, tx: Sender<Piece>) {
         let last = match self.run(&obj, &tuning, &tx).await {
             Ok(true) => Piece::Done,
@@ -245,6 +201,56 @@ impl S3 {
             detail,
         }
     }
+}
+
+/// The S3 client of the given settings: explicit region, credentials and endpoint (no default
+/// chain), rustls with ring, the proxy of `proxy_uri` or else of the environment. Also useful
+/// to tests and tools that upload bundles.
+pub fn client(settings: &S3Settings, tuning: &Tuning) -> Result<Client, TransferError> {
+    let proxy = match settings.proxy_uri.as_deref().filter(|p| !p.is_empty()) {
+        Some(uri) => ProxyConfig::all(uri)
+            .map_err(|e| TransferError::Config(format!("proxy_uri {uri:?}: {e}")))?,
+        // As the official agent: without proxy_uri the usual environment variables apply.
+        None => ProxyConfig::from_env(),
+    };
+    let http = HttpBuilder::new().build_with_connector_fn(move |settings, components| {
+        let mut b = Connector::builder();
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.proxy_config(proxy.clone())
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build()
+    });
+    let endpoint = rules::s3_endpoint(
+        &settings.region,
+        settings.endpoint_override.as_deref(),
+        settings.use_fips,
+    );
+    let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(tuning.connect_timeout)
+        .build();
+    let mut conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(settings.region.clone()))
+        .credentials_provider(settings.credentials.clone())
+        .http_client(http)
+        .timeout_config(timeouts)
+        .retry_config(
+            aws_sdk_s3::config::retry::RetryConfig::standard()
+                .with_max_attempts(tuning.request_attempts)
+                .with_initial_backoff(tuning.resume_base_delay),
+        );
+    if let Some(url) = endpoint {
+        tracing::debug!("using s3 override endpoint {url}");
+        let path_style = settings
+            .endpoint_override
+            .as_deref()
+            .is_some_and(|o| !o.trim().is_empty());
+        conf = conf.endpoint_url(url).force_path_style(path_style);
+    }
+    Ok(Client::from_conf(conf.build()))
 }
 
 /// Tuning defaults for S3 (see [`Tuning`]).
