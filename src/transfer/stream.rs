@@ -155,3 +155,57 @@ impl Progress {
         self.started.elapsed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(pieces: Vec<Piece>) -> (PieceReader, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bundle.tar");
+        let (tx, rx) = channel();
+        for p in pieces {
+            tx.try_send(p).ok().unwrap();
+        }
+        let tee = File::create(&path).unwrap();
+        (PieceReader::new(rx, tee, path), dir)
+    }
+
+    #[test]
+    fn reads_in_order_tees_and_ends_only_on_done() {
+        let (mut r, dir) = reader(vec![
+            Piece::Data(Bytes::from_static(b"hello ")),
+            Piece::Data(Bytes::from_static(b"world")),
+            Piece::Done,
+        ]);
+        let mut head = [0u8; 3];
+        r.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"hel");
+        // The rest is drained by finish(), so bundle.tar is whole.
+        r.finish().unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("bundle.tar")).unwrap(),
+            b"hello world"
+        );
+    }
+
+    #[test]
+    fn a_failed_download_is_a_read_error_and_keeps_its_cause() {
+        let (mut r, _dir) = reader(vec![
+            Piece::Data(Bytes::from_static(b"part")),
+            Piece::Failed(TransferError::Internal("cut".into())),
+        ]);
+        let mut all = Vec::new();
+        assert!(r.read_to_end(&mut all).is_err());
+        assert_eq!(all, b"part");
+        assert!(matches!(r.take_failure(), Some(TransferError::Internal(m)) if m == "cut"));
+    }
+
+    #[test]
+    fn a_vanished_task_is_not_an_end_of_input() {
+        let (mut r, _dir) = reader(vec![Piece::Data(Bytes::from_static(b"x"))]);
+        let mut all = Vec::new();
+        assert!(r.read_to_end(&mut all).is_err());
+        assert!(r.finish().is_err());
+    }
+}
