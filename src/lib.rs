@@ -27,6 +27,7 @@ pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOC
 pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
 pub mod status; // status file, `status` command, systemd STATUS= line, .version file
+pub mod transfer; // adapter: S3 and GitHub bundle downloads streamed into the unpacker
 pub mod validate; // `validate`: bundle -> summary or every problem found
 
 /// The agent's version, as `--version` prints it and the service receives it.

@@ -1,0 +1,211 @@
+//! The bridge between an async download and the synchronous unpacker: the download task sends
+//! [`Piece`]s through a bounded channel; [`PieceReader`] is a blocking `Read` over them that
+//! also appends every byte to `bundle.tar` (the official layout keeps it), so one pass over the
+//! network feeds both the file and the unpacker.
+//!
+//! Invariants: end of input (`Ok(0)`) is reported only after the task said [`Piece::Done`],
+//! i.e. the whole object arrived; a failed download surfaces as a read error while the
+//! [`TransferError`] itself is kept for the caller. Memory is bounded by [`DEPTH`] pieces.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::rules;
+use super::TransferError;
+
+/// Pieces in flight between the task and the reader. Network reads are at most a few hundred
+/// KiB, so this keeps the buffered bytes to a few MiB.
+pub const DEPTH: usize = 16;
+
+pub enum Piece {
+    Data(Bytes),
+    Done,
+    Failed(TransferError),
+}
+
+pub fn channel() -> (mpsc::Sender<Piece>, mpsc::Receiver<Piece>) {
+    mpsc::channel(DEPTH)
+}
+
+pub struct PieceReader {
+    rx: mpsc::Receiver<Piece>,
+    current: Bytes,
+    tee: File,
+    tee_path: PathBuf,
+    done: bool,
+    failed: Option<TransferError>,
+}
+
+impl PieceReader {
+    pub fn new(rx: mpsc::Receiver<Piece>, tee: File, tee_path: PathBuf) -> Self {
+        Self {
+            rx,
+            current: Bytes::new(),
+            tee,
+            tee_path,
+            done: false,
+            failed: None,
+        }
+    }
+
+    /// Reads what the unpacker left (tar padding after the end blocks, say) so `bundle.tar` is
+    /// whole and the download is known to have completed.
+    pub fn finish(mut self) -> Result<(), TransferError> {
+        let drained = io::copy(&mut self, &mut io::sink());
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        drained.map_err(|source| TransferError::Write {
+            path: self.tee_path.clone(),
+            source,
+        })?;
+        self.tee.flush().map_err(|source| TransferError::Write {
+            path: self.tee_path.clone(),
+            source,
+        })
+    }
+
+    /// The download's own error, if it failed: the root cause of any unpack read error.
+    pub fn take_failure(&mut self) -> Option<TransferError> {
+        self.failed.take()
+    }
+
+    fn fail(&mut self, e: TransferError) -> io::Error {
+        let err = io::Error::other(format!("download failed: {e}"));
+        self.failed = Some(e);
+        err
+    }
+}
+
+impl Read for PieceReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            if self.done {
+                return Ok(0);
+            }
+            if self.failed.is_some() {
+                return Err(io::Error::other("download failed"));
+            }
+            match self.rx.blocking_recv() {
+                Some(Piece::Data(b)) => {
+                    if let Err(source) = self.tee.write_all(&b) {
+                        let path = self.tee_path.clone();
+                        return Err(self.fail(TransferError::Write { path, source }));
+                    }
+                    self.current = b;
+                }
+                Some(Piece::Done) => self.done = true,
+                Some(Piece::Failed(e)) => return Err(self.fail(e)),
+                None => {
+                    let e =
+                        TransferError::Internal("the download task ended without a result".into());
+                    return Err(self.fail(e));
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+/// Progress lines for large bundles (bytes received, rate), at most every few seconds.
+pub struct Progress {
+    what: String,
+    total: Option<u64>,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    pub fn new(what: String) -> Self {
+        let now = Instant::now();
+        Self {
+            what,
+            total: None,
+            started: now,
+            last: now,
+        }
+    }
+
+    pub fn set_total(&mut self, total: Option<u64>) {
+        self.total = total;
+    }
+
+    pub fn tick(&mut self, received: u64) {
+        let now = Instant::now();
+        if rules::progress_due(self.total, received, now - self.last) {
+            self.last = now;
+            let of = self.total.map(|t| format!(" of {t}")).unwrap_or_default();
+            tracing::info!(
+                "downloading {}: {received}{of} bytes, {:.1} MiB/s",
+                self.what,
+                rules::mib_per_s(received, now - self.started)
+            );
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(pieces: Vec<Piece>) -> (PieceReader, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bundle.tar");
+        let (tx, rx) = channel();
+        for p in pieces {
+            tx.try_send(p).ok().unwrap();
+        }
+        let tee = File::create(&path).unwrap();
+        (PieceReader::new(rx, tee, path), dir)
+    }
+
+    #[test]
+    fn reads_in_order_tees_and_ends_only_on_done() {
+        let (mut r, dir) = reader(vec![
+            Piece::Data(Bytes::from_static(b"hello ")),
+            Piece::Data(Bytes::from_static(b"world")),
+            Piece::Done,
+        ]);
+        let mut head = [0u8; 3];
+        r.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"hel");
+        // The rest is drained by finish(), so bundle.tar is whole.
+        r.finish().unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("bundle.tar")).unwrap(),
+            b"hello world"
+        );
+    }
+
+    #[test]
+    fn a_failed_download_is_a_read_error_and_keeps_its_cause() {
+        let (mut r, _dir) = reader(vec![
+            Piece::Data(Bytes::from_static(b"part")),
+            Piece::Failed(TransferError::Internal("cut".into())),
+        ]);
+        let mut all = Vec::new();
+        assert!(r.read_to_end(&mut all).is_err());
+        assert_eq!(all, b"part");
+        assert!(matches!(r.take_failure(), Some(TransferError::Internal(m)) if m == "cut"));
+    }
+
+    #[test]
+    fn a_vanished_task_is_not_an_end_of_input() {
+        let (mut r, _dir) = reader(vec![Piece::Data(Bytes::from_static(b"x"))]);
+        let mut all = Vec::new();
+        assert!(r.read_to_end(&mut all).is_err());
+        assert!(r.finish().is_err());
+    }
+}
