@@ -113,7 +113,7 @@ async fn handle_inner(
         Some(FaultKind::ServerError) => return Err(ApiError::server("Injected server fault")),
         Some(FaultKind::Throttle) => return Err(ApiError::throttling()),
         Some(FaultKind::Drop) => return Ok(None),
-        Some(FaultKind::TamperSpec) => {}
+        Some(FaultKind::TamperSpec) | Some(FaultKind::Redeliver) => {}
         Some(FaultKind::Slow { delay_ms }) => {
             tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await
         }
@@ -190,6 +190,17 @@ async fn poll(shared: &Arc<Shared>, caller: &str, input: &Value) -> Result<Value
     let deadline = tokio::time::Instant::now() + shared.poll_idle;
     let notify = shared.notifier(&host);
     let mut stop = shared.shutdown.clone();
+    // Decided under the state lock, so the rule is spent only when a command goes out again.
+    let again = shared.with_state(|st| {
+        let id = st.redeliverable(&host)?;
+        if !faults::take_redeliver(&mut lock(&shared.faults), &host) {
+            return None;
+        }
+        st.redeliver(&id, now_ms())
+    });
+    if let Some(cmd) = again {
+        return Ok(json!({ "HostCommand": cmd }));
+    }
     loop {
         // Registered before looking at the queue, so a command issued in between still wakes us.
         let notified = notify.notified();
@@ -241,7 +252,11 @@ fn get_spec(
                     p
                 }
             };
-            let pem = if tamper { crate::pki::tamper_pem(&pem)? } else { pem };
+            let pem = if tamper {
+                crate::pki::tamper_pem(&pem)?
+            } else {
+                pem
+            };
             ("PKCS7/JSON", pem)
         }
     };

@@ -1,14 +1,28 @@
 //! The host-command operations over the state: poll, deployment spec lookup, acknowledge,
 //! complete, update, and command time-outs.
 //!
-//! A command is handed out by exactly one poll and never redelivered (an agent re-polls as
-//! soon as it has queued a command, so redelivery would run it twice); a host that never
-//! finishes a command is failed by the time-out instead.
+//! A host's ready commands wait in one queue in the order they were issued, whichever of the
+//! host's deployments (one per group) issued them, and each poll hands out the oldest. A
+//! command is handed out by exactly one poll and never redelivered on its own (an agent
+//! re-polls as soon as it has queued a command, so redelivery would run it twice); only the
+//! `Redeliver` fault hands one out again. A host that never finishes a command is failed by
+//! the time-out instead.
 
 use crate::error::ApiError;
-use crate::model::{CommandState, Deployment, Envelope};
+use crate::model::{Command, CommandState, Deployment, Envelope};
 use crate::state::State;
 use serde_json::{json, Value};
+
+/// The `HostCommand` member of a poll answer.
+fn host_command(cmd: &Command) -> Value {
+    json!({
+        "HostCommandIdentifier": cmd.id,
+        "HostIdentifier": cmd.host_id,
+        "DeploymentExecutionId": cmd.execution_id,
+        "CommandName": cmd.name,
+        "Nonce": cmd.nonce,
+    })
+}
 
 impl State {
     /// Takes the host's next ready command, as the `HostCommand` member of a poll answer.
@@ -17,16 +31,46 @@ impl State {
         let cmd = self.commands.get_mut(&id)?;
         cmd.state = CommandState::Dispatched;
         cmd.dispatched_ms = Some(now_ms);
-        let out = json!({
-            "HostCommandIdentifier": cmd.id,
-            "HostIdentifier": cmd.host_id,
-            "DeploymentExecutionId": cmd.execution_id,
-            "CommandName": cmd.name,
-            "Nonce": cmd.nonce,
-        });
+        let out = host_command(cmd);
         let dep = cmd.deployment_id.clone();
         let name = cmd.name.clone();
         self.record(host_id, now_ms, &dep, Some(&id), "Dispatched", Some(name));
+        Some(out)
+    }
+
+    /// The command most recently handed to the host that it has not completed yet
+    /// (`Dispatched` or `InProgress`), if any.
+    pub fn redeliverable(&self, host_id: &str) -> Option<String> {
+        self.open
+            .iter()
+            .filter_map(|id| self.commands.get(id))
+            .filter(|c| {
+                c.host_id == host_id
+                    && matches!(c.state, CommandState::Dispatched | CommandState::InProgress)
+            })
+            // Issue order (the nonce) breaks ties within one millisecond; a host's queue is
+            // first in, first out, so it is also the dispatch order.
+            .max_by_key(|c| (c.dispatched_ms, c.nonce))
+            .map(|c| c.id.clone())
+    }
+
+    /// Hands an unfinished command to its host again, unchanged, as the service may while
+    /// the agent still runs it. Its state and times stay as they are.
+    pub fn redeliver(&mut self, cmd_id: &str, now_ms: u64) -> Option<Value> {
+        let cmd = self.commands.get(cmd_id)?;
+        if !matches!(
+            cmd.state,
+            CommandState::Dispatched | CommandState::InProgress
+        ) {
+            return None;
+        }
+        let out = host_command(cmd);
+        let (host, dep, name) = (
+            cmd.host_id.clone(),
+            cmd.deployment_id.clone(),
+            cmd.name.clone(),
+        );
+        self.record(&host, now_ms, &dep, Some(cmd_id), "Redelivered", Some(name));
         Some(out)
     }
 

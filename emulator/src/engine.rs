@@ -364,12 +364,14 @@ impl State {
                     .filter(|r| r.role == Role::Original)
                 {
                     if let Some(host) = self.hosts.get_mut(&h.host_id) {
-                        host.group = None;
+                        host.groups.retain(|g| *g != d.request.group);
                     }
                 }
                 for h in &bg.replacement_hosts {
                     if let Some(host) = self.hosts.get_mut(h) {
-                        host.group = Some(d.request.group.clone());
+                        if !host.in_group(&d.request.group) {
+                            host.groups.push(d.request.group.clone());
+                        }
                     }
                 }
             }

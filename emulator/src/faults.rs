@@ -20,6 +20,10 @@ pub enum FaultKind {
     /// GetDeploymentSpecification answers a PKCS#7 spec whose signed content has one byte
     /// changed after signing, as a tampering proxy would (other operations are unaffected).
     TamperSpec,
+    /// PollHostCommand answers again the host's most recently dispatched command that is not
+    /// yet completed, with the same identifier. Used up only by a poll that re-delivered; a
+    /// poll with nothing to re-deliver proceeds normally and leaves the rule in place.
+    Redeliver,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,9 +52,29 @@ impl FaultRule {
 }
 
 /// PURE: finds the first rule matching the call, uses it up once, and returns its fault.
+/// `Redeliver` rules are left alone: they apply only through [`take_redeliver`].
 pub fn take(rules: &mut Vec<FaultRule>, operation: &str, host_id: &str) -> Option<FaultKind> {
+    take_if(rules, operation, host_id, |k| k != FaultKind::Redeliver)
+}
+
+/// PURE: uses up one matching `Redeliver` rule for a poll of `host_id`; the caller asks only
+/// when it has a command to re-deliver, so a rule is spent only by a real re-delivery.
+pub fn take_redeliver(rules: &mut Vec<FaultRule>, host_id: &str) -> bool {
+    take_if(rules, "PollHostCommand", host_id, |k| {
+        k == FaultKind::Redeliver
+    })
+    .is_some()
+}
+
+fn take_if(
+    rules: &mut Vec<FaultRule>,
+    operation: &str,
+    host_id: &str,
+    kind: impl Fn(FaultKind) -> bool,
+) -> Option<FaultKind> {
     let i = rules.iter().position(|r| {
         r.count > 0
+            && kind(r.kind)
             && r.operation.as_deref().is_none_or(|o| o == operation)
             && r.host_id.as_deref().is_none_or(|h| h == host_id)
     })?;
@@ -80,6 +104,35 @@ mod tests {
         );
         assert_eq!(take(&mut rules, "PollHostCommand", "h"), None);
         assert!(rules.is_empty());
+    }
+
+    #[test]
+    fn redeliver_rules_are_taken_only_on_request() {
+        let mut rules = vec![
+            FaultRule::new("PollHostCommand", FaultKind::Redeliver, 1),
+            FaultRule::new("PollHostCommand", FaultKind::Throttle, 1),
+        ];
+        assert_eq!(
+            take(&mut rules, "PollHostCommand", "h"),
+            Some(FaultKind::Throttle),
+            "ordinary faults pass over Redeliver"
+        );
+        assert_eq!(take(&mut rules, "PollHostCommand", "h"), None);
+        assert_eq!(rules.len(), 1);
+        let mut other_op = vec![FaultRule::new(
+            "PutHostCommandComplete",
+            FaultKind::Redeliver,
+            1,
+        )];
+        assert!(!take_redeliver(&mut other_op, "h"));
+        assert!(take_redeliver(&mut rules, "h"));
+        assert!(!take_redeliver(&mut rules, "h"));
+        assert!(rules.is_empty());
+        let json: FaultRule = serde_json::from_str(
+            r#"{"operation":"PollHostCommand","fault":"Redeliver","count":2}"#,
+        )
+        .unwrap();
+        assert_eq!(json.kind, FaultKind::Redeliver);
     }
 
     #[test]

@@ -177,6 +177,8 @@ impl Emulator {
         })
     }
 
+    /// Registers a host; a known host registered again with the same keys joins `reg.group`
+    /// as well (see [`HostRegistration`]).
     pub fn register(&self, reg: HostRegistration) -> Result<(), EmulatorError> {
         self.shared.with_state(|st| st.register_host(reg))
     }
@@ -225,6 +227,11 @@ impl Emulator {
 
     pub fn inject_fault(&self, rule: FaultRule) {
         lock(&self.shared.faults).push(rule);
+    }
+
+    /// The fault rules not yet used up.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        lock(&self.shared.faults).clone()
     }
 
     pub fn clear_faults(&self) {

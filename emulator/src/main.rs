@@ -117,7 +117,7 @@ enum AdminOp {
     History {
         host_id: String,
     },
-    /// Inject a fault: KIND is server-error, throttle, drop or slow:MILLIS.
+    /// Inject a fault: KIND is server-error, throttle, drop, redeliver or slow:MILLIS.
     Fault {
         #[arg(long)]
         operation: Option<String>,
@@ -200,8 +200,9 @@ fn parse_fault(kind: &str) -> anyhow::Result<Value> {
         None if kind == "server-error" => json!({ "fault": "ServerError" }),
         None if kind == "throttle" => json!({ "fault": "Throttle" }),
         None if kind == "drop" => json!({ "fault": "Drop" }),
+        None if kind == "redeliver" => json!({ "fault": "Redeliver" }),
         _ => anyhow::bail!(
-            "unknown fault kind {kind:?}: use server-error, throttle, drop or slow:MILLIS"
+            "unknown fault kind {kind:?}: use server-error, throttle, drop, redeliver or slow:MILLIS"
         ),
     })
 }

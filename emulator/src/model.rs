@@ -136,11 +136,34 @@ pub struct Host {
     pub secret_key: String,
     #[serde(default)]
     pub session_token: Option<String>,
-    /// Deployment group the host belongs to; `None` for a retired blue/green original.
-    pub group: Option<String>,
+    /// Deployment groups the host belongs to, in the order it joined them; empty for a
+    /// retired blue/green original. State files of older versions carry a single `group`
+    /// (a string or null), which still loads.
+    #[serde(default, alias = "group", deserialize_with = "groups_compat")]
+    pub groups: Vec<String>,
     pub health: Health,
     /// Revision last installed successfully.
     pub revision: Option<Revision>,
+}
+
+impl Host {
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
+
+/// Reads `groups` as a list, or the former `group` member as a string or null.
+fn groups_compat<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Many(Vec<String>),
+        One(Option<String>),
+    }
+    Ok(match Form::deserialize(d)? {
+        Form::Many(v) => v,
+        Form::One(g) => g.into_iter().collect(),
+    })
 }
 
 /// Part a host plays in a deployment; it selects the lifecycle events it receives.
@@ -275,4 +298,28 @@ pub struct Event {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_groups_load_from_old_and_new_forms() {
+        let base =
+            r#""host_id":"h","access_key":"a","secret_key":"s","health":"Unknown","revision":null"#;
+        let groups = |extra: &str| {
+            serde_json::from_str::<Host>(&format!("{{{base}{extra}}}"))
+                .unwrap()
+                .groups
+        };
+        assert_eq!(groups(r#","group":"web""#), ["web"]);
+        assert_eq!(groups(r#","group":null"#), Vec::<String>::new());
+        assert_eq!(groups(""), Vec::<String>::new());
+        assert_eq!(groups(r#","groups":["a","b"]"#), ["a", "b"]);
+        let h: Host = serde_json::from_str(&format!("{{{base},\"groups\":[\"x\"]}}")).unwrap();
+        let back = serde_json::to_value(&h).unwrap();
+        assert_eq!(back["groups"], serde_json::json!(["x"]));
+        assert!(back.get("group").is_none());
+    }
 }

@@ -23,7 +23,8 @@ pub type Body = Full<Bytes>;
 #[error("connection dropped by fault injection")]
 pub struct DropConnection;
 
-/// Everything the handlers of one emulator share.
+/// Everything the handlers of one emulator share. Lock order: `state` before `faults` (a
+/// `Redeliver` rule is taken while the state is locked); never `state` while holding `faults`.
 pub struct Shared {
     pub state: Mutex<State>,
     pub notifiers: Mutex<HashMap<String, Arc<Notify>>>,

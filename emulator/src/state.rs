@@ -1,6 +1,7 @@
 //! The emulator's whole in-memory state and its JSON persistence.
 //!
-//! Invariants: every access key maps to exactly one host; a command id appears in at most
+//! Invariants: every access key maps to exactly one host; a host may belong to several
+//! groups and so run one deployment per group at a time; a command id appears in at most
 //! one host queue, and only while the command is `Pending`; `open` holds exactly the ids of
 //! commands not yet `Succeeded`/`Failed`. Operations on deployments and commands live in
 //! `engine` and `commands`; they all run under one lock held by the server.
@@ -19,7 +20,9 @@ pub struct GroupRecord {
     pub last_successful_deployment: Option<String>,
 }
 
-/// How an admin registers a host.
+/// How an admin registers a host. Registering a known host again with the same keys adds
+/// `group` to its groups (an instance whose tags match several groups); with other keys it
+/// is re-registered in `group` alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostRegistration {
     pub host_id: String,
@@ -88,12 +91,22 @@ impl State {
                 )));
             }
         }
-        if let Some(old) = self.hosts.get(&reg.host_id) {
-            self.keys.remove(&old.access_key);
+        self.ensure_group(&reg.group);
+        if let Some(h) = self.hosts.get_mut(&reg.host_id) {
+            if h.access_key == reg.access_key
+                && h.secret_key == reg.secret_key
+                && h.session_token == reg.session_token
+            {
+                if !h.in_group(&reg.group) {
+                    h.groups.push(reg.group);
+                }
+                self.dirty = true;
+                return Ok(());
+            }
+            self.keys.remove(&h.access_key);
         }
         self.keys
             .insert(reg.access_key.clone(), reg.host_id.clone());
-        self.ensure_group(&reg.group);
         let (health, revision) = match self.hosts.get(&reg.host_id) {
             Some(h) => (h.health, h.revision.clone()),
             None => (Health::Unknown, None),
@@ -105,7 +118,7 @@ impl State {
                 access_key: reg.access_key,
                 secret_key: reg.secret_key,
                 session_token: reg.session_token,
-                group: Some(reg.group),
+                groups: vec![reg.group],
                 health,
                 revision,
             },
@@ -128,7 +141,7 @@ impl State {
     pub fn group_hosts(&self, group: &str) -> Vec<String> {
         self.hosts
             .values()
-            .filter(|h| h.group.as_deref() == Some(group))
+            .filter(|h| h.in_group(group))
             .map(|h| h.host_id.clone())
             .collect()
     }

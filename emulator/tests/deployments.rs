@@ -369,6 +369,14 @@ async fn blue_green_installs_replacements_then_blocks_originals() {
     let emu = start(50, 60_000, dir.path());
     emu.register_host("blue", "AKB", "s").unwrap();
     emu.register(codedeploy_emulator::HostRegistration {
+        host_id: "blue".into(),
+        access_key: "AKB".into(),
+        secret_key: "s".into(),
+        session_token: None,
+        group: "web".into(),
+    })
+    .unwrap();
+    emu.register(codedeploy_emulator::HostRegistration {
         host_id: "green".into(),
         access_key: "AKG".into(),
         secret_key: "s".into(),
@@ -407,8 +415,9 @@ async fn blue_green_installs_replacements_then_blocks_originals() {
     assert_eq!(blue.step(None).await.as_deref(), Some("AfterBlockTraffic"));
     assert_eq!(cmd["CommandName"], "BeforeBlockTraffic");
     assert_eq!(wait_status(&emu, &id).await, DeploymentStatus::Succeeded);
-    assert_eq!(emu.host("green").unwrap().group.as_deref(), Some("default"));
-    assert_eq!(emu.host("blue").unwrap().group, None);
+    // Replacements join the group, originals leave it; other memberships stay.
+    assert_eq!(emu.host("green").unwrap().groups, ["staging", "default"]);
+    assert_eq!(emu.host("blue").unwrap().groups, ["web"]);
     emu.shutdown();
 }
 

@@ -123,3 +123,51 @@ async fn state_file_and_ca_survive_a_restart() {
     assert_eq!(cmd["CommandName"], "ApplicationStop");
     emu.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliver_hands_out_the_unfinished_command_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = start(100, 60_000, dir.path());
+    emu.register_host("h1", "AK1", "s1").unwrap();
+    let h = Host::new(&emu, "h1", "AK1", "s1");
+    emu.create_deployment(DeploymentRequest::s3("default", "b", "k", "zip"))
+        .unwrap();
+    emu.inject_fault(FaultRule::new("PollHostCommand", FaultKind::Redeliver, 1));
+
+    // Nothing dispatched yet: the poll proceeds normally and the rule stays.
+    let cmd = h.poll().await.expect("first command");
+    assert_eq!(cmd["CommandName"], "ApplicationStop");
+    assert_eq!(emu.faults().len(), 1);
+    let again = h.poll().await.expect("re-delivered");
+    assert_eq!(again, cmd, "same identifier, nonce and execution id");
+    assert!(emu.faults().is_empty(), "spent by the re-delivery");
+    assert_eq!(h.poll().await, None, "the spent rule changes nothing more");
+
+    assert_eq!(h.ack(&again).await, "InProgress");
+    // Acknowledged commands are still unfinished and can come again.
+    emu.inject_fault(FaultRule::new("PollHostCommand", FaultKind::Redeliver, 1));
+    assert_eq!(h.poll().await.as_ref(), Some(&cmd));
+    h.complete(&cmd, "Succeeded").await;
+    let id = cmd["HostCommandIdentifier"].as_str().unwrap();
+    let kinds: Vec<String> = emu
+        .host_history("h1")
+        .into_iter()
+        .filter(|e| e.command.as_deref() == Some(id))
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "CommandReady",
+            "Dispatched",
+            "Redelivered",
+            "Acknowledged",
+            "Redelivered",
+            "CompletedSucceeded"
+        ]
+    );
+    let next = h.poll().await.expect("deployment moves on");
+    assert_eq!(next["CommandName"], "DownloadBundle");
+    assert_ne!(next["HostCommandIdentifier"], cmd["HostCommandIdentifier"]);
+    emu.shutdown();
+}
