@@ -92,7 +92,7 @@ impl std::fmt::Debug for Executor {
 pub trait RemoteFetch: Send + Sync {
     fn fetch(
         &self,
-        revision: &Revision,
+        spec: &DeploymentSpec,
         deployment_dir: &Path,
         opts: &bundle::UnpackOptions,
     ) -> Result<bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>>;
@@ -190,7 +190,7 @@ impl Executor {
                 };
                 remove_tree(&archive)?;
                 remote
-                    .fetch(&spec.revision, dir, &opts)
+                    .fetch(spec, dir, &opts)
                     .map_err(|e| ExecError::Revision(e.to_string()))?
             }
         };

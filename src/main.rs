@@ -68,8 +68,8 @@ fn run_daemon(config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
         .unwrap_or_else(|| codedeploy_agent::config::DEFAULT_CONFIG_FILE.into());
     let loaded = codedeploy_agent::config::load(&path)?;
     codedeploy_agent::config::check_paths(&loaded.config)?;
-    let _guard = codedeploy_agent::logging::init_daemon(&loaded.config)
-        .context("cannot set up logging")?;
+    let _guard =
+        codedeploy_agent::logging::init_daemon(&loaded.config).context("cannot set up logging")?;
     for note in &loaded.notes {
         tracing::warn!("{note}");
     }

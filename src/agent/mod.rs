@@ -11,10 +11,13 @@ mod process;
 pub mod tracking;
 
 use crate::config::{onprem, Config};
-use crate::control::{self, Backoff, CommandClient, CommandStatus, HostCommand, SpecFormatPolicy, TrustAnchors};
+use crate::control::{
+    self, Backoff, CommandClient, CommandStatus, HostCommand, SpecFormatPolicy, TrustAnchors,
+};
 use crate::diagnostics::Diagnostics;
 use crate::executor::Executor;
 use crate::status::StatusFile;
+use crate::transfer::{Fetcher, GitHubSettings, S3Settings};
 use crate::{notify, state};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +46,8 @@ pub enum AgentError {
     Trust { path: String, message: String },
     #[error("cannot set up signal handling: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::TransferError),
 }
 
 /// What the poll loop and the command tasks share.
@@ -73,7 +78,16 @@ impl Shared {
             format: "JSON".into(),
             payload: diagnostics.to_payload(),
         };
-        match control::complete_until_accepted(&self.client, id, status.clone(), Some(&envelope), &self.backoff, COMPLETE_MAX_WAIT).await {
+        match control::complete_until_accepted(
+            &self.client,
+            id,
+            status.clone(),
+            Some(&envelope),
+            &self.backoff,
+            COMPLETE_MAX_WAIT,
+        )
+        .await
+        {
             Ok(()) => info!("reported {status:?} for command {id}"),
             Err(e) => error!("could not report {status:?} for command {id}: {e}"),
         }
@@ -86,34 +100,54 @@ impl Shared {
 
     fn already_completed(&self, id: &str) -> Option<(CommandStatus, Diagnostics)> {
         let done = self.completed.lock().unwrap_or_else(|p| p.into_inner());
-        done.iter().rev().find(|(i, ..)| i == id).map(|(_, s, d)| (s.clone(), d.clone()))
+        done.iter()
+            .rev()
+            .find(|(i, ..)| i == id)
+            .map(|(_, s, d)| (s.clone(), d.clone()))
     }
 
     /// Marks `id` as running; false when it already is (a re-delivery).
     fn claim(&self, id: &str) -> bool {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string())
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string())
     }
     fn release(&self, id: &str) {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 }
 
 /// Seconds since the epoch, for the watchdog heartbeat.
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A jitter fraction in [0, 1) without a random-number crate: the clock's low bits.
 fn jitter() -> f64 {
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     f64::from(nanos % 1000) / 1000.0
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> Result<(), AgentError> {
     let onprem = onprem::load(&cfg.on_premises_config_file)?;
-    let identity = control::resolve_identity(&cfg, onprem.as_ref()).await.map_err(AgentError::Identity)?;
-    info!("Initializing Host Agent: Host Identifier = {}", identity.host_identifier);
+    let identity = control::resolve_identity(&cfg, onprem.as_ref())
+        .await
+        .map_err(AgentError::Identity)?;
+    info!(
+        "Initializing Host Agent: Host Identifier = {}",
+        identity.host_identifier
+    );
     info!("credentials: {}", identity.source);
     let endpoint = control::resolve_endpoint(&control::EndpointInputs {
         override_url: cfg.deploy_control_endpoint.clone(),
@@ -136,16 +170,24 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     })?;
     let trust = match &cfg.deployment_spec_ca_file {
         None => None,
-        Some(p) => Some(TrustAnchors::from_pem_file(p).map_err(|e| AgentError::Trust {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })?),
+        Some(p) => Some(
+            TrustAnchors::from_pem_file(p).map_err(|e| AgentError::Trust {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            })?,
+        ),
     };
     let status = Arc::new(StatusFile::new(&cfg));
-    status.agent_started(std::process::id(), &version.value, &identity.source, &endpoint.url);
+    status.agent_started(
+        std::process::id(),
+        &version.value,
+        &identity.source,
+        &endpoint.url,
+    );
     let cancel = Arc::new(AtomicBool::new(false));
     let mut executor = Executor::new(cfg.clone(), nix::unistd::geteuid().is_root());
     executor.cancel = Some(cancel.clone());
+    executor.remote = Some(Arc::new(remote_fetcher(&cfg, &identity)?));
     let layout = state::Layout::new(cfg.root_dir.clone());
     let shared = Arc::new(Shared {
         client,
@@ -182,6 +224,27 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     Ok(())
 }
 
+/// The S3 and GitHub downloader, with the agent's own credentials and region.
+fn remote_fetcher(cfg: &Config, identity: &control::Identity) -> Result<Fetcher, AgentError> {
+    let s3 = S3Settings {
+        region: identity.region.clone(),
+        endpoint_override: cfg.s3_endpoint_override.clone(),
+        use_fips: cfg.use_fips_mode,
+        proxy_uri: cfg.proxy_uri.clone(),
+        credentials: identity.credentials.clone(),
+    };
+    let github = GitHubSettings {
+        api_base: cfg.github_api_endpoint.clone(),
+        token: None,
+        proxy_uri: None,
+    };
+    Ok(Fetcher::new(
+        Some(s3),
+        github,
+        Some(tokio::runtime::Handle::current()),
+    )?)
+}
+
 /// Spec 3.7, without quirk 16: every interrupted command is reported (code 7), not only the
 /// newest, before polling resumes.
 async fn recover_from_crash(shared: &Shared) {
@@ -194,7 +257,13 @@ async fn recover_from_crash(shared: &Shared) {
         shared.tracker.dir().display()
     );
     for id in &interrupted {
-        shared.complete(id, CommandStatus::Failed, &Diagnostics::failed_after_restart()).await;
+        shared
+            .complete(
+                id,
+                CommandStatus::Failed,
+                &Diagnostics::failed_after_restart(),
+            )
+            .await;
     }
     if let Err(e) = shared.tracker.clear() {
         warn!("Exception thrown during restart recovery: {e}");
@@ -219,7 +288,9 @@ fn spawn_signal_handler(stop: watch::Sender<bool>) -> Result<(), AgentError> {
 /// Feeds the systemd watchdog only while the poll loop's heartbeat is recent, so a stuck
 /// poll loop gets the agent restarted.
 fn spawn_watchdog(heartbeat: Arc<AtomicU64>, read_timeout: u64, mut stop: watch::Receiver<bool>) {
-    let Some(every) = notify::watchdog_interval() else { return };
+    let Some(every) = notify::watchdog_interval() else {
+        return;
+    };
     let allowed = read_timeout + 60;
     tokio::spawn(async move {
         loop {
@@ -278,7 +349,10 @@ async fn poll_loop(
             Err(e) => {
                 shared.backoff.record_failure();
                 let delay = shared.backoff.delay(jitter());
-                warn!("Error polling for host commands: {e}; retrying in {} s", delay.as_secs());
+                warn!(
+                    "Error polling for host commands: {e}; retrying in {} s",
+                    delay.as_secs()
+                );
                 pause(delay, &mut stop).await;
             }
         }
@@ -301,7 +375,10 @@ fn check_command(host_id: &str, cmd: &HostCommand) -> Option<String> {
     // The service may answer with a shorter form of the identifier (spec 3.3 accepts a
     // substring); anything else is someone else's command.
     if cmd.host_identifier != host_id && !host_id.contains(&cmd.host_identifier) {
-        return Some(format!("Host Identifier mismatch: {host_id} != {}", cmd.host_identifier));
+        return Some(format!(
+            "Host Identifier mismatch: {host_id} != {}",
+            cmd.host_identifier
+        ));
     }
     None
 }
@@ -332,7 +409,12 @@ fn dispatch(
 
 /// Lets running commands finish for up to kill_agent_max_wait_time_seconds, then ends their
 /// hooks (they are reported failed) and waits a bounded time for those reports.
-async fn shutdown(shared: &Shared, cfg: &Config, mut tasks: tokio::task::JoinSet<()>, cancel: &AtomicBool) {
+async fn shutdown(
+    shared: &Shared,
+    cfg: &Config,
+    mut tasks: tokio::task::JoinSet<()>,
+    cancel: &AtomicBool,
+) {
     shared.status.agent_stopping();
     notify::stopping();
     if !tasks.is_empty() {
@@ -342,11 +424,18 @@ async fn shutdown(shared: &Shared, cfg: &Config, mut tasks: tokio::task::JoinSet
         );
     }
     let grace = Duration::from_secs(cfg.kill_agent_max_wait_time_seconds);
-    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        warn!("commands still running after {} s: ending their hooks", grace.as_secs());
+        warn!(
+            "commands still running after {} s: ending their hooks",
+            grace.as_secs()
+        );
         cancel.store(true, Ordering::Relaxed);
-        let _ = tokio::time::timeout(Duration::from_secs(60), async { while tasks.join_next().await.is_some() {} }).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
     }
     info!("All agent child threads have been shut down");
     shared.status.agent_stopped();
@@ -372,7 +461,14 @@ mod tests {
         let me = "arn:aws:ec2:us-east-1:1:instance/i-1";
         assert_eq!(check_command(me, &cmd(me, "Install")), None);
         assert_eq!(check_command(me, &cmd("i-1", "Install")), None);
-        assert!(check_command(me, &cmd("arn:aws:ec2:us-east-1:1:instance/i-2", "Install")).unwrap().contains("mismatch"));
-        assert_eq!(check_command(me, &cmd(me, "")).as_deref(), Some("Command Name missing"));
+        assert!(
+            check_command(me, &cmd("arn:aws:ec2:us-east-1:1:instance/i-2", "Install"))
+                .unwrap()
+                .contains("mismatch")
+        );
+        assert_eq!(
+            check_command(me, &cmd(me, "")).as_deref(),
+            Some("Command Name missing")
+        );
     }
 }

@@ -28,17 +28,30 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
     let prepared = prepare(&shared, &cmd).instrument(span.clone()).await;
     let (status, diagnostics, span) = match prepared {
         Err(message) => {
-            span.in_scope(|| warn!("command {} failed before execution: {message}", cmd.command_name));
+            span.in_scope(|| {
+                warn!(
+                    "command {} failed before execution: {message}",
+                    cmd.command_name
+                )
+            });
             (CommandStatus::Failed, Diagnostics::unknown(message), span)
         }
         Ok(Prepared::Done) => return,
         Ok(Prepared::Execute(spec)) => {
-            let span = crate::logging::command_span(&id, &spec.deployment_id, &spec.group_id, &cmd.command_name);
+            let span = crate::logging::command_span(
+                &id,
+                &spec.deployment_id,
+                &spec.group_id,
+                &cmd.command_name,
+            );
             let (st, d) = execute(&shared, &cmd, *spec).instrument(span.clone()).await;
             (st, d, span)
         }
     };
-    shared.complete(&id, status, &diagnostics).instrument(span).await
+    shared
+        .complete(&id, status, &diagnostics)
+        .instrument(span)
+        .await
 }
 
 fn json_envelope(payload: String) -> Envelope {
@@ -92,11 +105,17 @@ async fn prepare(shared: &Arc<Shared>, cmd: &HostCommand) -> Result<Prepared, St
         .map_err(|e| e.to_string())?;
     match ack {
         Some(CommandStatus::Succeeded) => {
-            info!("the service reports {} already succeeded; nothing to do", cmd.command_name);
+            info!(
+                "the service reports {} already succeeded; nothing to do",
+                cmd.command_name
+            );
             Ok(Prepared::Done)
         }
         Some(CommandStatus::Failed) => {
-            info!("Received Failed for command {}, checking whether command is a noop...", cmd.command_name);
+            info!(
+                "Received Failed for command {}, checking whether command is a noop...",
+                cmd.command_name
+            );
             if noop {
                 shared
                     .complete(
@@ -112,13 +131,25 @@ async fn prepare(shared: &Arc<Shared>, cmd: &HostCommand) -> Result<Prepared, St
     }
 }
 
-async fn execute(shared: &Arc<Shared>, cmd: &HostCommand, spec: DeploymentSpec) -> (CommandStatus, Diagnostics) {
+async fn execute(
+    shared: &Arc<Shared>,
+    cmd: &HostCommand,
+    spec: DeploymentSpec,
+) -> (CommandStatus, Diagnostics) {
     let lock = shared.group_lock(&spec.group_id);
     let _serial = lock.lock().await;
-    if let Err(e) = shared.tracker.begin(&spec.deployment_id, &cmd.host_command_identifier) {
+    if let Err(e) = shared
+        .tracker
+        .begin(&spec.deployment_id, &cmd.host_command_identifier)
+    {
         return (CommandStatus::Failed, Diagnostics::unknown(e.to_string()));
     }
-    shared.status.command_started(&cmd.host_command_identifier, &spec.deployment_id, &spec.group_id, &cmd.command_name);
+    shared.status.command_started(
+        &cmd.host_command_identifier,
+        &spec.deployment_id,
+        &spec.group_id,
+        &cmd.command_name,
+    );
     info!("executing {} of {}", cmd.command_name, spec.deployment_id);
     let executor = shared.executor.clone();
     let name = cmd.command_name.clone();
@@ -158,10 +189,26 @@ async fn execute(shared: &Arc<Shared>, cmd: &HostCommand, spec: DeploymentSpec) 
 }
 
 /// Hook progress: into the agent's log (journald fields come from the span) and the status file.
-fn observe(status: &crate::status::StatusFile, spec: &DeploymentSpec, event: &str, p: HookProgress) {
+fn observe(
+    status: &crate::status::StatusFile,
+    spec: &DeploymentSpec,
+    event: &str,
+    p: HookProgress,
+) {
     crate::logging::log_hook_progress(&p);
-    if let HookProgress::ScriptStarted { location, index, count } = &p {
-        status.script_progress(&spec.deployment_id, event, location, *index as u32, *count as u32);
+    if let HookProgress::ScriptStarted {
+        location,
+        index,
+        count,
+    } = &p
+    {
+        status.script_progress(
+            &spec.deployment_id,
+            event,
+            location,
+            *index as u32,
+            *count as u32,
+        );
         crate::notify::status(&status.line());
     }
 }

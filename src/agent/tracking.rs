@@ -38,7 +38,10 @@ impl Tracker {
     pub fn end(&self, deployment_id: &str) {
         let f = self.file(deployment_id);
         if let Err(e) = fs::remove_file(&f) {
-            tracing::warn!("the tracking file {} does not exist or cannot be removed: {e}", f.display());
+            tracing::warn!(
+                "the tracking file {} does not exist or cannot be removed: {e}",
+                f.display()
+            );
         }
     }
 
@@ -85,14 +88,25 @@ mod tests {
         let tr = Tracker::new(t.path().join("ongoing-deployment"));
         assert!(tr.interrupted(SystemTime::now()).is_empty());
         tr.begin("d-1", "cmd-1").unwrap();
-        assert_eq!(fs::read_to_string(t.path().join("ongoing-deployment/d-1")).unwrap(), "cmd-1");
+        assert_eq!(
+            fs::read_to_string(t.path().join("ongoing-deployment/d-1")).unwrap(),
+            "cmd-1"
+        );
         tr.begin("d-2", "cmd-2").unwrap();
         let old = SystemTime::now() - Duration::from_secs(10);
-        let f = fs::File::options().write(true).open(t.path().join("ongoing-deployment/d-1")).unwrap();
+        let f = fs::File::options()
+            .write(true)
+            .open(t.path().join("ongoing-deployment/d-1"))
+            .unwrap();
         f.set_modified(old).unwrap();
-        assert_eq!(tr.interrupted(SystemTime::now()), vec!["cmd-2".to_string(), "cmd-1".to_string()]);
+        assert_eq!(
+            tr.interrupted(SystemTime::now()),
+            vec!["cmd-2".to_string(), "cmd-1".to_string()]
+        );
         // A day later both are stale.
-        assert!(tr.interrupted(SystemTime::now() + STALE_AFTER + Duration::from_secs(60)).is_empty());
+        assert!(tr
+            .interrupted(SystemTime::now() + STALE_AFTER + Duration::from_secs(60))
+            .is_empty());
         tr.end("d-2");
         assert_eq!(tr.interrupted(SystemTime::now()), vec!["cmd-1".to_string()]);
         tr.clear().unwrap();

@@ -38,6 +38,8 @@ pub struct Config {
     pub use_fips_mode: bool,
     pub deploy_control_endpoint: Option<String>,
     pub s3_endpoint_override: Option<String>,
+    /// Base URL of the GitHub API for GitHub revisions (GitHub Enterprise, or tests).
+    pub github_api_endpoint: String,
     pub enable_auth_policy: bool,
     pub codedeploy_test_profile: String,
     pub wait_after_throttle_error: u64,
@@ -81,6 +83,7 @@ impl Default for Config {
             use_fips_mode: false,
             deploy_control_endpoint: None,
             s3_endpoint_override: None,
+            github_api_endpoint: "https://api.github.com".into(),
             enable_auth_policy: false,
             codedeploy_test_profile: "prod".into(),
             wait_after_throttle_error: 60,
@@ -289,6 +292,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             "proxy_uri" => c.proxy_uri = url(true)?,
             "deploy_control_endpoint" => c.deploy_control_endpoint = url(true)?,
             "s3_endpoint_override" => c.s3_endpoint_override = url(true)?,
+            "github_api_endpoint" => {
+                c.github_api_endpoint =
+                    url(false)?.unwrap_or_else(|| "https://api.github.com".into())
+            }
             "ongoing_deployment_tracking" => {
                 let v = opt_string().ok_or_else(|| bad("a directory name", text))?;
                 if v.contains('/') || v == "." || v == ".." {
@@ -339,6 +346,7 @@ const KNOWN_KEYS: &[&str] = &[
     "proxy_uri",
     "deploy_control_endpoint",
     "s3_endpoint_override",
+    "github_api_endpoint",
     "ongoing_deployment_tracking",
     "codedeploy_test_profile",
     "user",

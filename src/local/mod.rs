@@ -211,7 +211,13 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
     let events = lifecycle::local_events(given.as_deref(), args.events.as_deref().unwrap_or(""))?;
     let (revision, raw_location) = revision_for(args, kind)?;
     let cfg = load_config(args.agent_configuration_file.as_deref().or(global_config))?;
-    let executor = Executor::new(cfg, nix::unistd::geteuid().is_root());
+    let mut executor = Executor::new(cfg, nix::unistd::geteuid().is_root());
+    if matches!(revision, Revision::S3 { .. } | Revision::GitHub { .. }) {
+        executor.remote = Some(std::sync::Arc::new(local_fetcher(
+            &executor.config,
+            &revision,
+        )?));
+    }
     let spec = DeploymentSpec {
         deployment_id: new_deployment_id(),
         group_id: args.deployment_group.clone(),
@@ -279,4 +285,60 @@ fn rollback(executor: &Executor, failed: &DeploymentSpec, previous: Option<&Path
         None => println!("Rollback deployment {} succeeded", spec.deployment_id),
         Some(_) => println!("Rollback deployment {} failed", spec.deployment_id),
     }
+}
+
+/// The downloader for S3 and GitHub locations of a local run. Credentials come from the
+/// on-premises file when it names them, else from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+/// (and AWS_SESSION_TOKEN); the region from AWS_REGION, else the on-premises file.
+fn local_fetcher(
+    cfg: &Config,
+    revision: &Revision,
+) -> Result<crate::transfer::Fetcher, LocalError> {
+    use crate::config::onprem::OnPremises;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let github = crate::transfer::GitHubSettings {
+        api_base: cfg.github_api_endpoint.clone(),
+        token: std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()),
+        proxy_uri: cfg.proxy_uri.clone(),
+    };
+    let s3 = if matches!(revision, Revision::S3 { .. }) {
+        let onprem = config::onprem::load(&cfg.on_premises_config_file)?;
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (credentials, onprem_region) = match onprem {
+            Some(OnPremises::IamUser { region, access_key_id, secret_access_key, .. }) => (
+                SharedCredentialsProvider::new(crate::control::static_credentials(&access_key_id, &secret_access_key)),
+                Some(region),
+            ),
+            Some(OnPremises::IamSession { region, credentials_file, .. }) => (
+                SharedCredentialsProvider::new(crate::control::SessionFileCredentials::new(credentials_file)),
+                Some(region),
+            ),
+            _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                (Some(id), Some(secret)) => (
+                    SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+                        id,
+                        secret,
+                        env("AWS_SESSION_TOKEN"),
+                        None,
+                        "environment",
+                    )),
+                    None,
+                ),
+                _ => return usage("We were unable to download content from the Amazon S3 bucket due to missing or invalid credentials. For information about specifying your AWS credentials, see https://aws.amazon.com/blogs/security/a-new-and-standardized-way-to-manage-credentials-in-the-aws-sdks".into()),
+            },
+        };
+        let Some(region) = env("AWS_REGION").or(onprem_region) else {
+            return usage("an S3 bundle location needs a region: set AWS_REGION".into());
+        };
+        Some(crate::transfer::S3Settings {
+            region,
+            endpoint_override: cfg.s3_endpoint_override.clone(),
+            use_fips: cfg.use_fips_mode,
+            proxy_uri: cfg.proxy_uri.clone(),
+            credentials,
+        })
+    } else {
+        None
+    };
+    crate::transfer::Fetcher::new(s3, github, None).map_err(|e| LocalError::Usage(e.to_string()))
 }

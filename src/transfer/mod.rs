@@ -296,3 +296,18 @@ fn receive(
         ))),
     }
 }
+
+impl crate::executor::RemoteFetch for Fetcher {
+    fn fetch(
+        &self,
+        spec: &crate::deployspec::DeploymentSpec,
+        deployment_dir: &Path,
+        opts: &UnpackOptions,
+    ) -> Result<UnpackReport, Box<dyn std::error::Error + Send + Sync>> {
+        let token = spec
+            .github_token
+            .clone()
+            .or_else(|| self.github_settings.token.clone());
+        Ok(self.fetch_with_token(&spec.revision, token.as_deref(), deployment_dir, opts)?)
+    }
+}

@@ -1,0 +1,382 @@
+//! The daemon end to end: `codedeploy-agent run` against the emulator and moto (SigV4 on).
+
+mod common;
+mod daemon_support;
+
+use codedeploy_emulator::{CommandState, DeploymentStatus, FaultKind, FaultRule};
+use common::*;
+use daemon_support::*;
+use nix::sys::signal::Signal;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(120);
+
+/// The seed app with its destination, pid file and port moved under `base`, as a zip.
+struct Seed {
+    zip: PathBuf,
+    dest: PathBuf,
+    pidfile: PathBuf,
+    port: u16,
+}
+
+impl Drop for Seed {
+    fn drop(&mut self) {
+        kill_pidfile(&self.pidfile);
+    }
+}
+
+fn seed_zip(base: &Path, name: &str) -> Seed {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-app");
+    let bundle = base.join(name);
+    copy_tree(&src, &bundle);
+    let dest = base.join("opt/myapp");
+    let pidfile = base.join("run/myapp.pid");
+    fs::create_dir_all(pidfile.parent().unwrap()).unwrap();
+    let port = free_port();
+    rewrite_tree(
+        &bundle,
+        &[
+            ("/opt/myapp", dest.to_str().unwrap()),
+            ("/var/run/myapp.pid", pidfile.to_str().unwrap()),
+            ("8080", &port.to_string()),
+        ],
+    );
+    let zip = base.join(format!("{name}.zip"));
+    make_zip(&bundle, &zip);
+    Seed {
+        zip,
+        dest,
+        pidfile,
+        port,
+    }
+}
+
+fn names(cmds: &[codedeploy_emulator::Command]) -> Vec<String> {
+    cmds.iter()
+        .map(|c| format!("{}:{:?}", c.name, c.state))
+        .collect()
+}
+
+#[test]
+fn seed_app_deploys_from_an_s3_zip_pinned_by_version_and_etag() {
+    let w = World::new();
+    let seed = seed_zip(w.path(), "seed");
+    let (version, etag) = w.upload("seed.zip", fs::read(&seed.zip).unwrap());
+    let _agent = w.agent();
+    let id = w.deploy(w.s3_request("seed.zip", "zip", &version, &etag));
+    let d = w.wait_done(&id, LONG);
+    let cmds = w.commands(&id);
+    assert_eq!(
+        d.status,
+        DeploymentStatus::Succeeded,
+        "{:?}\n{}",
+        names(&cmds),
+        w.agent_log()
+    );
+    let expected = [
+        "ApplicationStop",
+        "DownloadBundle",
+        "BeforeInstall",
+        "Install",
+        "AfterInstall",
+        "ApplicationStart",
+        "ValidateService",
+    ];
+    assert_eq!(
+        cmds.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(cmds.iter().all(succeeded));
+    // ApplicationStop of a first deployment is a noop, and said so at acknowledgement.
+    assert_eq!(cmds[0].noop, Some(true));
+    assert_eq!(cmds[2].noop, Some(false));
+    assert_eq!(
+        diagnostics(&cmds[6]),
+        serde_json::json!({"error_code": 0, "script_name": "", "message": "Succeeded: ", "log": ""})
+    );
+    assert_eq!(
+        http_get_status(seed.port, "/health").as_deref(),
+        Some("HTTP/1.0 200 OK")
+    );
+    assert!(seed.dest.join("public/installed_at").is_file());
+    // The official layout, as users' scripts read it.
+    let group_dirs: Vec<_> = fs::read_dir(w.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        group_dirs.iter().any(|n| n == "deployment-instructions"),
+        "{group_dirs:?}"
+    );
+    assert!(
+        group_dirs.iter().any(|n| n == "deployment-logs"),
+        "{group_dirs:?}"
+    );
+}
+
+#[test]
+fn failed_validate_service_is_rolled_back_to_the_previous_revision() {
+    let w = World::new();
+    let good = seed_zip(w.path(), "good");
+    let (v1, e1) = w.upload("app.zip", fs::read(&good.zip).unwrap());
+    // Revision 2: same app, but its health check fails and it ships an extra file.
+    let bad_dir = w.path().join("bad");
+    copy_tree(&w.path().join("good"), &bad_dir);
+    write(
+        &bad_dir.join("scripts/health_check.sh"),
+        "#!/bin/bash\necho unhealthy\nexit 1\n",
+        true,
+    );
+    write(&bad_dir.join("public/only-in-bad.txt"), "bad", false);
+    let bad_zip = w.path().join("bad.zip");
+    make_zip(&bad_dir, &bad_zip);
+    let (v2, e2) = w.upload("app.zip", fs::read(&bad_zip).unwrap());
+    let _agent = w.agent();
+    let first = w.deploy(w.s3_request("app.zip", "zip", &v1, &e1));
+    assert_eq!(
+        w.wait_done(&first, LONG).status,
+        DeploymentStatus::Succeeded,
+        "{}",
+        w.agent_log()
+    );
+    let mut req = w.s3_request("app.zip", "zip", &v2, &e2);
+    req.auto_rollback = true;
+    let second = w.deploy(req);
+    let d = w.wait_done(&second, LONG);
+    assert_eq!(d.status, DeploymentStatus::Failed);
+    let cmds = w.commands(&second);
+    let failed = cmds
+        .iter()
+        .find(|c| c.state == CommandState::Failed)
+        .expect("a failed command");
+    assert_eq!(failed.name, "ValidateService");
+    let diag = diagnostics(failed);
+    assert_eq!(diag["error_code"], 4, "{diag}");
+    assert_eq!(diag["script_name"], "scripts/health_check.sh");
+    assert!(
+        diag["log"].as_str().unwrap().contains("[stdout]unhealthy"),
+        "{diag}"
+    );
+    let rollback = d
+        .rolled_back_by
+        .clone()
+        .expect("an automatic rollback deployment");
+    let r = w.wait_done(&rollback, LONG);
+    assert_eq!(
+        r.status,
+        DeploymentStatus::Succeeded,
+        "{:?}\n{}",
+        names(&w.commands(&rollback)),
+        w.agent_log()
+    );
+    assert!(
+        !good.dest.join("public/only-in-bad.txt").exists(),
+        "the failed revision's files are gone"
+    );
+    assert_eq!(
+        http_get_status(good.port, "/health").as_deref(),
+        Some("HTTP/1.0 200 OK")
+    );
+}
+
+#[test]
+fn tampered_spec_is_refused_and_reported() {
+    let w = World::new();
+    let seed = seed_zip(w.path(), "seed");
+    let (v, e) = w.upload("seed.zip", fs::read(&seed.zip).unwrap());
+    w.emu.inject_fault(FaultRule::new(
+        "GetDeploymentSpecification",
+        FaultKind::TamperSpec,
+        1,
+    ));
+    let _agent = w.agent();
+    let id = w.deploy(w.s3_request("seed.zip", "zip", &v, &e));
+    let d = w.wait_done(&id, LONG);
+    assert_eq!(d.status, DeploymentStatus::Failed);
+    let cmds = w.commands(&id);
+    assert_eq!(cmds.len(), 1, "{:?}", names(&cmds));
+    assert_eq!(cmds[0].state, CommandState::Failed);
+    let diag = diagnostics(&cmds[0]);
+    assert_eq!(diag["error_code"], 5);
+    assert!(
+        diag["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("signature"),
+        "{diag}"
+    );
+    assert!(
+        cmds[0].acked_ms.is_none(),
+        "a refused spec is never acknowledged"
+    );
+    assert!(!seed.dest.exists(), "nothing was installed");
+}
+
+#[test]
+fn throttling_and_server_faults_lose_no_result() {
+    let w = World::new();
+    let seed = seed_zip(w.path(), "seed");
+    let (v, e) = w.upload("seed.zip", fs::read(&seed.zip).unwrap());
+    w.emu
+        .inject_fault(FaultRule::new("PollHostCommand", FaultKind::Throttle, 2));
+    w.emu.inject_fault(FaultRule::new(
+        "PutHostCommandComplete",
+        FaultKind::ServerError,
+        2,
+    ));
+    w.emu.inject_fault(FaultRule::new(
+        "PutHostCommandComplete",
+        FaultKind::Throttle,
+        1,
+    ));
+    w.emu.inject_fault(FaultRule::new(
+        "PutHostCommandAcknowledgement",
+        FaultKind::Drop,
+        1,
+    ));
+    let _agent = w.agent();
+    let id = w.deploy(w.s3_request("seed.zip", "zip", &v, &e));
+    let d = w.wait_done(&id, Duration::from_secs(240));
+    let cmds = w.commands(&id);
+    // The dropped acknowledgement fails that one command (the agent reports it); every
+    // injected completion fault is retried until the service takes the result.
+    let log = w.agent_log();
+    assert!(log.contains("retrying") || log.contains("Throttl"), "{log}");
+    for c in &cmds {
+        assert!(
+            matches!(c.state, CommandState::Succeeded | CommandState::Failed),
+            "command {} never got its result: {:?}",
+            c.name,
+            names(&cmds)
+        );
+        assert!(c.diagnostics.is_some(), "{} has no diagnostics", c.name);
+    }
+    let _ = d;
+}
+
+#[test]
+fn sigkill_during_a_hook_then_restart_reports_code_7_and_the_next_deployment_works() {
+    let w = World::new();
+    let dir = w.path().join("slow");
+    let marker = format!("cd-e2e-slow-{}", std::process::id());
+    write(
+        &dir.join("appspec.yml"),
+        "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: slow.sh\n      timeout: 300\n",
+        false,
+    );
+    write(
+        &dir.join("slow.sh"),
+        &format!("#!/bin/bash\necho waiting\nexec -a {marker} sleep 300\n"),
+        true,
+    );
+    let tgz = w.path().join("slow.tgz");
+    make_tgz(&dir, &tgz);
+    let (v, e) = w.upload("slow.tgz", fs::read(&tgz).unwrap());
+    let mut agent = w.agent();
+    let id = w.deploy(w.s3_request("slow.tgz", "tgz", &v, &e));
+    assert!(
+        eventually(LONG, || !pids_with_marker(&marker).is_empty()),
+        "the hook never started\n{}",
+        w.agent_log()
+    );
+    let tracking = w.root().join("ongoing-deployment");
+    assert_eq!(
+        fs::read_dir(&tracking).unwrap().count(),
+        1,
+        "a tracking file while the hook runs"
+    );
+    agent.signal(Signal::SIGKILL);
+    agent.wait(Duration::from_secs(10)).expect("agent died");
+    drop(agent);
+    kill_marker(&marker);
+    let _agent = w.agent();
+    let d = w.wait_done(&id, LONG);
+    assert_eq!(d.status, DeploymentStatus::Failed);
+    let cmds = w.commands(&id);
+    let after = cmds
+        .iter()
+        .find(|c| c.name == "AfterInstall")
+        .expect("AfterInstall issued");
+    let diag = diagnostics(after);
+    assert_eq!(diag["error_code"], 7, "{diag}");
+    assert_eq!(
+        diag["message"],
+        "Failed: Failing in-progress lifecycle event after an agent restart."
+    );
+    assert!(
+        !tracking.exists(),
+        "tracking files are cleared after recovery"
+    );
+    // The group is usable again.
+    let ok_dir = w.path().join("ok");
+    write(
+        &ok_dir.join("appspec.yml"),
+        "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: ok.sh\n",
+        false,
+    );
+    write(&ok_dir.join("ok.sh"), "#!/bin/sh\necho fine\n", true);
+    let ok_tgz = w.path().join("ok.tgz");
+    make_tgz(&ok_dir, &ok_tgz);
+    let (v2, e2) = w.upload("ok.tgz", fs::read(&ok_tgz).unwrap());
+    let next = w.deploy(w.s3_request("ok.tgz", "tgz", &v2, &e2));
+    assert_eq!(
+        w.wait_done(&next, LONG).status,
+        DeploymentStatus::Succeeded,
+        "{}",
+        w.agent_log()
+    );
+}
+
+#[test]
+fn sigterm_during_a_long_hook_lets_it_finish_then_exits_and_reports() {
+    let w = World::new();
+    let dir = w.path().join("long");
+    let done = w.path().join("hook-finished");
+    write(
+        &dir.join("appspec.yml"),
+        "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: long.sh\n      timeout: 60\n",
+        false,
+    );
+    write(
+        &dir.join("long.sh"),
+        &format!(
+            "#!/bin/bash\necho started > {p}.started\nsleep 3\necho done > {p}\n",
+            p = done.display()
+        ),
+        true,
+    );
+    let tgz = w.path().join("long.tgz");
+    make_tgz(&dir, &tgz);
+    let (v, e) = w.upload("long.tgz", fs::read(&tgz).unwrap());
+    let mut agent = w.agent();
+    let id = w.deploy(w.s3_request("long.tgz", "tgz", &v, &e));
+    let started = PathBuf::from(format!("{}.started", done.display()));
+    assert!(
+        eventually(LONG, || started.exists()),
+        "hook never started\n{}",
+        w.agent_log()
+    );
+    agent.signal(Signal::SIGTERM);
+    let status = agent
+        .wait(Duration::from_secs(60))
+        .expect("the agent exits after the hook");
+    assert!(status.success(), "{status:?}\n{}", w.agent_log());
+    assert!(done.exists(), "the running hook was allowed to finish");
+    let cmds = w.commands(&id);
+    let after = cmds
+        .iter()
+        .find(|c| c.name == "AfterInstall")
+        .expect("issued");
+    assert_eq!(after.state, CommandState::Succeeded, "{:?}", names(&cmds));
+    // Polling stopped: nothing after AfterInstall was taken by this agent.
+    assert!(
+        cmds.iter()
+            .all(|c| c.name != "ApplicationStart" || c.state == CommandState::Pending),
+        "{:?}",
+        names(&cmds)
+    );
+}
