@@ -380,3 +380,92 @@ fn sigterm_during_a_long_hook_lets_it_finish_then_exits_and_reports() {
         names(&cmds)
     );
 }
+
+/// A tgz whose AfterInstall hook appends "<tag> start|end <unix ns>" lines to `log`,
+/// sleeping `secs` in between.
+fn timed_bundle(w: &World, tag: &str, log: &Path, secs: u32) -> (String, String, String) {
+    let dir = w.path().join(tag);
+    write(
+        &dir.join("appspec.yml"),
+        "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: hook.sh\n      timeout: 120\n",
+        false,
+    );
+    write(
+        &dir.join("hook.sh"),
+        &format!(
+            "#!/bin/bash\necho \"{tag} start $(date +%s%N)\" >> {l}\nsleep {secs}\necho \"{tag} end $(date +%s%N)\" >> {l}\n",
+            l = log.display()
+        ),
+        true,
+    );
+    let tgz = w.path().join(format!("{tag}.tgz"));
+    make_tgz(&dir, &tgz);
+    let key = format!("{tag}.tgz");
+    let (v, e) = w.upload(&key, fs::read(&tgz).unwrap());
+    (key, v, e)
+}
+
+fn stamp(lines: &str, what: &str) -> u128 {
+    lines
+        .lines()
+        .find(|l| l.starts_with(what))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {what:?} in {lines}"))
+}
+
+#[test]
+fn two_deployment_groups_deploy_at_the_same_time() {
+    let w = World::new();
+    // The same host, in a second group (same keys: the emulator adds the group).
+    w.emu
+        .register(codedeploy_emulator::HostRegistration {
+            host_id: w.host_id.clone(),
+            access_key: w.moto.access_key_id.clone(),
+            secret_key: w.moto.secret_access_key.clone(),
+            session_token: None,
+            group: "second".into(),
+        })
+        .unwrap();
+    let log = w.path().join("hooks.log");
+    let (ka, va, ea) = timed_bundle(&w, "alpha", &log, 3);
+    let (kb, vb, eb) = timed_bundle(&w, "beta", &log, 3);
+    let _agent = w.agent();
+    let a = w.deploy(w.s3_request(&ka, "tgz", &va, &ea));
+    let mut rb = w.s3_request(&kb, "tgz", &vb, &eb);
+    rb.group = "second".into();
+    let b = w.deploy(rb);
+    assert_eq!(w.wait_done(&a, LONG).status, DeploymentStatus::Succeeded, "{}", w.agent_log());
+    assert_eq!(w.wait_done(&b, LONG).status, DeploymentStatus::Succeeded, "{}", w.agent_log());
+    let lines = fs::read_to_string(&log).unwrap();
+    let (a0, a1) = (stamp(&lines, "alpha start"), stamp(&lines, "alpha end"));
+    let (b0, b1) = (stamp(&lines, "beta start"), stamp(&lines, "beta end"));
+    assert!(a0 < b1 && b0 < a1, "the two groups' hooks overlapped in time:\n{lines}");
+    // Each group has its own directory and pointer files.
+    let groups: Vec<String> = [&a, &b]
+        .iter()
+        .map(|id| w.emu.deployment(id).unwrap().group_id)
+        .collect();
+    for g in &groups {
+        assert!(w.root().join("deployment-instructions").join(format!("{g}_last_successful_install")).is_file());
+    }
+}
+
+#[test]
+fn a_command_delivered_again_while_it_runs_runs_once() {
+    let w = World::new();
+    let log = w.path().join("hooks.log");
+    let (k, v, e) = timed_bundle(&w, "once", &log, 3);
+    let _agent = w.agent();
+    let id = w.deploy(w.s3_request(&k, "tgz", &v, &e));
+    assert!(eventually(LONG, || fs::read_to_string(&log).is_ok_and(|s| s.contains("once start"))));
+    w.emu.inject_fault(FaultRule::new("PollHostCommand", FaultKind::Redeliver, 1));
+    assert!(
+        eventually(Duration::from_secs(30), || w.emu.faults().is_empty()),
+        "the command was re-delivered"
+    );
+    assert_eq!(w.wait_done(&id, LONG).status, DeploymentStatus::Succeeded, "{}", w.agent_log());
+    let lines = fs::read_to_string(&log).unwrap();
+    assert_eq!(lines.matches("once start").count(), 1, "{lines}");
+    assert!(w.agent_log().contains("delivered again while it runs"), "{}", w.agent_log());
+}
