@@ -13,44 +13,17 @@ use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(120);
 
-/// The seed app with its destination, pid file and port moved under `base`, as a zip.
+/// The seed app moved under `base`, zipped.
 struct Seed {
+    app: SeedApp,
     zip: PathBuf,
-    dest: PathBuf,
-    pidfile: PathBuf,
-    port: u16,
-}
-
-impl Drop for Seed {
-    fn drop(&mut self) {
-        kill_pidfile(&self.pidfile);
-    }
 }
 
 fn seed_zip(base: &Path, name: &str) -> Seed {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-app");
-    let bundle = base.join(name);
-    copy_tree(&src, &bundle);
-    let dest = base.join("opt/myapp");
-    let pidfile = base.join("run/myapp.pid");
-    fs::create_dir_all(pidfile.parent().unwrap()).unwrap();
-    let port = free_port();
-    rewrite_tree(
-        &bundle,
-        &[
-            ("/opt/myapp", dest.to_str().unwrap()),
-            ("/var/run/myapp.pid", pidfile.to_str().unwrap()),
-            ("8080", &port.to_string()),
-        ],
-    );
+    let app = seed_app(base, name);
     let zip = base.join(format!("{name}.zip"));
-    make_zip(&bundle, &zip);
-    Seed {
-        zip,
-        dest,
-        pidfile,
-        port,
-    }
+    make_zip(&app.bundle, &zip);
+    Seed { app, zip }
 }
 
 fn names(cmds: &[codedeploy_emulator::Command]) -> Vec<String> {
@@ -97,10 +70,10 @@ fn seed_app_deploys_from_an_s3_zip_pinned_by_version_and_etag() {
         serde_json::json!({"error_code": 0, "script_name": "", "message": "Succeeded: ", "log": ""})
     );
     assert_eq!(
-        http_get_status(seed.port, "/health").as_deref(),
+        http_get_status(seed.app.port, "/health").as_deref(),
         Some("HTTP/1.0 200 OK")
     );
-    assert!(seed.dest.join("public/installed_at").is_file());
+    assert!(seed.app.dest.join("public/installed_at").is_file());
     // The official layout, as users' scripts read it.
     let group_dirs: Vec<_> = fs::read_dir(w.root())
         .unwrap()
@@ -173,11 +146,11 @@ fn failed_validate_service_is_rolled_back_to_the_previous_revision() {
         w.agent_log()
     );
     assert!(
-        !good.dest.join("public/only-in-bad.txt").exists(),
+        !good.app.dest.join("public/only-in-bad.txt").exists(),
         "the failed revision's files are gone"
     );
     assert_eq!(
-        http_get_status(good.port, "/health").as_deref(),
+        http_get_status(good.app.port, "/health").as_deref(),
         Some("HTTP/1.0 200 OK")
     );
 }
@@ -213,7 +186,7 @@ fn tampered_spec_is_refused_and_reported() {
         cmds[0].acked_ms.is_none(),
         "a refused spec is never acknowledged"
     );
-    assert!(!seed.dest.exists(), "nothing was installed");
+    assert!(!seed.app.dest.exists(), "nothing was installed");
 }
 
 #[test]
@@ -435,19 +408,36 @@ fn two_deployment_groups_deploy_at_the_same_time() {
     let mut rb = w.s3_request(&kb, "tgz", &vb, &eb);
     rb.group = "second".into();
     let b = w.deploy(rb);
-    assert_eq!(w.wait_done(&a, LONG).status, DeploymentStatus::Succeeded, "{}", w.agent_log());
-    assert_eq!(w.wait_done(&b, LONG).status, DeploymentStatus::Succeeded, "{}", w.agent_log());
+    assert_eq!(
+        w.wait_done(&a, LONG).status,
+        DeploymentStatus::Succeeded,
+        "{}",
+        w.agent_log()
+    );
+    assert_eq!(
+        w.wait_done(&b, LONG).status,
+        DeploymentStatus::Succeeded,
+        "{}",
+        w.agent_log()
+    );
     let lines = fs::read_to_string(&log).unwrap();
     let (a0, a1) = (stamp(&lines, "alpha start"), stamp(&lines, "alpha end"));
     let (b0, b1) = (stamp(&lines, "beta start"), stamp(&lines, "beta end"));
-    assert!(a0 < b1 && b0 < a1, "the two groups' hooks overlapped in time:\n{lines}");
+    assert!(
+        a0 < b1 && b0 < a1,
+        "the two groups' hooks overlapped in time:\n{lines}"
+    );
     // Each group has its own directory and pointer files.
     let groups: Vec<String> = [&a, &b]
         .iter()
         .map(|id| w.emu.deployment(id).unwrap().group_id)
         .collect();
     for g in &groups {
-        assert!(w.root().join("deployment-instructions").join(format!("{g}_last_successful_install")).is_file());
+        assert!(w
+            .root()
+            .join("deployment-instructions")
+            .join(format!("{g}_last_successful_install"))
+            .is_file());
     }
 }
 
@@ -458,14 +448,25 @@ fn a_command_delivered_again_while_it_runs_runs_once() {
     let (k, v, e) = timed_bundle(&w, "once", &log, 3);
     let _agent = w.agent();
     let id = w.deploy(w.s3_request(&k, "tgz", &v, &e));
-    assert!(eventually(LONG, || fs::read_to_string(&log).is_ok_and(|s| s.contains("once start"))));
-    w.emu.inject_fault(FaultRule::new("PollHostCommand", FaultKind::Redeliver, 1));
+    assert!(eventually(LONG, || fs::read_to_string(&log)
+        .is_ok_and(|s| s.contains("once start"))));
+    w.emu
+        .inject_fault(FaultRule::new("PollHostCommand", FaultKind::Redeliver, 1));
     assert!(
         eventually(Duration::from_secs(30), || w.emu.faults().is_empty()),
         "the command was re-delivered"
     );
-    assert_eq!(w.wait_done(&id, LONG).status, DeploymentStatus::Succeeded, "{}", w.agent_log());
+    assert_eq!(
+        w.wait_done(&id, LONG).status,
+        DeploymentStatus::Succeeded,
+        "{}",
+        w.agent_log()
+    );
     let lines = fs::read_to_string(&log).unwrap();
     assert_eq!(lines.matches("once start").count(), 1, "{lines}");
-    assert!(w.agent_log().contains("delivered again while it runs"), "{}", w.agent_log());
+    assert!(
+        w.agent_log().contains("delivered again while it runs"),
+        "{}",
+        w.agent_log()
+    );
 }

@@ -4,44 +4,7 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
-
-struct SeedApp {
-    bundle: PathBuf,
-    dest: PathBuf,
-    pidfile: PathBuf,
-    port: u16,
-}
-
-impl Drop for SeedApp {
-    fn drop(&mut self) {
-        kill_pidfile(&self.pidfile);
-    }
-}
-
-fn seed_app(sb: &Sandbox) -> SeedApp {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-app");
-    let bundle = sb.path().join("bundle");
-    copy_tree(&src, &bundle);
-    let dest = sb.path().join("opt/myapp");
-    let pidfile = sb.path().join("run/myapp.pid");
-    std::fs::create_dir_all(pidfile.parent().unwrap()).unwrap();
-    let port = free_port();
-    rewrite_tree(
-        &bundle,
-        &[
-            ("/opt/myapp", dest.to_str().unwrap()),
-            ("/var/run/myapp.pid", pidfile.to_str().unwrap()),
-            ("8080", &port.to_string()),
-        ],
-    );
-    SeedApp {
-        bundle,
-        dest,
-        pidfile,
-        port,
-    }
-}
+use std::path::Path;
 
 fn assert_deployed(sb: &Sandbox, app: &SeedApp, out: &std::process::Output) {
     assert!(out.status.success(), "{}", text(out));
@@ -85,7 +48,7 @@ fn assert_deployed(sb: &Sandbox, app: &SeedApp, out: &std::process::Output) {
 #[test]
 fn seed_app_as_directory_bundle() {
     let sb = Sandbox::new();
-    let app = seed_app(&sb);
+    let app = seed_app(sb.path(), "bundle");
     let out = sb.deploy(&["-l", app.bundle.to_str().unwrap(), "-t", "directory"]);
     assert_deployed(&sb, &app, &out);
 }
@@ -93,7 +56,7 @@ fn seed_app_as_directory_bundle() {
 #[test]
 fn seed_app_as_tgz_bundle() {
     let sb = Sandbox::new();
-    let app = seed_app(&sb);
+    let app = seed_app(sb.path(), "bundle");
     let tgz = sb.path().join("seed.tgz");
     make_tgz(&app.bundle, &tgz);
     let out = sb.deploy(&["-l", tgz.to_str().unwrap(), "-t", "tgz"]);
@@ -103,7 +66,7 @@ fn seed_app_as_tgz_bundle() {
 #[test]
 fn seed_app_as_zip_bundle() {
     let sb = Sandbox::new();
-    let app = seed_app(&sb);
+    let app = seed_app(sb.path(), "bundle");
     let zip = sb.path().join("seed.zip");
     make_zip(&app.bundle, &zip);
     let out = sb.deploy(&["-l", zip.to_str().unwrap(), "-t", "zip"]);

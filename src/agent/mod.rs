@@ -7,6 +7,7 @@
 //! twice; every command that started executing gets exactly one completion, also across a
 //! restart (tracking files, spec 3.7); polling stops at once on SIGTERM/SIGINT.
 
+mod memory;
 mod process;
 pub mod tracking;
 
@@ -187,7 +188,12 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     let cancel = Arc::new(AtomicBool::new(false));
     let mut executor = Executor::new(cfg.clone(), nix::unistd::geteuid().is_root());
     executor.cancel = Some(cancel.clone());
-    executor.remote = Some(Arc::new(remote_fetcher(&cfg, &identity)?));
+    executor.remote = Some(Arc::new(LazyFetcher {
+        cfg: cfg.clone(),
+        identity: identity.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        fetcher: std::sync::OnceLock::new(),
+    }));
     let layout = state::Layout::new(cfg.root_dir.clone());
     let shared = Arc::new(Shared {
         client,
@@ -215,6 +221,7 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     spawn_watchdog(heartbeat.clone(), cfg.http_read_timeout, stop_rx.clone());
 
     status.polling();
+    memory::release_startup_pages();
     notify::ready();
     notify::status(&status.line());
     info!("agent started; polling for commands");
@@ -224,8 +231,39 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     Ok(())
 }
 
+/// The S3 and GitHub downloader, built at the first download: the AWS SDK's set-up is the
+/// largest part of the agent, and an idle agent need not carry it.
+struct LazyFetcher {
+    cfg: Config,
+    identity: control::Identity,
+    runtime: tokio::runtime::Handle,
+    fetcher: std::sync::OnceLock<Result<Fetcher, String>>,
+}
+
+impl crate::executor::RemoteFetch for LazyFetcher {
+    fn fetch(
+        &self,
+        spec: &crate::deployspec::DeploymentSpec,
+        deployment_dir: &std::path::Path,
+        opts: &crate::bundle::UnpackOptions,
+    ) -> Result<crate::bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>> {
+        let fetcher = self.fetcher.get_or_init(|| {
+            remote_fetcher(&self.cfg, &self.identity, self.runtime.clone())
+                .map_err(|e| e.to_string())
+        });
+        match fetcher {
+            Ok(f) => crate::executor::RemoteFetch::fetch(f, spec, deployment_dir, opts),
+            Err(e) => Err(e.clone().into()),
+        }
+    }
+}
+
 /// The S3 and GitHub downloader, with the agent's own credentials and region.
-fn remote_fetcher(cfg: &Config, identity: &control::Identity) -> Result<Fetcher, AgentError> {
+fn remote_fetcher(
+    cfg: &Config,
+    identity: &control::Identity,
+    runtime: tokio::runtime::Handle,
+) -> Result<Fetcher, AgentError> {
     let s3 = S3Settings {
         region: identity.region.clone(),
         endpoint_override: cfg.s3_endpoint_override.clone(),
@@ -238,11 +276,7 @@ fn remote_fetcher(cfg: &Config, identity: &control::Identity) -> Result<Fetcher,
         token: None,
         proxy_uri: None,
     };
-    Ok(Fetcher::new(
-        Some(s3),
-        github,
-        Some(tokio::runtime::Handle::current()),
-    )?)
+    Ok(Fetcher::new(Some(s3), github, Some(runtime))?)
 }
 
 /// Spec 3.7, without quirk 16: every interrupted command is reported (code 7), not only the

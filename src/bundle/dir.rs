@@ -4,14 +4,14 @@
 //! agent's `cp_r` does not keep it either). Hard-linked files are copied as separate files.
 
 use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::entry::{EntryHead, Kind};
 use super::error::BundleError;
-use super::pipeline::{Msg, Stop, Tx, CHUNK};
+use super::pipeline::{Msg, Stop, Tx};
 
 fn kind_of(md: &Metadata, path: &Path) -> io::Result<Kind> {
     let ft = md.file_type();
@@ -47,26 +47,8 @@ fn send_file(path: &Path, rel: &str, bundle: &Path, tx: &Tx) -> Result<(), Stop>
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(read_err)?;
-    loop {
-        let mut buf = tx.buffer();
-        buf.resize(CHUNK, 0);
-        let mut got = 0;
-        while got < CHUNK {
-            match f.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(read_err(e)),
-            }
-        }
-        buf.truncate(got);
-        if got > 0 {
-            tx.send(Msg::Data(buf))?;
-        }
-        if got < CHUNK {
-            return tx.send(Msg::End);
-        }
-    }
+    tx.pump(&mut f, read_err)?;
+    tx.send(Msg::End)
 }
 
 pub fn produce(src: &Path, tx: &Tx) -> Result<(), Stop> {

@@ -79,6 +79,35 @@ impl Tx {
         }
     }
 
+    /// Sends everything `r` yields as data chunks of up to [`CHUNK`] bytes (no `End`);
+    /// read errors go through `read_err`, which names the bundle and the entry.
+    pub fn pump(
+        &self,
+        r: &mut impl std::io::Read,
+        read_err: impl Fn(std::io::Error) -> Stop,
+    ) -> Result<(), Stop> {
+        loop {
+            let mut buf = self.buffer();
+            buf.resize(CHUNK, 0);
+            let mut got = 0;
+            while got < CHUNK {
+                match r.read(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(read_err(e)),
+                }
+            }
+            buf.truncate(got);
+            if got > 0 {
+                self.send(Msg::Data(buf))?;
+            }
+            if got < CHUNK {
+                return Ok(());
+            }
+        }
+    }
+
     pub fn send(&self, msg: Msg) -> Result<(), Stop> {
         match &self.inner {
             TxInner::Channel { tx, .. } => tx.send(msg).map_err(|_| Stop::WriterGone),

@@ -14,7 +14,7 @@ use zip::ExtraField;
 
 use super::entry::{EntryHead, Kind};
 use super::error::BundleError;
-use super::pipeline::{Msg, Stop, Tx, CHUNK};
+use super::pipeline::{Msg, Stop, Tx};
 
 const S_IFMT: u32 = 0o170000;
 /// A symlink target longer than PATH_MAX cannot be created anyway.
@@ -119,26 +119,7 @@ pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Resul
         if !is_file {
             continue;
         }
-        loop {
-            let mut buf = tx.buffer();
-            buf.resize(CHUNK, 0);
-            let mut got = 0;
-            while got < CHUNK {
-                match f.read(&mut buf[got..]) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(read_err(e)),
-                }
-            }
-            buf.truncate(got);
-            if got > 0 {
-                tx.send(Msg::Data(buf))?;
-            }
-            if got < CHUNK {
-                break;
-            }
-        }
+        tx.pump(&mut f, read_err)?;
         tx.send(Msg::End)?;
     }
     Ok(())

@@ -208,3 +208,43 @@ pub fn http_get_status(port: u16, path: &str) -> Option<String> {
     }
     None
 }
+
+/// The seed app (tests/fixtures/seed-app, a copy of the founding document's app) copied to
+/// `base/name` with its destination, pid file and port moved under `base`. Its server is
+/// killed when this is dropped.
+pub struct SeedApp {
+    pub bundle: PathBuf,
+    pub dest: PathBuf,
+    pub pidfile: PathBuf,
+    pub port: u16,
+}
+
+impl Drop for SeedApp {
+    fn drop(&mut self) {
+        kill_pidfile(&self.pidfile);
+    }
+}
+
+pub fn seed_app(base: &Path, name: &str) -> SeedApp {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-app");
+    let bundle = base.join(name);
+    copy_tree(&src, &bundle);
+    let dest = base.join("opt/myapp");
+    let pidfile = base.join("run/myapp.pid");
+    fs::create_dir_all(pidfile.parent().expect("parent")).expect("mkdir");
+    let port = free_port();
+    rewrite_tree(
+        &bundle,
+        &[
+            ("/opt/myapp", dest.to_str().expect("utf-8 path")),
+            ("/var/run/myapp.pid", pidfile.to_str().expect("utf-8 path")),
+            ("8080", &port.to_string()),
+        ],
+    );
+    SeedApp {
+        bundle,
+        dest,
+        pidfile,
+        port,
+    }
+}
