@@ -80,8 +80,8 @@ fn start_deploy(s: &Setup) -> Reaped {
         .arg(&s.bundle)
         .arg("-g")
         .arg("grp")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(fs::File::create(s.sb.path().join("deploy.out")).unwrap())
+        .stderr(fs::File::create(s.sb.path().join("deploy.err")).unwrap())
         .spawn()
         .unwrap();
     Reaped(child)
@@ -160,7 +160,17 @@ fn logs_follow_shows_a_running_hook_of_a_deployment_started_later() {
     let follow = Reaped(follow);
     let deploy = start_deploy(&s);
     let mut seen = Vec::new();
-    wait_for(&rx, &mut seen, "[stdout]first-line");
+    let out = s.sb.path().join("deploy.out");
+    let err = s.sb.path().join("deploy.err");
+    let wait = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(&rx, &mut seen, "[stdout]first-line")
+    }));
+    assert!(
+        wait.is_ok(),
+        "deploy-local said:\n{}{}",
+        fs::read_to_string(&out).unwrap_or_default(),
+        fs::read_to_string(&err).unwrap_or_default()
+    );
     // The hook is still waiting for us, so this line came from a running hook.
     assert!(!s.release.exists());
     assert!(!seen.iter().any(|l| l.contains("second-line")));
@@ -219,10 +229,7 @@ fn status_json_reports_the_running_event_and_script() {
     assert!(p["deployment_id"].as_str().unwrap().starts_with("d-"));
     let text_out = agent(&s.sb).arg("status").output().unwrap();
     let shown = String::from_utf8_lossy(&text_out.stdout);
-    assert!(
-        shown.contains("AfterInstall: slow.sh (script 2)"),
-        "{shown}"
-    );
+    assert!(shown.contains("AfterInstall: slow.sh (2 of 2)"), "{shown}");
 
     fs::write(&s.release, "go").unwrap();
     assert!(wait_exit(deploy).success());

@@ -107,10 +107,21 @@ fn sanitize(name: &str) -> String {
 }
 
 /// Removes empty hook cgroups left by earlier hooks whose survivors have since ended.
+/// Cgroups younger than this are left alone: another agent process (a deploy-local beside
+/// the daemon) may have just created one and not yet moved its hook into it.
+const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn sweep(parent: &Path, owned: &[PathBuf]) {
     let Ok(rd) = fs::read_dir(parent) else { return };
+    let now = std::time::SystemTime::now();
     for e in rd.flatten() {
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) && !owned.contains(&e.path()) {
+        let Ok(meta) = e.metadata() else { continue };
+        let old_enough = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= SWEEP_MIN_AGE);
+        if meta.is_dir() && old_enough && !owned.contains(&e.path()) {
             let _ = fs::remove_dir(e.path()); // EBUSY while populated: kept.
         }
     }
