@@ -48,7 +48,7 @@ pub enum AgentError {
     #[error("cannot set up signal handling: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
-    Transfer(#[from] crate::transfer::TransferError),
+    Transfer(Box<crate::transfer::TransferError>),
 }
 
 /// What the poll loop and the command tasks share.
