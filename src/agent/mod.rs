@@ -276,7 +276,7 @@ fn remote_fetcher(
         token: None,
         proxy_uri: None,
     };
-    Ok(Fetcher::new(Some(s3), github, Some(runtime))?)
+    Fetcher::new(Some(s3), github, Some(runtime)).map_err(|e| AgentError::Transfer(Box::new(e)))
 }
 
 /// Spec 3.7, without quirk 16: every interrupted command is reported (code 7), not only the
