@@ -7,7 +7,7 @@
 //! twice; every command that started executing gets exactly one completion, also across a
 //! restart (tracking files, spec 3.7); polling stops at once on SIGTERM/SIGINT.
 
-mod memory;
+pub mod memory;
 mod process;
 pub mod tracking;
 

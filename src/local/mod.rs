@@ -244,6 +244,8 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
         ));
     }
     let previous = state::read_pointer(&executor.layout.last_successful_install(&spec.group_id))?;
+    // Argument and configuration handling is done; its code need not stay resident.
+    crate::agent::memory::release_startup_pages();
     let failure = output::run_events(&executor, &spec, &events);
     let Some(failure) = failure else {
         println!("AppSpec file valid. Local deployment successful");
