@@ -21,15 +21,17 @@ pub const LIFECYCLE_HOOK_EVENTS: [&str; 9] = [
 ];
 
 /// Steps built into the agent: an appspec may not attach scripts to them.
-pub const RESERVED_EVENTS: [&str; 2] = ["DownloadBundle", "Install"];
+pub const RESERVED_EVENTS: [&str; 2] =
+    [crate::lifecycle::DOWNLOAD_BUNDLE, crate::lifecycle::INSTALL];
 
-/// Whether `name` is one of the nine script hooks (exact, case-sensitive).
+/// Whether `name` is one of the nine script hooks (exact, case-sensitive): a canonical event
+/// that is not built in.
 pub fn is_lifecycle_hook_event(name: &str) -> bool {
-    LIFECYCLE_HOOK_EVENTS.contains(&name)
+    crate::lifecycle::is_canonical(name) && !crate::lifecycle::is_reserved(name)
 }
 
 pub fn is_reserved_event(name: &str) -> bool {
-    RESERVED_EVENTS.contains(&name)
+    crate::lifecycle::is_reserved(name)
 }
 
 /// What is wrong with a hook key, or `None` when it is acceptable (canonical or custom).
@@ -79,6 +81,22 @@ impl Hooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hook_events_are_the_canonical_ones_less_the_built_in_steps() {
+        let derived: Vec<&str> = crate::lifecycle::CANONICAL_EVENTS
+            .iter()
+            .copied()
+            .filter(|e| !crate::lifecycle::is_reserved(e))
+            .collect();
+        assert_eq!(derived, LIFECYCLE_HOOK_EVENTS);
+        assert!(LIFECYCLE_HOOK_EVENTS
+            .iter()
+            .all(|e| is_lifecycle_hook_event(e)));
+        assert!(RESERVED_EVENTS
+            .iter()
+            .all(|e| is_reserved_event(e) && !is_lifecycle_hook_event(e)));
+    }
 
     #[test]
     fn custom_and_outside_events() {

@@ -246,15 +246,13 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
     let previous = state::read_pointer(&executor.layout.last_successful_install(&spec.group_id))?;
     // Argument and configuration handling is done; its code need not stay resident.
     crate::agent::memory::release_startup_pages();
-    let failure = output::run_events(&executor, &spec, &events);
-    let Some(failure) = failure else {
+    if output::run_events(&executor, &spec, &events) {
         println!("AppSpec file valid. Local deployment successful");
         return Ok(true);
-    };
+    }
     if args.rollback_on_failure {
         rollback(&executor, &spec, previous.as_deref());
     }
-    let _ = failure;
     Ok(false)
 }
 
@@ -283,10 +281,12 @@ fn rollback(executor: &Executor, failed: &DeploymentSpec, previous: Option<&Path
         .iter()
         .map(|s| s.to_string())
         .collect();
-    match output::run_events(executor, &spec, &events) {
-        None => println!("Rollback deployment {} succeeded", spec.deployment_id),
-        Some(_) => println!("Rollback deployment {} failed", spec.deployment_id),
-    }
+    let outcome = if output::run_events(executor, &spec, &events) {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    println!("Rollback deployment {} {outcome}", spec.deployment_id);
 }
 
 /// The downloader for S3 and GitHub locations of a local run. Credentials come from the

@@ -7,18 +7,15 @@ use crate::state;
 use std::io::Write;
 use std::time::Instant;
 
-/// Runs `events` in order; returns the failure that stopped them, if any.
-pub fn run_events(
-    executor: &Executor,
-    spec: &DeploymentSpec,
-    events: &[String],
-) -> Option<(String, ExecError)> {
+/// Runs `events` in order, printing each and the details of a failure; true when all
+/// succeeded.
+pub fn run_events(executor: &Executor, spec: &DeploymentSpec, events: &[String]) -> bool {
     let dir = executor.deployment_dir(spec);
     println!(
         "Starting to execute deployment from within folder {}",
         dir.display()
     );
-    let mut failure = None;
+    let mut succeeded = true;
     // Progress for `codedeploy-agent status`; None when pid_dir does not exist.
     let status = crate::status::StatusFile::for_local(&executor.config);
     for event in events {
@@ -47,7 +44,7 @@ pub fn run_events(
             Err(e) => {
                 println!(" FAILED   {secs:>6.2}s");
                 report_failure(event, &e, &dir);
-                failure = Some((event.clone(), e));
+                succeeded = false;
                 break;
             }
         }
@@ -56,7 +53,7 @@ pub fn run_events(
         "See the deployment log at {} for more details",
         state::scripts_log(&dir).display()
     );
-    failure
+    succeeded
 }
 
 /// Runs one event, reporting its scripts to the status file.
