@@ -23,6 +23,7 @@ pub mod lifecycle; // PURE: events, their order, which revision runs which event
 pub mod local; // the local deployment driver (`deploy-local`)
 pub mod logging; // tracing setup: stderr for tools; journald or a rotated file for the daemon
 pub mod logs; // `logs`: hook output of every deployment in time order, optionally followed
+pub mod memory; // after start-up, hand read-only code pages back to the kernel (idle RSS)
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes

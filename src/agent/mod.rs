@@ -7,7 +7,6 @@
 //! twice; every command that started executing gets exactly one completion, also across a
 //! restart (tracking files, spec 3.7); polling stops at once on SIGTERM/SIGINT.
 
-pub mod memory;
 mod process;
 pub mod tracking;
 
@@ -221,7 +220,7 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     spawn_watchdog(heartbeat.clone(), cfg.http_read_timeout, stop_rx.clone());
 
     status.polling();
-    memory::release_startup_pages();
+    crate::memory::release_startup_pages();
     notify::ready();
     notify::status(&status.line());
     info!("agent started; polling for commands");

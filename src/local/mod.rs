@@ -245,7 +245,7 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
     }
     let previous = state::read_pointer(&executor.layout.last_successful_install(&spec.group_id))?;
     // Argument and configuration handling is done; its code need not stay resident.
-    crate::agent::memory::release_startup_pages();
+    crate::memory::release_startup_pages();
     if output::run_events(&executor, &spec, &events) {
         println!("AppSpec file valid. Local deployment successful");
         return Ok(true);

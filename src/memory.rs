@@ -1,6 +1,6 @@
-//! Keeps the idle daemon small. Start-up runs code that the poll loop never runs again
-//! (configuration, identity, TLS set-up); its clean, file-backed pages stay resident until
-//! memory pressure evicts them, and count in the agent's RSS meanwhile. After start-up the
+//! Keeps the daemon and deploy-local small. Start-up runs code that the later work never
+//! runs again (configuration, identity, TLS set-up); its clean, file-backed pages stay
+//! resident until memory pressure evicts them, and count in the process's RSS meanwhile.
 //! agent hands them back with MADV_PAGEOUT; whatever the loop still needs faults back in.
 //!
 //! Invariant: only private, read-only, file-backed mappings are advised (code and constant
