@@ -1,7 +1,7 @@
 //! Keeps the daemon and deploy-local small. Start-up runs code that the later work never
 //! runs again (configuration, identity, TLS set-up); its clean, file-backed pages stay
 //! resident until memory pressure evicts them, and count in the process's RSS meanwhile.
-//! agent hands them back with MADV_PAGEOUT; whatever the loop still needs faults back in.
+//! After start-up they are handed back with MADV_PAGEOUT; whatever is still needed faults back in.
 //!
 //! Invariant: only private, read-only, file-backed mappings are advised (code and constant
 //! data, never heap, stack or anything writable), and failure is harmless (older kernels
