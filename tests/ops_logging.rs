@@ -42,7 +42,13 @@ fn text_log_has_fields_rotates_and_skips_hook_output() {
         }
         emit_deployment_events("m2");
     });
-    let text = std::fs::read_to_string(&path).unwrap();
+    // Where the rotation boundary falls depends on the pid's digit count, so look at the
+    // current file and both rotated ones, oldest first.
+    let rotated = |n: u32| cfg.log_dir.join(format!("codedeploy-agent.log.{n}"));
+    let text: String = [rotated(2), rotated(1), path.clone()]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
     let line = text
         .lines()
         .find(|l| l.contains("command received"))
@@ -67,7 +73,6 @@ fn text_log_has_fields_rotates_and_skips_hook_output() {
         !text.contains("hook-says"),
         "hook output belongs to scripts.log: {text}"
     );
-    let rotated = |n: u32| cfg.log_dir.join(format!("codedeploy-agent.log.{n}"));
     assert!(rotated(1).is_file() && rotated(2).is_file());
     assert!(!rotated(3).exists());
     for n in [1, 2] {
