@@ -48,6 +48,9 @@ pub enum PlanError {
     #[error("The deployment failed because the path {path} contains a newline and cannot be recorded in the cleanup file.")]
     NewlineInPath { path: String, pos: Pos },
 
+    #[error("The deployment failed because the files section of the AppSpec file names more entries than one install can hold (over 4 billion).")]
+    TooManyEntries { pos: Pos },
+
     #[error("cannot inspect {path}: {message}")]
     Inspect { path: String, message: String },
 
@@ -86,7 +89,8 @@ impl PlanError {
             | SourceOutsideBundle { pos, .. }
             | SpecialSource { pos, .. }
             | SourceLoop { pos, .. }
-            | NewlineInPath { pos, .. } => Some(("files", *pos)),
+            | NewlineInPath { pos, .. }
+            | TooManyEntries { pos } => Some(("files", *pos)),
             InvalidPattern { pos, .. }
             | InvalidExcept { pos, .. }
             | DefaultAclOnFile { pos, .. }

@@ -17,10 +17,13 @@
 
 use super::fsview::{normalize, DestKind, FsView, SourceKind};
 use super::perms::plan_permissions;
-use super::{InstallPlan, PlanError, Step};
+use super::{InstallPlan, PlanError};
 use crate::appspec::model::{FileExistsBehavior, FileMapping, Permission, Pos};
 use std::cell::RefCell;
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 /// Everything the planner needs besides the filesystem view.
@@ -42,13 +45,10 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
     let mut b = Builder {
         input,
         fs,
-        steps: Vec::new(),
-        copies: HashMap::new(),
-        copy_order: Vec::new(),
+        plan: InstallPlan::default(),
+        copy_hashes: HashSet::new(),
         mkdirs: HashSet::new(),
-        mkdir_order: Vec::new(),
         blocked: HashSet::new(),
-        retained: Vec::new(),
         vanish_memo: RefCell::new(HashMap::new()),
     };
     let archive = normalize(input.cwd, input.archive_dir);
@@ -63,12 +63,9 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
         let dest = normalize(input.cwd, Path::new(&m.destination));
         match b.source_kind(&src)? {
             SourceKind::Dir => b.plan_dir(&src, &dest, m.pos, &mut Vec::new())?,
-            SourceKind::File | SourceKind::Symlink => match src.file_name() {
-                Some(name) => {
-                    let target = dest.join(name);
-                    b.copy(&src, &target, m.pos)?;
-                }
-                None => {
+            SourceKind::File | SourceKind::Symlink => match (src.parent(), src.file_name()) {
+                (Some(dir), Some(name)) => b.copy(dir, &dest, name, m.pos)?,
+                _ => {
                     return Err(PlanError::MissingSource {
                         src: m.source.clone(),
                         pos: m.pos,
@@ -91,8 +88,8 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
     }
     let perm_steps = plan_permissions(
         input.permissions,
-        &b.copy_order,
-        &b.mkdir_order,
+        &b.plan,
+        &|p: &Path| b.planned_copy_source(p).is_some(),
         &|p: &Path| {
             fs.dest_kind(p)
                 .map(|k| matches!(k, DestKind::Dir | DestKind::SymlinkToDir))
@@ -103,11 +100,16 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
         },
         input.cwd,
     )?;
-    b.steps.extend(perm_steps);
-    Ok(InstallPlan {
-        steps: b.steps,
-        retained: b.retained,
-    })
+    for p in perm_steps {
+        b.plan.push_permissions(p);
+    }
+    Ok(b.plan)
+}
+
+fn path_hash(p: &Path) -> u64 {
+    let mut h = DefaultHasher::new();
+    p.hash(&mut h);
+    h.finish()
 }
 
 pub(crate) fn disp(p: &Path) -> String {
@@ -117,15 +119,13 @@ pub(crate) fn disp(p: &Path) -> String {
 struct Builder<'a> {
     input: &'a PlanInput<'a>,
     fs: &'a dyn FsView,
-    steps: Vec<Step>,
-    /// Copy target -> its source, for the duplicate-destination message.
-    copies: HashMap<PathBuf, PathBuf>,
-    copy_order: Vec<PathBuf>,
+    plan: InstallPlan,
+    /// Hashes of the planned copy destinations. A miss proves a path is no planned copy
+    /// without keeping every destination path in memory; a hit is confirmed in the plan.
+    copy_hashes: HashSet<u64>,
     mkdirs: HashSet<PathBuf>,
-    mkdir_order: Vec<PathBuf>,
     /// Non-directories RETAIN kept where the revision needed a directory.
     blocked: HashSet<PathBuf>,
-    retained: Vec<PathBuf>,
     /// Answers of `vanishes`, which would otherwise rescan a tree once per level.
     vanish_memo: RefCell<HashMap<PathBuf, bool>>,
 }
@@ -136,6 +136,13 @@ impl Builder<'_> {
             path: disp(p),
             message,
         }
+    }
+
+    fn planned_copy_source(&self, p: &Path) -> Option<PathBuf> {
+        if !self.copy_hashes.contains(&path_hash(p)) {
+            return None;
+        }
+        self.plan.copy_source_for(p)
     }
 
     fn source_kind(&self, p: &Path) -> Result<SourceKind, PlanError> {
@@ -211,7 +218,7 @@ impl Builder<'_> {
         if self.is_blocked(dir) {
             return Ok(false);
         }
-        if self.copies.contains_key(dir) {
+        if self.planned_copy_source(dir).is_some() {
             return Err(PlanError::MkdirOverCopy {
                 path: disp(dir),
                 src: disp(src),
@@ -236,7 +243,7 @@ impl Builder<'_> {
                 FileExistsBehavior::Overwrite => true,
                 FileExistsBehavior::Retain => {
                     self.blocked.insert(dir.to_path_buf());
-                    self.retained.push(dir.to_path_buf());
+                    self.plan.retained.push(dir.to_path_buf());
                     return Ok(false);
                 }
             },
@@ -245,25 +252,29 @@ impl Builder<'_> {
             return Ok(false);
         }
         self.mkdirs.insert(dir.to_path_buf());
-        self.mkdir_order.push(dir.to_path_buf());
-        self.steps.push(Step::Mkdir {
-            dir: dir.to_path_buf(),
-            replace,
-        });
+        self.plan
+            .push_mkdir(dir.to_path_buf(), replace)
+            .map_err(|_| PlanError::TooManyEntries { pos })?;
         Ok(true)
     }
 
-    fn copy(&mut self, src: &Path, target: &Path, pos: Pos) -> Result<(), PlanError> {
-        if let Some(parent) = target.parent() {
-            if !self.ensure_dir(parent, src, pos)? {
-                return Ok(());
-            }
+    /// Plans copying `src_dir/name` to `dest_dir/name`.
+    fn copy(
+        &mut self,
+        src_dir: &Path,
+        dest_dir: &Path,
+        name: &OsStr,
+        pos: Pos,
+    ) -> Result<(), PlanError> {
+        let (src, target) = (&src_dir.join(name), &dest_dir.join(name));
+        if !self.ensure_dir(dest_dir, src, pos)? {
+            return Ok(());
         }
-        if let Some(other) = self.copies.get(target) {
+        if let Some(other) = self.planned_copy_source(target) {
             return Err(PlanError::DuplicateCopy {
                 path: disp(target),
                 src: disp(src),
-                other: disp(other),
+                other: disp(&other),
                 pos,
             });
         }
@@ -285,7 +296,7 @@ impl Builder<'_> {
                 })
             }
             (_, FileExistsBehavior::Retain) => {
-                self.retained.push(target.to_path_buf());
+                self.plan.retained.push(target.to_path_buf());
                 return Ok(());
             }
             (DestKind::Dir, FileExistsBehavior::Overwrite) => {
@@ -297,14 +308,10 @@ impl Builder<'_> {
             }
             (_, FileExistsBehavior::Overwrite) => true,
         };
-        self.copies.insert(target.to_path_buf(), src.to_path_buf());
-        self.copy_order.push(target.to_path_buf());
-        self.steps.push(Step::Copy {
-            source: src.to_path_buf(),
-            destination: target.to_path_buf(),
-            replace,
-        });
-        Ok(())
+        self.copy_hashes.insert(path_hash(target));
+        self.plan
+            .push_copy(src_dir, dest_dir, name, replace)
+            .map_err(|_| PlanError::TooManyEntries { pos })
     }
 
     /// A directory source: its destination, then every entry, recursing into directories.
@@ -334,10 +341,9 @@ impl Builder<'_> {
         names.sort();
         for name in names {
             let s = src.join(&name);
-            let d = dest.join(&name);
             match self.source_kind(&s)? {
-                SourceKind::Dir => self.plan_dir(&s, &d, pos, stack)?,
-                SourceKind::File | SourceKind::Symlink => self.copy(&s, &d, pos)?,
+                SourceKind::Dir => self.plan_dir(&s, &dest.join(&name), pos, stack)?,
+                SourceKind::File | SourceKind::Symlink => self.copy(src, dest, &name, pos)?,
                 SourceKind::Special => {
                     return Err(PlanError::SpecialSource {
                         path: disp(&s),

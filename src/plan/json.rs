@@ -7,6 +7,7 @@
 use super::files::disp;
 use super::{InstallPlan, Step};
 use serde::Serialize;
+use std::io::{self, Write};
 
 #[derive(Serialize)]
 struct Context {
@@ -46,64 +47,92 @@ enum Instruction {
     },
 }
 
-#[derive(Serialize)]
-struct Document {
-    instructions: Vec<Instruction>,
-}
-
 /// Renders the plan's instruction list.
 pub fn install_json(plan: &InstallPlan) -> String {
-    let mut instructions = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_install_json(plan, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes the plan's instruction list one instruction at a time, so the document of a
+/// large revision is never held in memory.
+pub fn write_install_json(plan: &InstallPlan, w: &mut dyn Write) -> io::Result<()> {
+    w.write_all(b"{\"instructions\":[")?;
+    let mut first = true;
+    let mut emit = |w: &mut dyn Write, i: &Instruction| -> io::Result<()> {
+        if !std::mem::take(&mut first) {
+            w.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *w, i).map_err(io::Error::from)
+    };
+    for step in plan.steps() {
         match step {
             Step::Copy {
                 source,
                 destination,
                 ..
-            } => instructions.push(Instruction::Copy {
-                source: disp(source),
-                destination: disp(destination),
-            }),
-            Step::Mkdir { dir, .. } => instructions.push(Instruction::Mkdir {
-                directory: disp(dir),
-            }),
+            } => emit(
+                w,
+                &Instruction::Copy {
+                    source: disp(&source),
+                    destination: disp(&destination),
+                },
+            )?,
+            Step::Mkdir { dir, .. } => emit(
+                w,
+                &Instruction::Mkdir {
+                    directory: disp(&dir),
+                },
+            )?,
             Step::SetPermissions(p) => {
                 let file = disp(&p.path);
                 if p.owner.is_some() || p.group.is_some() {
-                    instructions.push(Instruction::Chown {
-                        owner: p.owner.clone(),
-                        group: p.group.clone(),
-                        file: file.clone(),
-                    });
+                    emit(
+                        w,
+                        &Instruction::Chown {
+                            owner: p.owner.clone(),
+                            group: p.group.clone(),
+                            file: file.clone(),
+                        },
+                    )?;
                 }
                 if let Some(mode) = p.mode {
-                    instructions.push(Instruction::Chmod {
-                        mode: mode.to_string(),
-                        file: file.clone(),
-                    });
+                    emit(
+                        w,
+                        &Instruction::Chmod {
+                            mode: mode.to_string(),
+                            file: file.clone(),
+                        },
+                    )?;
                 }
                 if !p.acls.is_empty() {
-                    instructions.push(Instruction::Setfacl {
-                        acl: p.acls.iter().map(ToString::to_string).collect(),
-                        file: file.clone(),
-                    });
+                    emit(
+                        w,
+                        &Instruction::Setfacl {
+                            acl: p.acls.iter().map(ToString::to_string).collect(),
+                            file: file.clone(),
+                        },
+                    )?;
                 }
                 if let Some(c) = &p.context {
-                    instructions.push(Instruction::Semanage {
-                        context: Context {
-                            user: c.user.clone(),
-                            role: None,
-                            type_: c.type_.clone(),
-                            range: c.range.as_ref().map(ToString::to_string),
+                    emit(
+                        w,
+                        &Instruction::Semanage {
+                            context: Context {
+                                user: c.user.clone(),
+                                role: None,
+                                type_: c.type_.clone(),
+                                range: c.range.as_ref().map(ToString::to_string),
+                            },
+                            file,
                         },
-                        file,
-                    });
+                    )?;
                 }
             }
         }
     }
-    // Serialising plain strings and options cannot fail.
-    serde_json::to_string(&Document { instructions }).unwrap_or_default()
+    w.write_all(b"]}")
 }
 
 #[cfg(test)]
@@ -114,8 +143,8 @@ mod tests {
 
     #[test]
     fn official_shape() {
-        let plan = InstallPlan {
-            steps: vec![
+        let plan = InstallPlan::from_steps(
+            vec![
                 Step::Mkdir {
                     dir: "/d".into(),
                     replace: false,
@@ -145,8 +174,8 @@ mod tests {
                     pos: Pos::default(),
                 })),
             ],
-            retained: vec![],
-        };
+            vec![],
+        );
         assert_eq!(
             install_json(&plan),
             r#"{"instructions":[{"type":"mkdir","directory":"/d"},{"type":"copy","source":"/a/f","destination":"/d/f"},{"type":"chown","owner":"bob","group":null,"file":"/d/f"},{"type":"chmod","mode":"744","file":"/d/f"},{"type":"setfacl","acl":["user:bob:rwx"],"file":"/d/f"},{"type":"semanage","context":{"user":"name","role":null,"type":"type","range":null},"file":"/d/f"}]}"#

@@ -27,7 +27,7 @@ pub use error::PlanError;
 pub use files::{plan_install, PlanInput};
 pub use fsview::{normalize, DestKind, FsView, SourceKind};
 pub use journal::{parse_journal, Removal};
-pub use json::install_json;
+pub use json::{install_json, write_install_json};
 pub use perms::glob_match;
 pub use retention::{select_prunable, RevisionEntry};
 
@@ -77,9 +77,206 @@ impl Step {
 }
 
 /// A checked install plan.
+///
+/// Stored compactly because a revision can hold hundreds of thousands of files and the
+/// whole install must stay within a few MiB: a copy is a (source dir, destination dir) pair
+/// shared by its directory plus its name in one byte arena, 16 bytes and the name's bytes
+/// per file. [`InstallPlan::steps`] hands out ordinary [`Step`]s one at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InstallPlan {
-    pub steps: Vec<Step>,
+    bases: Vec<(PathBuf, PathBuf)>,
+    dirs: Vec<PathBuf>,
+    names: Vec<u8>,
+    stored: Vec<Stored>,
     /// Destinations left alone because RETAIN kept what was already there.
     pub retained: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stored {
+    Mkdir {
+        dir: u32,
+        replace: bool,
+    },
+    Copy {
+        base: u32,
+        name: u32,
+        len: u32,
+        replace: bool,
+    },
+    SetPermissions(Box<PermissionStep>),
+}
+
+/// More entries than a u32 can index: far beyond any real revision, refused rather than
+/// wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanTooLarge;
+
+fn index(n: usize) -> Result<u32, PlanTooLarge> {
+    u32::try_from(n).map_err(|_| PlanTooLarge)
+}
+
+impl InstallPlan {
+    pub fn len(&self) -> usize {
+        self.stored.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stored.is_empty()
+    }
+
+    /// The steps in the order they must be applied, each built when asked for.
+    pub fn steps(&self) -> impl ExactSizeIterator<Item = Step> + '_ {
+        (0..self.stored.len()).map(|i| self.step(i))
+    }
+
+    /// The permission steps alone, without building the copies.
+    pub fn permission_steps(&self) -> impl Iterator<Item = &PermissionStep> + '_ {
+        self.stored.iter().filter_map(|s| match s {
+            Stored::SetPermissions(p) => Some(&**p),
+            _ => None,
+        })
+    }
+
+    /// Destinations of the copies, in order.
+    pub fn copy_destinations(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.stored.iter().filter_map(|s| match s {
+            Stored::Copy {
+                base, name, len, ..
+            } => Some(self.bases[*base as usize].1.join(self.name(*name, *len))),
+            _ => None,
+        })
+    }
+
+    /// Directories the plan creates, in order.
+    pub fn mkdirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    pub fn is_copy(&self, i: usize) -> bool {
+        matches!(self.stored.get(i), Some(Stored::Copy { .. }))
+    }
+
+    pub fn step(&self, i: usize) -> Step {
+        match &self.stored[i] {
+            Stored::Mkdir { dir, replace } => Step::Mkdir {
+                dir: self.dirs[*dir as usize].clone(),
+                replace: *replace,
+            },
+            Stored::Copy {
+                base,
+                name,
+                len,
+                replace,
+            } => {
+                let (s, d) = &self.bases[*base as usize];
+                let n = self.name(*name, *len);
+                Step::Copy {
+                    source: s.join(n),
+                    destination: d.join(n),
+                    replace: *replace,
+                }
+            }
+            Stored::SetPermissions(p) => Step::SetPermissions(p.clone()),
+        }
+    }
+
+    fn name(&self, start: u32, len: u32) -> &std::ffi::OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        let start = start as usize;
+        std::ffi::OsStr::from_bytes(&self.names[start..start + len as usize])
+    }
+
+    pub(crate) fn push_mkdir(&mut self, dir: PathBuf, replace: bool) -> Result<(), PlanTooLarge> {
+        let dir_ix = index(self.dirs.len())?;
+        self.dirs.push(dir);
+        self.stored.push(Stored::Mkdir {
+            dir: dir_ix,
+            replace,
+        });
+        Ok(())
+    }
+
+    /// Adds a copy of `source_dir/name` to `dest_dir/name`; consecutive copies between the
+    /// same two directories share one base.
+    pub(crate) fn push_copy(
+        &mut self,
+        source_dir: &std::path::Path,
+        dest_dir: &std::path::Path,
+        name: &std::ffi::OsStr,
+        replace: bool,
+    ) -> Result<(), PlanTooLarge> {
+        let same = self
+            .bases
+            .last()
+            .is_some_and(|(s, d)| s == source_dir && d == dest_dir);
+        if !same {
+            self.bases
+                .push((source_dir.to_path_buf(), dest_dir.to_path_buf()));
+        }
+        let base = index(self.bases.len() - 1)?;
+        let start = index(self.names.len())?;
+        let bytes = name.as_encoded_bytes();
+        self.names.extend_from_slice(bytes);
+        index(self.names.len())?;
+        self.stored.push(Stored::Copy {
+            base,
+            name: start,
+            len: index(bytes.len())?,
+            replace,
+        });
+        Ok(())
+    }
+
+    /// The source of the copy to `dest`, if one is planned. Linear: only asked after the
+    /// destination index reported a likely match.
+    pub(crate) fn copy_source_for(&self, dest: &std::path::Path) -> Option<PathBuf> {
+        self.stored.iter().find_map(|s| match s {
+            Stored::Copy {
+                base, name, len, ..
+            } => {
+                let (sd, dd) = &self.bases[*base as usize];
+                let n = self.name(*name, *len);
+                (dest.parent() == Some(dd.as_path()) && dest.file_name() == Some(n))
+                    .then(|| sd.join(n))
+            }
+            _ => None,
+        })
+    }
+
+    pub(crate) fn push_permissions(&mut self, p: PermissionStep) {
+        self.stored.push(Stored::SetPermissions(Box::new(p)));
+    }
+
+    /// Builds a plan from ordinary steps; a copy's source and destination must end in the
+    /// same name, as every planned copy does.
+    #[cfg(test)]
+    pub(crate) fn from_steps(steps: Vec<Step>, retained: Vec<PathBuf>) -> Self {
+        let mut plan = InstallPlan {
+            retained,
+            ..Self::default()
+        };
+        for s in steps {
+            match s {
+                Step::Mkdir { dir, replace } => plan.push_mkdir(dir, replace).unwrap(),
+                Step::Copy {
+                    source,
+                    destination,
+                    replace,
+                } => {
+                    let name = destination.file_name().unwrap();
+                    assert_eq!(source.file_name(), Some(name));
+                    plan.push_copy(
+                        source.parent().unwrap(),
+                        destination.parent().unwrap(),
+                        name,
+                        replace,
+                    )
+                    .unwrap()
+                }
+                Step::SetPermissions(p) => plan.push_permissions(*p),
+            }
+        }
+        plan
+    }
 }

@@ -5,7 +5,7 @@
 
 use super::files::disp;
 use super::fsview::normalize;
-use super::{PermissionStep, PlanError, Step};
+use super::{InstallPlan, PermissionStep, PlanError};
 use crate::appspec::model::Permission;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -57,15 +57,18 @@ fn ruby_list(items: &[String]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// Plans the permission steps, after every copy and mkdir, in appspec order.
+/// Plans the permission steps over the copies and mkdirs of `plan`, in appspec order.
 pub(crate) fn plan_permissions(
     perms: &[Permission],
-    copies: &[PathBuf],
-    mkdirs: &[PathBuf],
+    plan: &InstallPlan,
+    is_copy: &dyn Fn(&Path) -> bool,
     is_existing_dir: &dyn Fn(&Path) -> Result<bool, PlanError>,
     cwd: &Path,
-) -> Result<Vec<Step>, PlanError> {
-    let copy_set: HashSet<&Path> = copies.iter().map(PathBuf::as_path).collect();
+) -> Result<Vec<PermissionStep>, PlanError> {
+    if perms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mkdirs = plan.mkdirs();
     let mkdir_set: HashSet<&Path> = mkdirs.iter().map(PathBuf::as_path).collect();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut steps = Vec::new();
@@ -73,7 +76,7 @@ pub(crate) fn plan_permissions(
         let object = normalize(cwd, Path::new(&perm.object));
         let has_default_acl = perm.acls.iter().any(|a| a.default);
         let mut targets: Vec<PathBuf> = Vec::new();
-        if copy_set.contains(object.as_path()) {
+        if is_copy(&object) {
             if perm.types.file {
                 if perm.pattern != "**" {
                     return Err(PlanError::InvalidPattern {
@@ -99,14 +102,17 @@ pub(crate) fn plan_permissions(
             }
         } else if mkdir_set.contains(object.as_path()) || is_existing_dir(&object)? {
             if perm.types.file {
-                for c in copies.iter().filter(|c| matches(&object, c, perm)) {
+                for c in plan.copy_destinations() {
+                    if !matches(&object, &c, perm) {
+                        continue;
+                    }
                     if has_default_acl {
                         return Err(PlanError::DefaultAclOnFile {
-                            path: disp(c),
+                            path: disp(&c),
                             pos: perm.pos,
                         });
                     }
-                    targets.push(c.clone());
+                    targets.push(c);
                 }
             }
             if perm.types.directory {
@@ -126,7 +132,7 @@ pub(crate) fn plan_permissions(
                 });
             }
             if asks_anything {
-                steps.push(Step::SetPermissions(Box::new(PermissionStep {
+                steps.push(PermissionStep {
                     path,
                     mode: perm.mode,
                     acls: perm.acls.clone(),
@@ -135,7 +141,7 @@ pub(crate) fn plan_permissions(
                     group: perm.group.clone(),
                     object: perm.object.clone(),
                     pos: perm.pos,
-                })));
+                });
             }
         }
     }

@@ -64,9 +64,9 @@ fn outcome(r: Result<InstallPlan, PlanError>, target: &str) -> Outcome {
             if p.retained.iter().any(|x| x == Path::new(target)) {
                 return Outcome::Retained;
             }
-            match p.steps.iter().find(|s| s.path() == Path::new(target)) {
+            match p.steps().find(|s| s.path() == Path::new(target)) {
                 Some(Step::Copy { replace, .. }) | Some(Step::Mkdir { replace, .. }) => {
-                    Outcome::Copied { replace: *replace }
+                    Outcome::Copied { replace }
                 }
                 other => panic!("no step for {target}: {other:?} in {p:?}"),
             }
@@ -145,8 +145,7 @@ fn directory_over_each_clash_kind() {
             assert_eq!(outcome(r, t), expected, "directory over {kind} with {b:?}");
             if let Some(p) = plan_ok {
                 let below = p
-                    .steps
-                    .iter()
+                    .steps()
                     .any(|s| s.path().starts_with(t) && s.path() != Path::new(t));
                 // RETAIN keeps the object, so nothing of the revision goes below it.
                 assert_eq!(below, b == B::Overwrite, "{kind} {b:?}: {p:?}");
@@ -158,7 +157,7 @@ fn directory_over_each_clash_kind() {
         for b in [B::Disallow, B::Overwrite, B::Retain] {
             let p = run(&fs, &[fm("site", "/dst")], &[], b, &[]).unwrap();
             assert_eq!(
-                p.steps,
+                p.steps().collect::<Vec<_>>(),
                 vec![cp("/ar/site/sub/index.html", "/dst/sub/index.html", false)]
             );
         }
@@ -182,7 +181,7 @@ fn nested_directories_missing_ancestors_and_order() {
     )
     .unwrap();
     assert_eq!(
-        p.steps,
+        p.steps().collect::<Vec<_>>(),
         vec![
             mk("/opt/app", false),
             mk("/opt/app/v1", false),
@@ -201,7 +200,7 @@ fn whole_archive_source_and_relative_destination() {
     let fs = MemFs::new().file("/ar/appspec.yml").dir("/cwd");
     let p = run(&fs, &[fm("/", "out/")], &[], B::Disallow, &[]).unwrap();
     assert_eq!(
-        p.steps,
+        p.steps().collect::<Vec<_>>(),
         vec![
             mk("/cwd/out", false),
             cp("/ar/appspec.yml", "/cwd/out/appspec.yml", false)
@@ -237,8 +236,7 @@ fn duplicate_targets_follow_the_official_rules() {
     )
     .unwrap();
     assert_eq!(
-        p.steps
-            .iter()
+        p.steps()
             .filter(|s| matches!(s, Step::Mkdir { .. }))
             .count(),
         2
@@ -279,14 +277,14 @@ fn previous_revision_paths_never_clash() {
     let prev = ["/d/app", "/d/app/f", "/d/app/old"];
     let p = run(&fs, &[fm("app", "/d/app")], &[], B::Disallow, &prev).unwrap();
     assert_eq!(
-        p.steps,
+        p.steps().collect::<Vec<_>>(),
         vec![mk("/d/app", false), cp("/ar/app/f", "/d/app/f", false)]
     );
     // A directory kept alive by a file a script wrote is still there after cleanup.
     let fs = fs.file("/d/app/script.log");
     let p = run(&fs, &[fm("app", "/d/app")], &[], B::Disallow, &prev).unwrap();
     assert_eq!(
-        p.steps,
+        p.steps().collect::<Vec<_>>(),
         vec![mk("/d/app", false), cp("/ar/app/f", "/d/app/f", false)]
     );
     // ...and a file of the new revision cannot take its place.
@@ -336,7 +334,7 @@ fn symlink_sources_copy_as_links_and_dir_links_are_followed() {
         .dir("/d");
     let p = run(&fs, &[fm("/", "/d")], &[], B::Disallow, &[]).unwrap();
     assert_eq!(
-        p.steps,
+        p.steps().collect::<Vec<_>>(),
         vec![
             mk("/d/dirln", false),
             cp("/ar/dirln/f", "/d/dirln/f", false),
@@ -363,8 +361,7 @@ fn perm(object: &str) -> Permission {
 }
 
 fn perm_paths(p: &InstallPlan) -> Vec<String> {
-    p.steps
-        .iter()
+    p.steps()
         .filter_map(|s| match s {
             Step::SetPermissions(x) => Some(x.path.to_string_lossy().into_owned()),
             _ => None,
