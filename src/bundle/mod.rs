@@ -31,6 +31,7 @@ use std::path::Path;
 pub use detect::{sniff, Content};
 pub use error::{BundleError, Unsafe};
 pub use strip::{should_strip, strip_top_level};
+pub(crate) use writer::current_umask;
 
 use pipeline::{Stop, Tx};
 use writer::Writer;
@@ -99,7 +100,7 @@ pub fn unpack_file(
             use std::io::Seek;
             f.rewind().map_err(open_err)?;
             let writer = Writer::open(bundle, archive_dir, opts)?;
-            let report = pipeline::run(bundle, writer, |tx| {
+            let report = pipeline::run(bundle, writer, true, |tx| {
                 zip::produce(f, bundle, opts.reject_setuid, tx)
             })?;
             finish_archive(bundle, archive_dir, report)
@@ -167,7 +168,7 @@ pub fn unpack_reader_named<R: Read>(
             )
         }
     };
-    let report = pipeline::run(name, writer, produce)?;
+    let report = pipeline::run(name, writer, true, produce)?;
     finish_archive(name, archive_dir, report)
 }
 
@@ -179,7 +180,8 @@ pub fn copy_directory_bundle(
     opts: &UnpackOptions,
 ) -> Result<UnpackReport, BundleError> {
     let writer = Writer::open(src, archive_dir, opts)?;
-    pipeline::run(src, writer, |tx| dir::produce(src, tx))
+    // A directory has nothing to decode: the walk and the writes share one thread.
+    pipeline::run(src, writer, false, |tx| dir::produce(src, tx))
 }
 
 fn finish_archive(

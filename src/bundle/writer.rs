@@ -32,6 +32,7 @@ use nix::unistd::{
 use super::entry::{normalize, EntryHead, Kind, Owner, RelPath};
 use super::error::{BundleError, Unsafe};
 use super::{UnpackOptions, UnpackReport};
+use crate::fscopy;
 
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
@@ -80,7 +81,7 @@ fn timespec(mtime: (i64, u32)) -> TimeSpec {
 }
 
 /// The process umask, read without changing it (calling umask(2) twice races other threads).
-fn current_umask() -> Option<u32> {
+pub(crate) fn current_umask() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("Umask:"))?;
     u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
@@ -106,6 +107,8 @@ pub(crate) struct Writer {
     umask: Option<u32>,
     users: HashMap<String, Option<Uid>>,
     groups: HashMap<String, Option<Gid>>,
+    /// Reused for small files copied from a directory bundle.
+    buf: Vec<u8>,
 }
 
 impl Writer {
@@ -137,6 +140,7 @@ impl Writer {
             umask: current_umask(),
             users: HashMap::new(),
             groups: HashMap::new(),
+            buf: Vec::new(),
         })
     }
 
@@ -384,6 +388,47 @@ impl Writer {
             return Err(self.werr(&entry, e));
         }
         self.report.bytes = total;
+        Ok(())
+    }
+
+    /// Appends the rest of `src` (a file of a directory bundle, `len` bytes by its `fstat`)
+    /// to the open file, counting against the extraction limit: small files in one read and
+    /// one write, large ones inside the kernel.
+    pub fn data_from_file(&mut self, src: &mut File, len: u64) -> Result<(), BundleError> {
+        const SMALL: u64 = 256 * 1024;
+        let Some(of) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let entry = of.head.raw_name.clone();
+        let room = self.opts.max_total_bytes.saturating_sub(self.report.bytes);
+        let read_err = |source| BundleError::Read {
+            bundle: self.bundle.clone(),
+            entry: entry.clone(),
+            source,
+        };
+        let copied = if len <= SMALL {
+            fscopy::read_whole(src, len as usize, &mut self.buf).map_err(read_err)?;
+            let n = self.buf.len() as u64;
+            if n <= room {
+                of.file
+                    .write_all(&self.buf)
+                    .map_err(|e| self.werr(&entry, e))?;
+            }
+            n
+        } else {
+            // One byte past the room is enough to tell that the file does not fit.
+            fscopy::copy_range(src, &mut of.file, room.saturating_add(1))
+                .map_err(|e| self.werr(&entry, e))?
+        };
+        if copied > room {
+            return Err(BundleError::TooLarge {
+                bundle: self.bundle.clone(),
+                entry,
+                limit: self.opts.max_total_bytes,
+                archive_dir: self.archive_dir.clone(),
+            });
+        }
+        self.report.bytes += copied;
         Ok(())
     }
 

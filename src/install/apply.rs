@@ -7,19 +7,22 @@
 //! symlink at the destination is replaced, never written through, and a running binary is
 //! not truncated under its process.
 
+use super::copy::{run_copies, CopyEnv, CopyJob};
 use super::perms::{apply_permission, Ids, Tools};
 use super::{InstallError, InstallOptions, InstallReport};
 use crate::plan::{InstallPlan, Step};
-use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The `<group>-cleanup` file being written.
 pub(crate) struct Journal {
     file: File,
     path: PathBuf,
+    /// Lines staged for one write, which must happen before any of them is created.
+    staged: Vec<u8>,
 }
 
 impl Journal {
@@ -33,26 +36,37 @@ impl Journal {
         Ok(Self {
             file,
             path: path.to_path_buf(),
+            staged: Vec::new(),
         })
     }
 
-    fn line(&mut self, prefix: &[u8], p: &Path) -> Result<(), InstallError> {
-        let mut buf = Vec::with_capacity(prefix.len() + p.as_os_str().len() + 1);
-        buf.extend_from_slice(prefix);
-        buf.extend_from_slice(p.as_os_str().as_bytes());
-        buf.push(b'\n');
-        // One write per line: a crash tears at most the last line, which readers drop.
-        self.file
-            .write_all(&buf)
-            .map_err(|e| InstallError::io("write", &self.path, e))
+    /// Adds a line to the staged ones; [`Journal::flush`] writes them.
+    fn stage(&mut self, prefix: &[u8], p: &Path) {
+        self.staged.extend_from_slice(prefix);
+        self.staged.extend_from_slice(p.as_os_str().as_bytes());
+        self.staged.push(b'\n');
     }
 
+    /// Writes the staged lines at once: a crash tears at most the last line, which readers
+    /// drop.
+    fn flush(&mut self) -> Result<(), InstallError> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let r = self.file.write_all(&self.staged);
+        self.staged.clear();
+        r.map_err(|e| InstallError::io("write", &self.path, e))
+    }
+
+    /// Journals `p` now, before the caller creates it.
     pub(crate) fn record(&mut self, p: &Path) -> Result<(), InstallError> {
-        self.line(b"", p)
+        self.stage(b"", p);
+        self.flush()
     }
 
     pub(crate) fn record_context(&mut self, p: &Path) -> Result<(), InstallError> {
-        self.line(b"semanage\0", p)
+        self.stage(b"semanage\0", p);
+        self.flush()
     }
 
     fn sync(&self) -> Result<(), InstallError> {
@@ -62,9 +76,9 @@ impl Journal {
     }
 }
 
-/// Files up to this size are copied with one read and one write; the kernel's
-/// copy_file_range costs more round trips than it saves on small files.
-const SMALL_FILE: u64 = 256 * 1024;
+/// Copies checked and journaled before any of them is made: bounded so that memory stays
+/// flat however many files a revision has, large enough for the copying threads to share.
+const BATCH: usize = 1024;
 
 pub(crate) fn apply_plan(
     plan: &InstallPlan,
@@ -75,62 +89,60 @@ pub(crate) fn apply_plan(
     report: &mut InstallReport,
 ) -> Result<(), InstallError> {
     let mut journal = Journal::create(journal_path)?;
-    let euid_root = nix::unistd::geteuid().is_root();
-    let steps = &plan.steps;
-    let limit = opts.fail_after_steps.unwrap_or(usize::MAX).min(steps.len());
+    let env = CopyEnv::detect();
+    let limit = opts.fail_after_steps.unwrap_or(usize::MAX).min(plan.len());
+    // Directories this install created: nothing stands in them that the plan did not put
+    // there, so a copy into one needs no look at its destination first.
+    let mut fresh: HashSet<PathBuf> = HashSet::new();
     let mut i = 0;
     while i < limit {
-        match &steps[i] {
+        match plan.step(i) {
             Step::Mkdir { dir, replace } => {
-                mkdir(dir, *replace, &mut journal)?;
+                if mkdir(&dir, replace, &mut journal)? {
+                    fresh.insert(dir);
+                }
                 report.dirs_created += 1;
                 i += 1;
             }
             Step::Copy { .. } => {
-                // A run of copies: check and journal each in order, then copy them; every
-                // path is journaled before any is created.
                 let end = (i..limit)
-                    .find(|&j| !matches!(steps[j], Step::Copy { .. }))
-                    .unwrap_or(limit);
+                    .take(BATCH)
+                    .find(|&j| !plan.is_copy(j))
+                    .unwrap_or_else(|| limit.min(i + BATCH));
                 let mut jobs = Vec::with_capacity(end - i);
-                for step in &steps[i..end] {
+                for j in i..end {
                     if let Step::Copy {
                         source,
                         destination,
                         replace,
-                    } = step
+                    } = plan.step(j)
                     {
-                        jobs.push(prepare_copy(source, destination, *replace, &mut journal)?);
+                        let in_fresh = destination.parent().is_some_and(|p| fresh.contains(p));
+                        jobs.push(prepare_copy(
+                            source,
+                            destination,
+                            replace,
+                            in_fresh,
+                            &mut journal,
+                        )?);
                     }
                 }
-                run_copies(&jobs, euid_root)?;
+                journal.flush()?;
+                run_copies(&jobs, env)?;
                 report.files_copied += jobs.len();
                 i = end;
             }
             Step::SetPermissions(p) => {
-                apply_permission(p, ids, tools, &mut journal, &mut report.warnings)?;
+                apply_permission(&p, ids, tools, &mut journal, &mut report.warnings)?;
                 report.permissions_set += 1;
                 i += 1;
             }
         }
     }
-    if limit < steps.len() {
+    if limit < plan.len() {
         return Err(InstallError::SimulatedCrash(limit));
     }
     journal.sync()
-}
-
-/// One checked and journaled copy: write `target`, then rename it to `dest` if they differ.
-struct CopyJob<'a> {
-    source: &'a Path,
-    dest: &'a Path,
-    target: PathBuf,
-}
-
-/// Measured on the 10,000-file benchmark, a second copying thread gained nothing over the
-/// noise of a shared two-core host, so copies run on the calling thread.
-fn run_copies(jobs: &[CopyJob<'_>], euid_root: bool) -> Result<(), InstallError> {
-    jobs.iter().try_for_each(|j| run_copy(j, euid_root))
 }
 
 fn lstat(p: &Path) -> Result<Option<fs::Metadata>, InstallError> {
@@ -141,19 +153,22 @@ fn lstat(p: &Path) -> Result<Option<fs::Metadata>, InstallError> {
     }
 }
 
-fn mkdir(dir: &Path, replace: bool, journal: &mut Journal) -> Result<(), InstallError> {
+/// Creates `dir` (journaled first); `Ok(true)` when it is new and therefore empty.
+fn mkdir(dir: &Path, replace: bool, journal: &mut Journal) -> Result<bool, InstallError> {
     match lstat(dir)? {
         None => {
             journal.record(dir)?;
-            fs::create_dir(dir).map_err(|e| InstallError::io("create directory", dir, e))
+            fs::create_dir(dir).map_err(|e| InstallError::io("create directory", dir, e))?;
+            Ok(true)
         }
         // A directory of the previous revision that cleanup could not empty: reuse it, and
         // keep it journaled so it goes once it is empty.
-        Some(m) if m.file_type().is_dir() => journal.record(dir),
+        Some(m) if m.file_type().is_dir() => journal.record(dir).map(|()| false),
         Some(_) if replace => {
             journal.record(dir)?;
             fs::remove_file(dir).map_err(|e| InstallError::io("remove", dir, e))?;
-            fs::create_dir(dir).map_err(|e| InstallError::io("create directory", dir, e))
+            fs::create_dir(dir).map_err(|e| InstallError::io("create directory", dir, e))?;
+            Ok(true)
         }
         Some(_) => Err(InstallError::Changed {
             path: dir.to_path_buf(),
@@ -170,29 +185,33 @@ fn temp_beside(p: &Path) -> PathBuf {
     p.with_file_name(format!(".{name}.codedeploy-tmp.{}", std::process::id()))
 }
 
-/// Checks what stands at `dest` and journals what will be created, before creating it.
-fn prepare_copy<'a>(
-    source: &'a Path,
-    dest: &'a Path,
+/// Checks what stands at `dest` and stages its journal line; the caller flushes the journal
+/// before copying. In a directory this install created (`in_fresh`) nothing can stand there.
+fn prepare_copy(
+    source: PathBuf,
+    dest: PathBuf,
     replace: bool,
+    in_fresh: bool,
     journal: &mut Journal,
-) -> Result<CopyJob<'a>, InstallError> {
-    let target = match lstat(dest)? {
+) -> Result<CopyJob, InstallError> {
+    let existing = if in_fresh { None } else { lstat(&dest)? };
+    let target = match existing {
         None => {
-            journal.record(dest)?;
-            dest.to_path_buf()
+            journal.stage(b"", &dest);
+            dest.clone()
         }
         Some(m) if m.file_type().is_dir() => {
             return Err(InstallError::Changed {
-                path: dest.to_path_buf(),
+                path: dest,
                 what: "a directory",
             })
         }
         Some(_) if replace => {
-            let tmp = temp_beside(dest);
+            let tmp = temp_beside(&dest);
             // The temporary name is journaled too: a crash before the rename leaves it behind.
-            journal.record(dest)?;
-            journal.record(&tmp)?;
+            journal.stage(b"", &dest);
+            journal.stage(b"", &tmp);
+            journal.flush()?;
             match fs::remove_file(&tmp) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -202,7 +221,7 @@ fn prepare_copy<'a>(
         }
         Some(_) => {
             return Err(InstallError::Changed {
-                path: dest.to_path_buf(),
+                path: dest,
                 what: "a file",
             })
         }
@@ -212,83 +231,4 @@ fn prepare_copy<'a>(
         dest,
         target,
     })
-}
-
-fn run_copy(job: &CopyJob<'_>, euid_root: bool) -> Result<(), InstallError> {
-    let (source, target) = (job.source, job.target.as_path());
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(source);
-    match opened {
-        Ok(from) => copy_regular(from, source, target, euid_root)?,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            let link =
-                fs::read_link(source).map_err(|e| InstallError::io("read link", source, e))?;
-            std::os::unix::fs::symlink(&link, target)
-                .map_err(|e| InstallError::io("create symlink", target, e))?;
-            if euid_root {
-                let m = fs::symlink_metadata(source)
-                    .map_err(|e| InstallError::io("inspect", source, e))?;
-                std::os::unix::fs::lchown(target, Some(m.uid()), Some(m.gid()))
-                    .map_err(|e| InstallError::io("chown", target, e))?;
-            }
-        }
-        Err(e) => return Err(InstallError::io("open", source, e)),
-    }
-    if target != job.dest {
-        fs::rename(target, job.dest).map_err(|e| InstallError::io("rename", job.dest, e))?;
-    }
-    Ok(())
-}
-
-/// Copies contents, then owner (as root), mode and timestamps, as `cp -p` would.
-fn copy_regular(
-    mut from: File,
-    source: &Path,
-    target: &Path,
-    euid_root: bool,
-) -> Result<(), InstallError> {
-    let meta = from
-        .metadata()
-        .map_err(|e| InstallError::io("inspect", source, e))?;
-    if !meta.is_file() {
-        return Err(InstallError::io(
-            "copy",
-            source,
-            io::Error::other("not a regular file"),
-        ));
-    }
-    let mut to = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(target)
-        .map_err(|e| InstallError::io("create", target, e))?;
-    if meta.len() <= SMALL_FILE {
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        from.read_to_end(&mut buf)
-            .map_err(|e| InstallError::io("read", source, e))?;
-        to.write_all(&buf)
-            .map_err(|e| InstallError::io("write", target, e))?;
-    } else {
-        // io::copy between files uses copy_file_range underneath.
-        io::copy(&mut from, &mut to).map_err(|e| InstallError::io("copy to", target, e))?;
-    }
-    if euid_root {
-        std::os::unix::fs::fchown(&to, Some(meta.uid()), Some(meta.gid()))
-            .map_err(|e| InstallError::io("chown", target, e))?;
-    }
-    to.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(|e| InstallError::io("chmod", target, e))?;
-    let mut times = FileTimes::new();
-    if let Ok(t) = meta.accessed() {
-        times = times.set_accessed(t);
-    }
-    if let Ok(t) = meta.modified() {
-        times = times.set_modified(t);
-    }
-    to.set_times(times)
-        .map_err(|e| InstallError::io("set times", target, e))
 }

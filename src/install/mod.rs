@@ -14,6 +14,7 @@
 
 mod apply;
 mod cleanup;
+mod copy;
 mod perms;
 mod realfs;
 mod retention;
@@ -175,10 +176,9 @@ pub fn install(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(InstallError::io("remove", &cleanup_path, e)),
     }
-    state::write_atomic(
-        &layout.install_json(group),
-        plan::install_json(&plan).as_bytes(),
-    )?;
+    state::write_atomic_with(&layout.install_json(group), |w| {
+        plan::write_install_json(&plan, w)
+    })?;
     apply::apply_plan(&plan, &cleanup_path, &ids, &tools, opts, &mut report)?;
     state::write_pointer(&layout.last_successful_install(group), deployment_dir)?;
     Ok(report)

@@ -8,7 +8,7 @@
 
 use super::apply::Journal;
 use super::InstallError;
-use crate::plan::{full_acl, InstallPlan, PermissionStep, Step};
+use crate::plan::{full_acl, InstallPlan, PermissionStep};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, OpenOptions, Permissions};
@@ -55,10 +55,7 @@ pub(crate) struct Ids {
 /// Refuses a plan that needs a tool this host lacks or names an unknown user or group.
 pub(crate) fn check_and_resolve(plan: &InstallPlan, tools: &Tools) -> Result<Ids, InstallError> {
     let mut ids = Ids::default();
-    for step in &plan.steps {
-        let Step::SetPermissions(p) = step else {
-            continue;
-        };
+    for p in plan.permission_steps() {
         let missing = |what, tool| InstallError::MissingTool {
             object: p.object.clone(),
             line: p.pos.line,
