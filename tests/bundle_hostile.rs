@@ -9,7 +9,8 @@ use std::os::unix::fs::symlink;
 
 use bundle_support::*;
 use codedeploy_agent::bundle::{
-    unpack_file, unpack_reader, BundleError, BundleType, UnpackOptions, Unsafe,
+    copy_directory_bundle, unpack_file, unpack_reader, BundleError, BundleType, UnpackOptions,
+    Unsafe,
 };
 use tar::EntryType;
 
@@ -338,4 +339,52 @@ fn oversized_metadata_headers_are_refused_without_allocating() {
     let err = unpack_file(&b, BundleType::Tar, &l.archive, &opts()).unwrap_err();
     assert!(matches!(err, BundleError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains("exceeds"), "{err}");
+}
+
+#[test]
+fn directory_bundle_is_bounded_too() {
+    // Small files are read whole, large ones copied in the kernel: both count against the
+    // limit, and a large file never lands more than the limit's worth on disk.
+    let limit: u64 = 1 << 20;
+    let opts = UnpackOptions {
+        max_total_bytes: limit,
+        ..opts()
+    };
+    let l = Layout::new();
+    let src = l.tmp.path().join("small-files");
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..6 {
+        fs::write(src.join(format!("f{i}")), vec![1u8; 200 * 1024]).unwrap();
+    }
+    let err = copy_directory_bundle(&src, &l.archive, &opts).unwrap_err();
+    match &err {
+        BundleError::TooLarge { limit: got, .. } => assert_eq!(got, &limit),
+        other => panic!("expected TooLarge, got {other}"),
+    }
+
+    let l = Layout::new();
+    let src = l.tmp.path().join("big-file");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("big"), vec![2u8; 3 << 20]).unwrap();
+    let err = copy_directory_bundle(&src, &l.archive, &opts).unwrap_err();
+    too_large(&err, "big", limit);
+    let written = fs::metadata(l.archive.join("big")).map_or(0, |m| m.len());
+    assert!(
+        written <= limit + 1,
+        "wrote {written} bytes past a {limit} limit"
+    );
+    l.assert_sentinel_untouched();
+
+    // Exactly at the limit is fine.
+    let l = Layout::new();
+    let src = l.tmp.path().join("fits");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), vec![3u8; (limit / 2) as usize]).unwrap();
+    fs::write(src.join("b"), vec![4u8; (limit / 2) as usize]).unwrap();
+    let r = copy_directory_bundle(&src, &l.archive, &opts).unwrap();
+    assert_eq!(r.bytes, limit);
+    assert_eq!(
+        fs::read(l.archive.join("b")).unwrap(),
+        vec![4u8; (limit / 2) as usize]
+    );
 }

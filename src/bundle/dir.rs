@@ -34,7 +34,7 @@ fn kind_of(md: &Metadata, path: &Path) -> io::Result<Kind> {
     })
 }
 
-fn send_file(path: &Path, rel: &str, bundle: &Path, tx: &Tx) -> Result<(), Stop> {
+fn send_file(path: &Path, rel: &str, bundle: &Path, len: u64, tx: &Tx) -> Result<(), Stop> {
     let read_err = |e| {
         Stop::Failed(BundleError::Read {
             bundle: bundle.to_path_buf(),
@@ -42,12 +42,13 @@ fn send_file(path: &Path, rel: &str, bundle: &Path, tx: &Tx) -> Result<(), Stop>
             source: e,
         })
     };
-    let mut f: File = OpenOptions::new()
+    let f: File = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the unpack.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .map_err(read_err)?;
-    tx.pump(&mut f, read_err)?;
+    tx.send(Msg::File(f, len))?;
     tx.send(Msg::End)
 }
 
@@ -84,7 +85,7 @@ pub fn produce(src: &Path, tx: &Tx) -> Result<(), Stop> {
             owner: None,
         }))?;
         match is {
-            (true, _) => send_file(&abs, &raw_name, src, tx)?,
+            (true, _) => send_file(&abs, &raw_name, src, md.len(), tx)?,
             (_, true) => {
                 let iter = fs::read_dir(&abs).map_err(|e| read_err(&rel, e))?;
                 stack.push((rel, iter));
