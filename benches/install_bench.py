@@ -132,7 +132,10 @@ def main():
         with open(os.path.join(stage, "appspec.yml"), "w") as fh:
             fh.write(f"version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: {dest3}\n")
         t3 = os.path.join(d3, "b.tgz")
-        subprocess.run(f"(cd {src} && tar cf - site) | (cd {stage} && tar xf -) && tar czf {t3} -C {stage} . && rm -rf {stage}", shell=True, check=True)
+        # The staging tree goes to the trash, not away: deleting it here would slow the
+        # next file creations (ours) for minutes (see wait_for_quiet_inodes).
+        subprocess.run(f"(cd {src} && tar cf - site) | (cd {stage} && tar xf -) && tar czf {t3} -C {stage} .", shell=True, check=True)
+        os.rename(stage, os.path.join(trash, f"stage{r}"))
         cfg3 = os.path.join(d3, "agent.yml")
         with open(cfg3, "w") as fh:
             fh.write(f"root_dir: {d3}/root\nlog_dir: {d3}/log\n")

@@ -357,8 +357,8 @@ pub fn produce<R: Read>(
         if is_file {
             let mut left = size;
             while left > 0 {
-                let mut buf = tx.buffer();
                 let n = left.min(CHUNK as u64) as usize;
+                let mut buf = tx.buffer(n);
                 buf.resize(n, 0);
                 if !rd.fill(&mut buf)? {
                     return Err(rd.malformed("archive is truncated"));
