@@ -7,8 +7,8 @@
 
 use super::perms::Tools;
 use super::InstallError;
-use crate::plan::Removal;
-use std::collections::{HashMap, HashSet};
+use crate::plan::{Previous, PreviousInstall, Removal};
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,11 +21,11 @@ fn gone(e: &io::Error) -> bool {
 /// Whether every ancestor of `p` that the journal lists is still a real directory.
 fn ancestors_intact(
     p: &Path,
-    journaled: &HashSet<PathBuf>,
+    journaled: &PreviousInstall,
     cache: &mut HashMap<PathBuf, bool>,
 ) -> bool {
     for a in p.ancestors().skip(1) {
-        if !journaled.contains(a) {
+        if !journaled.installed(a) {
             continue;
         }
         let ok = *cache
@@ -38,16 +38,15 @@ fn ancestors_intact(
     true
 }
 
-/// Applies removals in the order given (the journal's reverse order). Returns how many
-/// entries were processed.
+/// Applies the journal's removals (last line first). Returns how many entries were
+/// processed.
 pub(crate) fn apply_removals(
-    removals: &[Removal],
-    journaled: &HashSet<PathBuf>,
+    journaled: &PreviousInstall,
     tools: &Tools,
     warnings: &mut Vec<String>,
 ) -> Result<usize, InstallError> {
     let mut cache = HashMap::new();
-    for r in removals {
+    for r in journaled.removals() {
         match r {
             Removal::Path(p) => {
                 if !ancestors_intact(p, journaled, &mut cache) {
@@ -77,7 +76,7 @@ pub(crate) fn apply_removals(
             },
         }
     }
-    Ok(removals.len())
+    Ok(journaled.len())
 }
 
 fn remove_one(p: &Path) -> Result<(), InstallError> {

@@ -22,9 +22,8 @@ mod retention;
 pub use retention::{prune_old_revisions, record_most_recent};
 
 use crate::appspec::model::{AppSpec, FileExistsBehavior};
-use crate::plan::{self, PlanError, PlanInput, Removal};
+use crate::plan::{self, PlanError, PlanInput, PreviousInstall};
 use crate::state::{self, Layout, StateError};
-use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
@@ -134,14 +133,7 @@ pub fn install(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(InstallError::io("read", &cleanup_path, e)),
     };
-    let removals = plan::parse_journal(&journal);
-    let previous: HashSet<PathBuf> = removals
-        .iter()
-        .filter_map(|r| match r {
-            Removal::Path(p) => Some(p.clone()),
-            Removal::SeContext(_) => None,
-        })
-        .collect();
+    let previous = PreviousInstall::parse(journal);
 
     let cwd = match &opts.cwd {
         Some(c) => c.clone(),
@@ -169,8 +161,7 @@ pub fn install(
         retained: plan.retained.clone(),
         ..InstallReport::default()
     };
-    report.previous_removals =
-        cleanup::apply_removals(&removals, &previous, &tools, &mut report.warnings)?;
+    report.previous_removals = cleanup::apply_removals(&previous, &tools, &mut report.warnings)?;
     match fs::remove_file(&cleanup_path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

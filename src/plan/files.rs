@@ -16,6 +16,7 @@
 //! directory of this revision, so it stays journaled and receives the revision's permissions.
 
 use super::fsview::{normalize, DestKind, FsView, SourceKind};
+use super::journal::Previous;
 use super::perms::plan_permissions;
 use super::{InstallPlan, PlanError};
 use crate::appspec::model::{FileExistsBehavior, FileMapping, Permission, Pos};
@@ -35,7 +36,7 @@ pub struct PlanInput<'a> {
     pub permissions: &'a [Permission],
     pub behavior: FileExistsBehavior,
     /// Paths the previous revision of this group installed (its cleanup journal).
-    pub previous: &'a HashSet<PathBuf>,
+    pub previous: &'a dyn Previous,
     /// Base for relative destinations and permission objects.
     pub cwd: &'a Path,
 }
@@ -152,7 +153,7 @@ impl Builder<'_> {
     /// What will stand at `p` once the previous revision's files are gone.
     fn dest_kind(&self, p: &Path) -> Result<DestKind, PlanError> {
         let real = self.fs.dest_kind(p).map_err(|m| Self::inspect_err(p, m))?;
-        if !self.input.previous.contains(p) {
+        if !self.input.previous.installed(p) {
             return Ok(real);
         }
         if real == DestKind::Dir && !self.vanishes(p)? {
@@ -181,7 +182,7 @@ impl Builder<'_> {
             .map_err(|m| Self::inspect_err(dir, m))?
         {
             let child = dir.join(name);
-            if !self.input.previous.contains(&child) {
+            if !self.input.previous.installed(&child) {
                 return Ok(false);
             }
             let kind = self
@@ -230,7 +231,7 @@ impl Builder<'_> {
             // A directory of the previous revision that cleanup will not empty (a script
             // wrote into it) is still the revision's: plan it, so it stays journaled and is
             // removed once it is empty.
-            DestKind::Dir if self.input.previous.contains(dir) => false,
+            DestKind::Dir if self.input.previous.installed(dir) => false,
             DestKind::Dir | DestKind::SymlinkToDir => return Ok(true),
             DestKind::Absent => false,
             DestKind::File | DestKind::Symlink | DestKind::Special => match self.input.behavior {
