@@ -78,6 +78,7 @@ impl Journal {
 
 /// Copies checked and journaled before any of them is made: bounded so that memory stays
 /// flat however many files a revision has, large enough for the copying threads to share.
+/// Every path is still journaled before it is created.
 const BATCH: usize = 1024;
 
 pub(crate) fn apply_plan(
@@ -91,53 +92,50 @@ pub(crate) fn apply_plan(
     let mut journal = Journal::create(journal_path)?;
     let env = CopyEnv::detect();
     let limit = opts.fail_after_steps.unwrap_or(usize::MAX).min(plan.len());
-    // Directories this install created: nothing stands in them that the plan did not put
-    // there, so a copy into one needs no look at its destination first.
-    let mut fresh: HashSet<PathBuf> = HashSet::new();
     let mut i = 0;
     while i < limit {
-        match plan.step(i) {
-            Step::Mkdir { dir, replace } => {
-                if mkdir(&dir, replace, &mut journal)? {
-                    fresh.insert(dir);
+        if let Step::SetPermissions(p) = plan.step(i) {
+            apply_permission(&p, ids, tools, &mut journal, &mut report.warnings)?;
+            report.permissions_set += 1;
+            i += 1;
+            continue;
+        }
+        // A batch: directories are made as they come (the plan puts a directory before its
+        // contents), copies are checked and journaled, then made together, so the copying
+        // threads can work in different directories.
+        let mut jobs = Vec::new();
+        // Directories this batch created: nothing stands in them that the plan did not put
+        // there, so a copy into one needs no look at its destination first.
+        let mut fresh: HashSet<PathBuf> = HashSet::new();
+        while i < limit && jobs.len() < BATCH {
+            match plan.step(i) {
+                Step::Mkdir { dir, replace } => {
+                    if mkdir(&dir, replace, &mut journal)? {
+                        fresh.insert(dir);
+                    }
+                    report.dirs_created += 1;
                 }
-                report.dirs_created += 1;
-                i += 1;
-            }
-            Step::Copy { .. } => {
-                let end = (i..limit)
-                    .take(BATCH)
-                    .find(|&j| !plan.is_copy(j))
-                    .unwrap_or_else(|| limit.min(i + BATCH));
-                let mut jobs = Vec::with_capacity(end - i);
-                for j in i..end {
-                    if let Step::Copy {
+                Step::Copy {
+                    source,
+                    destination,
+                    replace,
+                } => {
+                    let in_fresh = destination.parent().is_some_and(|p| fresh.contains(p));
+                    jobs.push(prepare_copy(
                         source,
                         destination,
                         replace,
-                    } = plan.step(j)
-                    {
-                        let in_fresh = destination.parent().is_some_and(|p| fresh.contains(p));
-                        jobs.push(prepare_copy(
-                            source,
-                            destination,
-                            replace,
-                            in_fresh,
-                            &mut journal,
-                        )?);
-                    }
+                        in_fresh,
+                        &mut journal,
+                    )?);
                 }
-                journal.flush()?;
-                run_copies(&jobs, env)?;
-                report.files_copied += jobs.len();
-                i = end;
+                Step::SetPermissions(_) => break,
             }
-            Step::SetPermissions(p) => {
-                apply_permission(&p, ids, tools, &mut journal, &mut report.warnings)?;
-                report.permissions_set += 1;
-                i += 1;
-            }
+            i += 1;
         }
+        journal.flush()?;
+        run_copies(&jobs, env)?;
+        report.files_copied += jobs.len();
     }
     if limit < plan.len() {
         return Err(InstallError::SimulatedCrash(limit));

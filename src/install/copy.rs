@@ -17,11 +17,12 @@ use std::sync::Mutex;
 
 /// Files up to this size are copied with one read and one write from a reused buffer.
 const SMALL_FILE: usize = 256 * 1024;
-/// Jobs a thread takes at a time: consecutive jobs share a directory, and threads working in
-/// different directories do not contend for its lock.
-const GRAB: usize = 32;
+/// Most jobs a thread takes at a time. A thread takes the run of consecutive jobs with the
+/// same destination directory (up to this many): creating a file holds its directory's lock,
+/// so threads working in different directories do not wait for each other.
+const GRAB: usize = 256;
 /// Below this many jobs a second thread costs more than it saves.
-const PARALLEL_MIN: usize = 2 * GRAB;
+const PARALLEL_MIN: usize = 64;
 
 /// One checked and journaled copy: write `target`, then rename it to `dest` if they differ.
 pub(crate) struct CopyJob {
@@ -61,17 +62,17 @@ pub(crate) fn run_copies(jobs: &[CopyJob], env: CopyEnv) -> Result<(), InstallEr
         let mut buf = Vec::new();
         return jobs.iter().try_for_each(|j| run_copy(j, env, &mut buf));
     }
+    let groups = directory_runs(jobs);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let failure: Mutex<Option<InstallError>> = Mutex::new(None);
     let work = || {
         let mut buf = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            let start = next.fetch_add(GRAB, Ordering::Relaxed);
-            if start >= jobs.len() {
+            let Some(range) = groups.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
-            }
-            for job in &jobs[start..(start + GRAB).min(jobs.len())] {
+            };
+            for job in &jobs[range.clone()] {
                 if let Err(e) = run_copy(job, env, &mut buf) {
                     stop.store(true, Ordering::Relaxed);
                     if let Ok(mut f) = failure.lock() {
@@ -97,6 +98,22 @@ pub(crate) fn run_copies(jobs: &[CopyJob], env: CopyEnv) -> Result<(), InstallEr
             io::Error::other("a copying thread panicked"),
         )),
     }
+}
+
+/// Splits the jobs into runs that share a destination directory, each at most [`GRAB`] long.
+fn directory_runs(jobs: &[CopyJob]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=jobs.len() {
+        let split = i == jobs.len()
+            || i - start == GRAB
+            || jobs[i].dest.parent() != jobs[start].dest.parent();
+        if split {
+            runs.push(start..i);
+            start = i;
+        }
+    }
+    runs
 }
 
 fn run_copy(job: &CopyJob, env: CopyEnv, buf: &mut Vec<u8>) -> Result<(), InstallError> {
@@ -183,4 +200,26 @@ fn copy_regular(
     }
     to.set_times(times)
         .map_err(|e| InstallError::io("set times", target, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(dest: &str) -> CopyJob {
+        CopyJob {
+            source: PathBuf::from("/src").join(dest.trim_start_matches('/')),
+            dest: PathBuf::from(dest),
+            target: PathBuf::from(dest),
+        }
+    }
+
+    #[test]
+    fn runs_follow_directories_and_are_capped() {
+        let mut jobs: Vec<CopyJob> = ["/a/1", "/a/2", "/b/1", "/a/3"].map(job).into();
+        assert_eq!(directory_runs(&jobs), [0..2, 2..3, 3..4]);
+        jobs = (0..GRAB + 3).map(|i| job(&format!("/c/{i}"))).collect();
+        assert_eq!(directory_runs(&jobs), [0..GRAB, GRAB..GRAB + 3]);
+        assert!(directory_runs(&[]).is_empty());
+    }
 }
