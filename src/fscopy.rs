@@ -9,6 +9,16 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 
+/// Threads that copy files: the CPUs available, at most 4 (creating files is bound by the
+/// file system beyond that). `CODEDEPLOY_COPY_THREADS` overrides it (a benchmarking knob).
+pub fn copy_threads() -> usize {
+    std::env::var("CODEDEPLOY_COPY_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 4)
+}
+
 /// Reads `from` to its end into `buf` (cleared first). `expect` is the size `fstat` gave:
 /// a regular file returns less than asked only at its end, so asking for `expect + 1` bytes
 /// normally takes one read; a file that grew since is read on to its end.

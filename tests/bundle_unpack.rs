@@ -465,3 +465,46 @@ fn zip_errors_name_the_entry() {
         "{msg}"
     );
 }
+
+#[test]
+fn directory_bundle_of_many_directories_is_copied_whole() {
+    // Enough directories for every copying thread to get some; directory times are set
+    // after all of them finished, so writing children cannot disturb them.
+    let l = Layout::new();
+    let src = l.tmp.path().join("src");
+    let t = nix::sys::time::TimeSpec::new(1_500_000_000, 0);
+    let mut want_files = 0;
+    for d in 0..40 {
+        let dir = src.join(format!("d{d:02}")).join("inner");
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..(d % 7 + 1) {
+            let body = format!("{d}/{f}").repeat(d * 50 + 1);
+            fs::write(dir.join(format!("f{f}")), body).unwrap();
+            want_files += 1;
+        }
+        fs::set_permissions(dir.join("f0"), fs::Permissions::from_mode(0o700)).unwrap();
+        for p in [dir.clone(), dir.parent().unwrap().to_path_buf()] {
+            nix::sys::stat::utimensat(
+                nix::fcntl::AT_FDCWD,
+                &p,
+                &t,
+                &t,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            )
+            .unwrap();
+        }
+    }
+    let r = copy_directory_bundle(&src, &l.archive, &opts()).unwrap();
+    assert_eq!((r.files, r.dirs), (want_files, 80));
+    for d in 0..40 {
+        let dir = l.archive.join(format!("d{d:02}")).join("inner");
+        for f in 0..(d % 7 + 1) {
+            let body = format!("{d}/{f}").repeat(d * 50 + 1);
+            assert_eq!(fs::read_to_string(dir.join(format!("f{f}"))).unwrap(), body);
+        }
+        assert_eq!(mode(&dir.join("f0")), 0o700);
+        assert_eq!(mtime(&dir), 1_500_000_000, "{}", dir.display());
+        assert_eq!(mtime(dir.parent().unwrap()), 1_500_000_000);
+    }
+    l.assert_sentinel_untouched();
+}

@@ -1,17 +1,41 @@
-//! Directory-bundle producer: walks a source tree depth-first without following symlinks and
-//! describes it to the writer, so directory bundles get the same safety checks and limits as
+//! Directory bundles: walks a source tree depth-first without following symlinks and hands
+//! each entry to a [`Writer`], so directory bundles get the same safety checks and limits as
 //! archives. Modes, symlinks (as links) and times are kept; ownership is not (the official
 //! agent's `cp_r` does not keep it either). Hard-linked files are copied as separate files.
+//!
+//! There is nothing to decode, so the work is creating files: the walk (on the calling
+//! thread) hands batches of one directory's entries to up to [`fscopy::copy_threads`]
+//! writers, since creating a file holds its directory's lock and writers in different
+//! directories do not wait for each other. A walk never yields an entry below a symlink or
+//! the same name twice, so the order between batches does not matter. Invariants: memory
+//! stays at a few batches whatever the tree's size; directory metadata is applied only after
+//! every writer wrote its last file; the first error stops the copy and is the one returned.
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
 
 use super::entry::{EntryHead, Kind};
 use super::error::BundleError;
-use super::pipeline::{Msg, Stop, Tx};
+use super::writer::Writer;
+use super::UnpackReport;
+use crate::fscopy;
+
+/// Entries in one batch at most.
+const BATCH: usize = 256;
+/// Batches queued for the writers.
+const DEPTH: usize = 8;
+
+/// One entry: its header and, for a regular file, where to read it and its size.
+struct Item {
+    head: EntryHead,
+    file: Option<(PathBuf, u64)>,
+}
 
 fn kind_of(md: &Metadata, path: &Path) -> io::Result<Kind> {
     let ft = md.file_type();
@@ -34,64 +58,168 @@ fn kind_of(md: &Metadata, path: &Path) -> io::Result<Kind> {
     })
 }
 
-fn send_file(path: &Path, rel: &str, bundle: &Path, len: u64, tx: &Tx) -> Result<(), Stop> {
-    let read_err = |e| {
-        Stop::Failed(BundleError::Read {
-            bundle: bundle.to_path_buf(),
-            entry: rel.to_string(),
-            source: e,
-        })
-    };
-    let f: File = OpenOptions::new()
-        .read(true)
-        // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the unpack.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(read_err)?;
-    tx.send(Msg::File(f, len))?;
-    tx.send(Msg::End)
+fn read_err(bundle: &Path, entry: &str, source: io::Error) -> BundleError {
+    BundleError::Read {
+        bundle: bundle.to_path_buf(),
+        entry: entry.to_string(),
+        source,
+    }
 }
 
-pub fn produce(src: &Path, tx: &Tx) -> Result<(), Stop> {
-    let read_err = |p: &Path, e| {
-        Stop::Failed(BundleError::Read {
-            bundle: src.to_path_buf(),
-            entry: p.to_string_lossy().into_owned(),
-            source: e,
-        })
-    };
+/// Applies one batch with `w`.
+fn apply(w: &mut Writer, bundle: &Path, batch: Vec<Item>) -> Result<(), BundleError> {
+    for item in batch {
+        let name = item.head.raw_name.clone();
+        w.begin(item.head)?;
+        if let Some((path, len)) = item.file {
+            // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the copy.
+            let mut f: File = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+                .open(&path)
+                .map_err(|e| read_err(bundle, &name, e))?;
+            w.data_from_file(&mut f, len)?;
+        }
+        w.end()?;
+    }
+    Ok(())
+}
+
+/// Walks `src`, giving `sink` batches of entries that share a directory.
+fn walk(
+    src: &Path,
+    sink: &mut dyn FnMut(Vec<Item>) -> Result<(), BundleError>,
+) -> Result<(), BundleError> {
+    let rerr = |p: &Path, e| read_err(src, &p.to_string_lossy(), e);
     // Depth-first with one open directory handle per level.
     let mut stack: Vec<(PathBuf, fs::ReadDir)> = Vec::new();
-    let root = fs::read_dir(src).map_err(|e| read_err(Path::new(""), e))?;
+    let root = fs::read_dir(src).map_err(|e| rerr(Path::new(""), e))?;
     stack.push((PathBuf::new(), root));
+    let mut batch: Vec<Item> = Vec::new();
     while let Some((rel_dir, iter)) = stack.last_mut() {
         let Some(next) = iter.next() else {
             stack.pop();
             continue;
         };
-        let de = next.map_err(|e| read_err(rel_dir, e))?;
+        let de = next.map_err(|e| rerr(rel_dir, e))?;
         let rel = rel_dir.join(de.file_name());
         let abs = src.join(&rel);
-        let md = fs::symlink_metadata(&abs).map_err(|e| read_err(&rel, e))?;
-        let kind = kind_of(&md, &abs).map_err(|e| read_err(&rel, e))?;
-        let raw_name = rel.to_string_lossy().into_owned();
-        let is = (kind == Kind::File, kind == Kind::Dir);
+        let md = fs::symlink_metadata(&abs).map_err(|e| rerr(&rel, e))?;
+        let kind = kind_of(&md, &abs).map_err(|e| rerr(&rel, e))?;
+        let is_dir = kind == Kind::Dir;
+        let file = (kind == Kind::File).then(|| (abs.clone(), md.len()));
         let mtime = (md.mtime(), u32::try_from(md.mtime_nsec()).unwrap_or(0));
-        tx.send(Msg::Begin(EntryHead {
-            raw_name: raw_name.clone(),
-            kind,
-            mode: Some(md.mode() & 0o7777),
-            mtime: Some(mtime),
-            owner: None,
-        }))?;
-        match is {
-            (true, _) => send_file(&abs, &raw_name, src, md.len(), tx)?,
-            (_, true) => {
-                let iter = fs::read_dir(&abs).map_err(|e| read_err(&rel, e))?;
-                stack.push((rel, iter));
-            }
-            _ => {}
+        let same_dir = batch
+            .last()
+            .is_none_or(|i| Path::new(&i.head.raw_name).parent() == rel.parent());
+        if !same_dir || batch.len() >= BATCH {
+            sink(std::mem::take(&mut batch))?;
+        }
+        batch.push(Item {
+            head: EntryHead {
+                raw_name: rel.to_string_lossy().into_owned(),
+                kind,
+                mode: Some(md.mode() & 0o7777),
+                mtime: Some(mtime),
+                owner: None,
+            },
+            file,
+        });
+        if is_dir {
+            let iter = fs::read_dir(&abs).map_err(|e| rerr(&rel, e))?;
+            stack.push((rel, iter));
         }
     }
+    if !batch.is_empty() {
+        sink(batch)?;
+    }
     Ok(())
+}
+
+/// Copies the tree at `src` with `writer` (and siblings of it on other threads), then
+/// applies every writer's directory metadata; returns the summed report.
+pub fn copy(src: &Path, mut writer: Writer) -> Result<UnpackReport, BundleError> {
+    let threads = fscopy::copy_threads();
+    if threads < 2 {
+        walk(src, &mut |batch| apply(&mut writer, src, batch))?;
+        return writer.finish();
+    }
+    let mut writers = vec![writer];
+    for _ in 1..threads {
+        let sibling = writers[0].sibling()?;
+        writers.push(sibling);
+    }
+    let (tx, rx) = sync_channel::<Vec<Item>>(DEPTH);
+    let rx = Mutex::new(rx);
+    let failed = AtomicBool::new(false);
+    let (walked, results) = std::thread::scope(|s| {
+        let handles: Vec<_> = writers
+            .into_iter()
+            .map(|w| {
+                let (rx, failed) = (&rx, &failed);
+                s.spawn(move || work(w, src, rx, failed))
+            })
+            .collect();
+        let walked = walk(src, &mut |batch| {
+            if failed.load(Ordering::Relaxed) {
+                return Err(stopped(src));
+            }
+            tx.send(batch).map_err(|_| stopped(src))
+        });
+        drop(tx);
+        let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        (walked, results)
+    });
+    let mut done = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(Ok(w)) => done.push(w),
+            // A writer's refusal is the root cause even if the walk failed afterwards.
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(internal(src, "a copying thread panicked")),
+        }
+    }
+    walked?;
+    let mut total = UnpackReport::default();
+    for w in done {
+        let r = w.finish()?;
+        total.files += r.files;
+        total.dirs += r.dirs;
+        total.symlinks += r.symlinks;
+        total.bytes += r.bytes;
+    }
+    Ok(total)
+}
+
+fn work(
+    mut w: Writer,
+    src: &Path,
+    rx: &Mutex<Receiver<Vec<Item>>>,
+    failed: &AtomicBool,
+) -> Result<Writer, BundleError> {
+    loop {
+        let batch = match rx.lock() {
+            Ok(r) => r.recv(),
+            Err(_) => return Err(internal(src, "a copying thread panicked")),
+        };
+        let Ok(batch) = batch else {
+            return Ok(w);
+        };
+        if let Err(e) = apply(&mut w, src, batch) {
+            failed.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+    }
+}
+
+fn internal(src: &Path, what: &str) -> BundleError {
+    BundleError::Unsupported {
+        bundle: src.to_path_buf(),
+        what: format!("internal error: {what}"),
+    }
+}
+
+/// The walk stopped because a writer failed; that writer's error is the one reported.
+fn stopped(src: &Path) -> BundleError {
+    internal(src, "the copy stopped")
 }

@@ -100,7 +100,7 @@ pub fn unpack_file(
             use std::io::Seek;
             f.rewind().map_err(open_err)?;
             let writer = Writer::open(bundle, archive_dir, opts)?;
-            let report = pipeline::run(bundle, writer, true, |tx| {
+            let report = pipeline::run(bundle, writer, |tx| {
                 zip::produce(f, bundle, opts.reject_setuid, tx)
             })?;
             finish_archive(bundle, archive_dir, report)
@@ -168,7 +168,7 @@ pub fn unpack_reader_named<R: Read>(
             )
         }
     };
-    let report = pipeline::run(name, writer, true, produce)?;
+    let report = pipeline::run(name, writer, produce)?;
     finish_archive(name, archive_dir, report)
 }
 
@@ -179,9 +179,7 @@ pub fn copy_directory_bundle(
     archive_dir: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackReport, BundleError> {
-    let writer = Writer::open(src, archive_dir, opts)?;
-    // A directory has nothing to decode: the walk and the writes share one thread.
-    pipeline::run(src, writer, false, |tx| dir::produce(src, tx))
+    dir::copy(src, Writer::open(src, archive_dir, opts)?)
 }
 
 fn finish_archive(

@@ -31,9 +31,6 @@ const BATCH_MSGS: usize = 256;
 pub enum Msg {
     Begin(EntryHead),
     Data(Vec<u8>),
-    /// The whole content of the current member is this file (directory bundles), `fstat`
-    /// size given.
-    File(std::fs::File, u64),
     End,
 }
 
@@ -155,7 +152,6 @@ impl Tx {
                         d.spare = Some(buf);
                         r
                     }
-                    Msg::File(mut f, len) => w.data_from_file(&mut f, len),
                     Msg::End => w.end(),
                 };
                 res.map_err(|e| {
@@ -202,7 +198,6 @@ fn consume(
                     let _ = pool.try_send(buf);
                 }
             }
-            Msg::File(mut f, len) => w.data_from_file(&mut f, len)?,
             Msg::End => w.end()?,
         }
     }
@@ -219,14 +214,9 @@ fn threaded() -> bool {
     thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
-/// Runs `produce` on this thread and the writer on a scoped thread (or inline on one CPU,
-/// or when there is no decoding to overlap: `overlap` false), then finishes the writer.
-pub fn run<F>(
-    bundle: &Path,
-    writer: Writer,
-    overlap: bool,
-    produce: F,
-) -> Result<UnpackReport, BundleError>
+/// Runs `produce` on this thread and the writer on a scoped thread (or inline on one CPU),
+/// then finishes the writer.
+pub fn run<F>(bundle: &Path, writer: Writer, produce: F) -> Result<UnpackReport, BundleError>
 where
     F: FnOnce(&Tx) -> Result<(), Stop>,
 {
@@ -234,7 +224,7 @@ where
         bundle: bundle.to_path_buf(),
         what: format!("internal error: {what}"),
     };
-    if !overlap || !threaded() {
+    if !threaded() {
         let tx = Tx {
             inner: TxInner::Direct(Box::new(RefCell::new(Direct {
                 writer: Some(writer),

@@ -20,6 +20,8 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
@@ -109,6 +111,8 @@ pub(crate) struct Writer {
     groups: HashMap<String, Option<Gid>>,
     /// Reused for small files copied from a directory bundle.
     buf: Vec<u8>,
+    /// Bytes written by this writer and its siblings, checked against the limit.
+    total: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -141,7 +145,46 @@ impl Writer {
             users: HashMap::new(),
             groups: HashMap::new(),
             buf: Vec::new(),
+            total: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Another writer into the same archive dir, for another thread, sharing the size limit.
+    /// Each applies its own directories' metadata in [`Writer::finish`], which must run only
+    /// once every sibling has written its last member.
+    pub fn sibling(&self) -> Result<Self, BundleError> {
+        let root = self.root.try_clone().map_err(|e| self.werr("", e))?;
+        Ok(Self {
+            bundle: self.bundle.clone(),
+            archive_dir: self.archive_dir.clone(),
+            opts: self.opts.clone(),
+            root,
+            stack: Vec::new(),
+            open: None,
+            pending_dirs: Vec::new(),
+            report: UnpackReport::default(),
+            umask: self.umask,
+            users: HashMap::new(),
+            groups: HashMap::new(),
+            buf: Vec::new(),
+            total: Arc::clone(&self.total),
+        })
+    }
+
+    fn too_large(&self, entry: String) -> BundleError {
+        BundleError::TooLarge {
+            bundle: self.bundle.clone(),
+            entry,
+            limit: self.opts.max_total_bytes,
+            archive_dir: self.archive_dir.clone(),
+        }
+    }
+
+    /// Counts `n` more bytes; false when that passes the limit.
+    fn count(&mut self, n: u64) -> bool {
+        let before = self.total.fetch_add(n, Ordering::Relaxed);
+        self.report.bytes += n;
+        before.saturating_add(n) <= self.opts.max_total_bytes
     }
 
     fn refuse(&self, entry: &str, reason: Unsafe) -> BundleError {
@@ -374,21 +417,14 @@ impl Writer {
         let Some(of) = self.open.as_mut() else {
             return Ok(());
         };
-        let total = self.report.bytes.saturating_add(buf.len() as u64);
-        if total > self.opts.max_total_bytes {
-            return Err(BundleError::TooLarge {
-                bundle: self.bundle.clone(),
-                entry: of.head.raw_name.clone(),
-                limit: self.opts.max_total_bytes,
-                archive_dir: self.archive_dir.clone(),
-            });
+        let entry = of.head.raw_name.clone();
+        if !self.count(buf.len() as u64) {
+            return Err(self.too_large(entry));
         }
-        if let Err(e) = of.file.write_all(buf) {
-            let entry = of.head.raw_name.clone();
-            return Err(self.werr(&entry, e));
-        }
-        self.report.bytes = total;
-        Ok(())
+        let Some(of) = self.open.as_mut() else {
+            return Ok(());
+        };
+        of.file.write_all(buf).map_err(|e| self.werr(&entry, e))
     }
 
     /// Appends the rest of `src` (a file of a directory bundle, `len` bytes by its `fstat`)
@@ -400,7 +436,10 @@ impl Writer {
             return Ok(());
         };
         let entry = of.head.raw_name.clone();
-        let room = self.opts.max_total_bytes.saturating_sub(self.report.bytes);
+        let room = self
+            .opts
+            .max_total_bytes
+            .saturating_sub(self.total.load(Ordering::Relaxed));
         let read_err = |source| BundleError::Read {
             bundle: self.bundle.clone(),
             entry: entry.clone(),
@@ -420,15 +459,10 @@ impl Writer {
             fscopy::copy_range(src, &mut of.file, room.saturating_add(1))
                 .map_err(|e| self.werr(&entry, e))?
         };
-        if copied > room {
-            return Err(BundleError::TooLarge {
-                bundle: self.bundle.clone(),
-                entry,
-                limit: self.opts.max_total_bytes,
-                archive_dir: self.archive_dir.clone(),
-            });
+        // Siblings may have written meanwhile: the shared count decides.
+        if copied > room || !self.count(copied) {
+            return Err(self.too_large(entry));
         }
-        self.report.bytes += copied;
         Ok(())
     }
 

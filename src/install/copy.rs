@@ -40,18 +40,11 @@ pub(crate) struct CopyEnv {
 }
 
 impl CopyEnv {
-    /// Threads: the CPUs available, at most 4 (file creation is bound by the file system
-    /// beyond that); `CODEDEPLOY_INSTALL_THREADS` overrides it (a benchmarking knob).
     pub(crate) fn detect() -> Self {
-        let threads = std::env::var("CODEDEPLOY_INSTALL_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .clamp(1, 4);
         Self {
             euid_root: nix::unistd::geteuid().is_root(),
             umask: crate::bundle::current_umask(),
-            threads,
+            threads: fscopy::copy_threads(),
         }
     }
 }
