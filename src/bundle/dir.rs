@@ -180,15 +180,7 @@ pub fn copy(src: &Path, mut writer: Writer) -> Result<UnpackReport, BundleError>
         }
     }
     walked?;
-    let mut total = UnpackReport::default();
-    for w in done {
-        let r = w.finish()?;
-        total.files += r.files;
-        total.dirs += r.dirs;
-        total.symlinks += r.symlinks;
-        total.bytes += r.bytes;
-    }
-    Ok(total)
+    Writer::finish_all(done)
 }
 
 fn work(

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread;
 
-use super::entry::EntryHead;
+use super::entry::{normalize, EntryHead, Kind};
 use super::error::BundleError;
 use super::writer::Writer;
 use super::UnpackReport;
@@ -32,6 +32,8 @@ pub enum Msg {
     Begin(EntryHead),
     Data(Vec<u8>),
     End,
+    /// Answered once every earlier message of this writer is applied.
+    Barrier(SyncSender<()>),
 }
 
 /// Why the producer stopped early.
@@ -55,17 +57,22 @@ pub struct Tx {
 
 enum TxInner {
     Channel {
-        tx: SyncSender<Vec<Msg>>,
+        /// One queue per writer thread.
+        txs: Vec<SyncSender<Vec<Msg>>>,
         pool: Receiver<Vec<u8>>,
         batch: RefCell<Batch>,
     },
     Direct(Box<RefCell<Direct>>),
 }
 
+/// The batch being filled, for the writer `route`.
 #[derive(Default)]
 struct Batch {
     msgs: Vec<Msg>,
     bytes: usize,
+    route: usize,
+    /// The links being applied: everything else waits until they are.
+    links: bool,
 }
 
 struct Direct {
@@ -126,7 +133,10 @@ impl Tx {
 
     pub fn send(&self, msg: Msg) -> Result<(), Stop> {
         match &self.inner {
-            TxInner::Channel { tx, batch, .. } => {
+            TxInner::Channel { txs, batch, .. } => {
+                if let Msg::Begin(head) = &msg {
+                    self.route(txs, batch, head)?;
+                }
                 let full = {
                     let mut b = batch.borrow_mut();
                     if let Msg::Data(d) = &msg {
@@ -136,7 +146,7 @@ impl Tx {
                     b.bytes >= CHUNK || b.msgs.len() >= BATCH_MSGS
                 };
                 if full {
-                    Self::flush_batch(tx, batch)?;
+                    Self::flush_batch(txs, batch)?;
                 }
                 Ok(())
             }
@@ -153,6 +163,10 @@ impl Tx {
                         r
                     }
                     Msg::End => w.end(),
+                    Msg::Barrier(ack) => {
+                        let _ = ack.send(());
+                        Ok(())
+                    }
                 };
                 res.map_err(|e| {
                     d.writer = None;
@@ -165,21 +179,84 @@ impl Tx {
 }
 
 impl Tx {
-    fn flush_batch(tx: &SyncSender<Vec<Msg>>, batch: &RefCell<Batch>) -> Result<(), Stop> {
-        let msgs = std::mem::take(&mut *batch.borrow_mut()).msgs;
+    fn flush_batch(txs: &[SyncSender<Vec<Msg>>], batch: &RefCell<Batch>) -> Result<(), Stop> {
+        let (msgs, route) = {
+            let mut b = batch.borrow_mut();
+            b.bytes = 0;
+            (std::mem::take(&mut b.msgs), b.route)
+        };
         if msgs.is_empty() {
             return Ok(());
         }
-        tx.send(msgs).map_err(|_| Stop::WriterGone)
+        txs[route].send(msgs).map_err(|_| Stop::WriterGone)
     }
 
-    /// Hands the last, partly filled batch to the writer.
+    /// Chooses the writer of the member `head` begins. Members go by their directory, so the
+    /// same name always meets the same writer, in archive order, and writers work in
+    /// different directories. Links are the exception: a symlink can change what a later
+    /// path walks through and a hard link needs its target written, so links are applied by
+    /// one writer with every other writer idle before and after them.
+    fn route(
+        &self,
+        txs: &[SyncSender<Vec<Msg>>],
+        batch: &RefCell<Batch>,
+        head: &EntryHead,
+    ) -> Result<(), Stop> {
+        let is_link = matches!(head.kind, Kind::Symlink { .. } | Kind::HardLink { .. });
+        let (route, links) = {
+            let b = batch.borrow();
+            (b.route, b.links)
+        };
+        let want = if is_link {
+            0
+        } else {
+            writer_for(&head.raw_name, txs.len())
+        };
+        if is_link != links {
+            Self::flush_batch(txs, batch)?;
+            barrier(txs)?;
+        } else if want != route {
+            Self::flush_batch(txs, batch)?;
+        }
+        let mut b = batch.borrow_mut();
+        b.route = want;
+        b.links = is_link;
+        Ok(())
+    }
+
+    /// Hands the last, partly filled batch to its writer.
     fn flush(&self) -> Result<(), Stop> {
         match &self.inner {
-            TxInner::Channel { tx, batch, .. } => Self::flush_batch(tx, batch),
+            TxInner::Channel { txs, batch, .. } => Self::flush_batch(txs, batch),
             TxInner::Direct(_) => Ok(()),
         }
     }
+}
+
+/// The writer for a member: by a hash of its normalised directory.
+fn writer_for(raw_name: &str, writers: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let Ok(Some(path)) = normalize(raw_name.as_bytes()) else {
+        return 0;
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.parent().hash(&mut h);
+    (h.finish() % writers as u64) as usize
+}
+
+/// Waits until every writer has applied everything sent to it so far.
+fn barrier(txs: &[SyncSender<Vec<Msg>>]) -> Result<(), Stop> {
+    let mut acks = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let (ack_tx, ack_rx) = sync_channel(1);
+        tx.send(vec![Msg::Barrier(ack_tx)])
+            .map_err(|_| Stop::WriterGone)?;
+        acks.push(ack_rx);
+    }
+    for ack in acks {
+        ack.recv().map_err(|_| Stop::WriterGone)?;
+    }
+    Ok(())
 }
 
 fn consume(
@@ -199,6 +276,9 @@ fn consume(
                 }
             }
             Msg::End => w.end()?,
+            Msg::Barrier(ack) => {
+                let _ = ack.send(());
+            }
         }
     }
     Ok(w)
@@ -244,27 +324,46 @@ where
             _ => Err(internal("the writer stopped without an error")),
         };
     }
-    let (tx, rx) = sync_channel(DEPTH);
+    let mut writers = vec![writer];
+    for _ in 1..crate::fscopy::copy_threads() {
+        let sibling = writers[0].sibling()?;
+        writers.push(sibling);
+    }
     let (pool_tx, pool_rx) = sync_channel(DEPTH + 2);
     let (produced, written) = thread::scope(|s| {
-        let handle = s.spawn(move || consume(writer, rx, pool_tx));
+        let mut txs = Vec::with_capacity(writers.len());
+        let mut handles = Vec::with_capacity(writers.len());
+        for w in writers {
+            let (tx, rx) = sync_channel(DEPTH);
+            let pool = pool_tx.clone();
+            handles.push(s.spawn(move || consume(w, rx, pool)));
+            txs.push(tx);
+        }
+        drop(pool_tx);
         let tx = Tx {
             inner: TxInner::Channel {
-                tx,
+                txs,
                 pool: pool_rx,
                 batch: RefCell::default(),
             },
         };
         let produced = produce(&tx).and_then(|()| tx.flush());
         drop(tx);
-        (produced, handle.join())
+        let written: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        (produced, written)
     });
-    // A refusal by the writer is the root cause even if the producer failed afterwards.
-    match (produced, written) {
-        (_, Err(_)) => Err(internal("the writer thread panicked")),
-        (_, Ok(Err(e))) => Err(e),
-        (Err(Stop::Failed(e)), Ok(Ok(_))) => Err(e),
-        (Err(Stop::WriterGone), Ok(Ok(_))) => Err(internal("the writer stopped without an error")),
-        (Ok(()), Ok(Ok(w))) => w.finish(),
+    // A refusal by a writer is the root cause even if the producer failed afterwards.
+    let mut done = Vec::with_capacity(written.len());
+    for w in written {
+        match w {
+            Err(_) => return Err(internal("a writer thread panicked")),
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(w)) => done.push(w),
+        }
+    }
+    match produced {
+        Err(Stop::Failed(e)) => Err(e),
+        Err(Stop::WriterGone) => Err(internal("the writer stopped without an error")),
+        Ok(()) => Writer::finish_all(done),
     }
 }

@@ -514,6 +514,19 @@ impl Writer {
         Ok(self.report)
     }
 
+    /// Finishes sibling writers once all of them wrote their last member; the reports summed.
+    pub fn finish_all(writers: Vec<Writer>) -> Result<UnpackReport, BundleError> {
+        let mut total = UnpackReport::default();
+        for w in writers {
+            let r = w.finish()?;
+            total.files += r.files;
+            total.dirs += r.dirs;
+            total.symlinks += r.symlinks;
+            total.bytes += r.bytes;
+        }
+        Ok(total)
+    }
+
     /// The owner to set, when ownership is restored: names that resolve win over numbers.
     fn wanted_owner(&mut self, head: &EntryHead) -> Option<(Uid, Gid)> {
         if !self.opts.restore_ownership {
