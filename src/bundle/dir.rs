@@ -144,11 +144,7 @@ pub fn copy(src: &Path, mut writer: Writer) -> Result<UnpackReport, BundleError>
         walk(src, &mut |batch| apply(&mut writer, src, batch))?;
         return writer.finish();
     }
-    let mut writers = vec![writer];
-    for _ in 1..threads {
-        let sibling = writers[0].sibling()?;
-        writers.push(sibling);
-    }
+    let writers = writer.with_siblings(threads)?;
     let (tx, rx) = sync_channel::<Vec<Item>>(DEPTH);
     let rx = Mutex::new(rx);
     let failed = AtomicBool::new(false);
@@ -170,15 +166,7 @@ pub fn copy(src: &Path, mut writer: Writer) -> Result<UnpackReport, BundleError>
         let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         (walked, results)
     });
-    let mut done = Vec::with_capacity(results.len());
-    for r in results {
-        match r {
-            Ok(Ok(w)) => done.push(w),
-            // A writer's refusal is the root cause even if the walk failed afterwards.
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(internal(src, "a copying thread panicked")),
-        }
-    }
+    let done = Writer::joined(results, src)?;
     walked?;
     Writer::finish_all(done)
 }

@@ -324,11 +324,7 @@ where
             _ => Err(internal("the writer stopped without an error")),
         };
     }
-    let mut writers = vec![writer];
-    for _ in 1..crate::fscopy::copy_threads() {
-        let sibling = writers[0].sibling()?;
-        writers.push(sibling);
-    }
+    let writers = writer.with_siblings(crate::fscopy::copy_threads())?;
     let (pool_tx, pool_rx) = sync_channel(DEPTH + 2);
     let (produced, written) = thread::scope(|s| {
         let mut txs = Vec::with_capacity(writers.len());
@@ -352,15 +348,7 @@ where
         let written: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         (produced, written)
     });
-    // A refusal by a writer is the root cause even if the producer failed afterwards.
-    let mut done = Vec::with_capacity(written.len());
-    for w in written {
-        match w {
-            Err(_) => return Err(internal("a writer thread panicked")),
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(w)) => done.push(w),
-        }
-    }
+    let done = Writer::joined(written, bundle)?;
     match produced {
         Err(Stop::Failed(e)) => Err(e),
         Err(Stop::WriterGone) => Err(internal("the writer stopped without an error")),

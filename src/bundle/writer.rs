@@ -514,6 +514,38 @@ impl Writer {
         Ok(self.report)
     }
 
+    /// This writer and `n - 1` siblings of it.
+    pub fn with_siblings(self, n: usize) -> Result<Vec<Writer>, BundleError> {
+        let mut all = Vec::with_capacity(n.max(1));
+        for _ in 1..n {
+            all.push(self.sibling()?);
+        }
+        all.insert(0, self);
+        Ok(all)
+    }
+
+    /// The writers back from their joined threads, or the first writer's error: a refusal
+    /// by a writer is the root cause even if the producer failed afterwards.
+    pub fn joined(
+        results: Vec<std::thread::Result<Result<Writer, BundleError>>>,
+        bundle: &Path,
+    ) -> Result<Vec<Writer>, BundleError> {
+        let mut done = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Ok(Ok(w)) => done.push(w),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(BundleError::Unsupported {
+                        bundle: bundle.to_path_buf(),
+                        what: "internal error: a writer thread panicked".into(),
+                    })
+                }
+            }
+        }
+        Ok(done)
+    }
+
     /// Finishes sibling writers once all of them wrote their last member; the reports summed.
     pub fn finish_all(writers: Vec<Writer>) -> Result<UnpackReport, BundleError> {
         let mut total = UnpackReport::default();
