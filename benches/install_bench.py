@@ -86,6 +86,17 @@ def main():
         sys.exit(f"build first: cargo build --release ({BIN} missing)")
     wait_for_quiet_inodes()
     work = tempfile.mkdtemp(prefix="cd-bench-", dir=args.workdir)
+    try:
+        measure(args, work)
+    finally:
+        # Also after a failure (a full disk, a failed run): never leave gigabytes behind.
+        shutil.rmtree(work, ignore_errors=True)
+        with open(DELETED_AT, "w"):
+            pass
+        os.utime(DELETED_AT)
+
+
+def measure(args, work):
     trash = os.path.join(work, "trash")
     os.makedirs(trash)
     src = os.path.join(work, "bundle")
@@ -163,10 +174,6 @@ def main():
     print(f"tgz bundle:       ours / (tar xzf + cp -a)  = {med['ours-tgz'] / med['tar-cp']:.2f} "
           f"(median of per-round ratios {paired('ours-tgz', 'tar-cp'):.2f}; target <= 0.6)")
     print(f"peak RSS ours: dir {rss['ours-dir'] / 1024:.1f} MiB, tgz {rss['ours-tgz'] / 1024:.1f} MiB (target <= 16)")
-    shutil.rmtree(work)
-    with open(DELETED_AT, "w"):
-        pass
-    os.utime(DELETED_AT)
 
 
 if __name__ == "__main__":
