@@ -414,17 +414,28 @@ impl Writer {
 
     /// Appends to the open file, counting against the extraction limit before writing.
     pub fn data(&mut self, buf: &[u8]) -> Result<(), BundleError> {
-        let Some(of) = self.open.as_mut() else {
+        if self.open.is_none() {
             return Ok(());
-        };
-        let entry = of.head.raw_name.clone();
+        }
         if !self.count(buf.len() as u64) {
+            let entry = self.open_name();
             return Err(self.too_large(entry));
         }
         let Some(of) = self.open.as_mut() else {
             return Ok(());
         };
-        of.file.write_all(buf).map_err(|e| self.werr(&entry, e))
+        if let Err(e) = of.file.write_all(buf) {
+            let entry = of.head.raw_name.clone();
+            return Err(self.werr(&entry, e));
+        }
+        Ok(())
+    }
+
+    fn open_name(&self) -> String {
+        self.open
+            .as_ref()
+            .map(|o| o.head.raw_name.clone())
+            .unwrap_or_default()
     }
 
     /// Appends the rest of `src` (a file of a directory bundle, `len` bytes by its `fstat`)

@@ -106,11 +106,11 @@ fn sanitize(name: &str) -> String {
     }
 }
 
-/// Removes empty hook cgroups left by earlier hooks whose survivors have since ended.
-/// Cgroups younger than this are left alone: another agent process (a deploy-local beside
-/// the daemon) may have just created one and not yet moved its hook into it.
+/// Cgroups younger than this are left alone by [`sweep`]: another agent process (a
+/// deploy-local beside the daemon) may have just created one and not yet moved its hook into it.
 const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Removes empty hook cgroups left by earlier hooks whose survivors have since ended.
 fn sweep(parent: &Path, owned: &[PathBuf]) {
     let Ok(rd) = fs::read_dir(parent) else { return };
     let now = std::time::SystemTime::now();
