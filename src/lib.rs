@@ -27,6 +27,7 @@ pub mod logs; // `logs`: hook output of every deployment in time order, optional
 pub mod memory; // after start-up, hand read-only code pages back to the kernel (idle RSS)
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
+pub mod space; // free space: the reserve rule (PURE) and statvfs checks before and while writing
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
 pub mod status; // status file, `status` command, systemd STATUS= line, .version file
 pub mod transfer; // adapter: S3 and GitHub bundle downloads streamed into the unpacker

@@ -22,6 +22,7 @@ use std::sync::Mutex;
 
 use super::entry::{EntryHead, Kind};
 use super::error::BundleError;
+use super::pipeline::Sink;
 use super::writer::Writer;
 use super::UnpackReport;
 use crate::fscopy;
@@ -67,11 +68,13 @@ fn read_err(bundle: &Path, entry: &str, source: io::Error) -> BundleError {
 }
 
 /// Applies one batch with `w`.
-fn apply(w: &mut Writer, bundle: &Path, batch: Vec<Item>) -> Result<(), BundleError> {
+fn apply(w: &mut impl Sink, bundle: &Path, batch: Vec<Item>) -> Result<(), BundleError> {
     for item in batch {
         let name = item.head.raw_name.clone();
         w.begin(item.head)?;
-        if let Some((path, len)) = item.file {
+        if let Some((_, len)) = item.file.as_ref().filter(|_| !w.wants_data()) {
+            w.skipped(*len)?;
+        } else if let Some((path, len)) = item.file {
             // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the copy.
             let mut f: File = OpenOptions::new()
                 .read(true)
@@ -134,6 +137,33 @@ fn walk(
         sink(batch)?;
     }
     Ok(())
+}
+
+/// What copying the tree at `src` needs: its files' sizes plus a `block` per entry. The walk
+/// stops once that passes `stop_after` (the answer is then only known to be larger).
+pub fn need(src: &Path, block: u64, stop_after: u64) -> Result<u64, BundleError> {
+    let mut sum: u64 = 0;
+    let walked = walk(src, &mut |batch| {
+        for item in batch {
+            let len = item.file.map_or(0, |(_, len)| len);
+            sum = sum.saturating_add(len).saturating_add(block);
+        }
+        if sum > stop_after {
+            return Err(stopped(src));
+        }
+        Ok(())
+    });
+    match walked {
+        Ok(()) => Ok(sum),
+        Err(_) if sum > stop_after => Ok(sum),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives every entry of the tree at `src` to `sink` on this thread (a listing).
+pub(super) fn list(src: &Path, sink: &mut impl Sink) -> Result<(), BundleError> {
+    walk(src, &mut |batch| apply(sink, src, batch))?;
+    sink.end()
 }
 
 /// Copies the tree at `src` with `writer` (and siblings of it on other threads), then

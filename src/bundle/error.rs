@@ -1,9 +1,8 @@
 //! Errors of bundle unpacking. Every variant names the bundle; every variant about one
 //! archive member names that member, so an operator can find it with `tar tvf`/`unzip -l`.
 //!
-//! Refusals say that the archive dir may hold a partial extraction: nothing is ever written
-//! outside it, but what was unpacked before the bad member stays (the caller removes the
-//! archive dir before the next attempt, as the official agent does).
+//! A failed or refused unpack removes what it wrote (the archive dir and the strip rule's
+//! temp dir); if that removal fails, [`BundleError::LeftBehind`] says so and where.
 
 use std::io;
 use std::path::PathBuf;
@@ -39,7 +38,7 @@ pub enum BundleError {
     },
     #[error(
         "bundle {bundle}: entry {entry:?} refused: {reason}; nothing was written outside \
-         {archive_dir}, which may hold a partial extraction"
+         {archive_dir}, and the partial extraction was removed"
     )]
     Refused {
         bundle: PathBuf,
@@ -49,7 +48,7 @@ pub enum BundleError {
     },
     #[error(
         "bundle {bundle}: entry {entry:?} takes the unpacked size past the limit of {limit} bytes \
-         (archive_max_extraction_size); {archive_dir} may hold a partial extraction"
+         (archive_max_extraction_size); the partial extraction in {archive_dir} was removed"
     )]
     TooLarge {
         bundle: PathBuf,
@@ -88,6 +87,25 @@ pub enum BundleError {
     },
     #[error("bundle {bundle}: {what}")]
     Unsupported { bundle: PathBuf, what: String },
+    /// Unpacking would take the file system into the reserve: refused before the bytes are
+    /// written (`entry` empty: refused before the first member, from the bundle's known size).
+    #[error(
+        "bundle {bundle}: {}{space}; nothing of it was kept",
+        if entry.is_empty() { String::new() } else { format!("entry {entry:?}: ") }
+    )]
+    NoSpace {
+        bundle: PathBuf,
+        entry: String,
+        space: crate::space::NoSpace,
+    },
+    /// The unpack failed and removing what it wrote failed too.
+    #[error("{error}; removing what it wrote from {path} failed too: {source}")]
+    LeftBehind {
+        error: Box<BundleError>,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("bundle {bundle}: zip entry {entry:?}: {source}")]
     Zip {
         bundle: PathBuf,

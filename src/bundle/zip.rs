@@ -51,9 +51,24 @@ fn dos_to_unix(dt: zip::DateTime) -> Option<i64> {
     (t != -1).then_some(t)
 }
 
+/// What unpacking needs as the central directory declares it: the members' sizes plus a
+/// `block` each. Sizes can lie (a bomb declares little); the writer counts what it writes.
+pub fn need(archive: &zip::ZipArchive<File>, block: u64) -> u64 {
+    let declared = archive
+        .decompressed_size()
+        .map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX));
+    let members = u64::try_from(archive.len()).unwrap_or(u64::MAX);
+    declared.saturating_add(members.saturating_mul(block))
+}
+
 /// Setuid/setgid/sticky bits are dropped, as `unzip` without `-K` does; with
 /// `reject_setuid` they are kept so the writer refuses the member instead.
-pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Result<(), Stop> {
+pub fn produce(
+    mut archive: zip::ZipArchive<File>,
+    bundle: &Path,
+    reject_setuid: bool,
+    tx: &Tx,
+) -> Result<(), Stop> {
     let zerr = |entry: String, source| {
         Stop::Failed(BundleError::Zip {
             bundle: bundle.to_path_buf(),
@@ -61,7 +76,6 @@ pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Resul
             source,
         })
     };
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| zerr(String::new(), e))?;
     for i in 0..archive.len() {
         let name_i = match archive.name_for_index(i) {
             Some(Ok(n)) => n.into_owned(),
