@@ -131,6 +131,18 @@ fn bundle_problem(path: &Path, e: &BundleError) -> String {
             "bundle {}: entry {entry:?} takes the unpacked size past the limit of {limit} bytes (archive_max_extraction_size)",
             bundle.display()
         ),
+        BundleError::NoSpace {
+            bundle,
+            entry,
+            space,
+        } => {
+            let at = if entry.is_empty() {
+                String::new()
+            } else {
+                format!("entry {entry:?}: ")
+            };
+            format!("bundle {}: {at}{space}", bundle.display())
+        }
         BundleError::Read { entry, source, .. } if entry.is_empty() => {
             format!("cannot read {}: {source}", path.display())
         }

@@ -139,25 +139,17 @@ fn walk(
     Ok(())
 }
 
-/// What copying the tree at `src` needs: its files' sizes plus a `block` per entry. The walk
-/// stops once that passes `stop_after` (the answer is then only known to be larger).
-pub fn need(src: &Path, block: u64, stop_after: u64) -> Result<u64, BundleError> {
+/// What copying the tree at `src` needs: its files' sizes plus a `block` per entry.
+pub fn need(src: &Path, block: u64) -> Result<u64, BundleError> {
     let mut sum: u64 = 0;
-    let walked = walk(src, &mut |batch| {
+    walk(src, &mut |batch| {
         for item in batch {
             let len = item.file.map_or(0, |(_, len)| len);
             sum = sum.saturating_add(len).saturating_add(block);
         }
-        if sum > stop_after {
-            return Err(stopped(src));
-        }
         Ok(())
-    });
-    match walked {
-        Ok(()) => Ok(sum),
-        Err(_) if sum > stop_after => Ok(sum),
-        Err(e) => Err(e),
-    }
+    })?;
+    Ok(sum)
 }
 
 /// Gives every entry of the tree at `src` to `sink` on this thread (a listing).

@@ -96,7 +96,7 @@ pub fn list_bundle(
     let mut l = Listing::new(path, opts, guard, candidates);
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
-        l.ahead(dir::need(path, l.block(), l.room())?)?;
+        l.ahead(dir::need(path, l.block())?)?;
         dir::list(path, &mut l)?;
         return Ok(l.finish(false));
     }
@@ -106,13 +106,15 @@ pub fn list_bundle(
         detect::Content::Gzip => BundleType::Tgz,
         detect::Content::Tar => BundleType::Tar,
         detect::Content::Zip => BundleType::Zip,
-        other => return Err(BundleError::Unsupported {
-            bundle: path.to_path_buf(),
-            what: format!(
+        other => {
+            return Err(BundleError::Unsupported {
+                bundle: path.to_path_buf(),
+                what: format!(
                 "not a bundle: expected a directory or a tar, tgz (gzip) or zip archive, found {}",
                 other.describe()
             ),
-        }),
+            })
+        }
     };
     drop(f);
     if kind == BundleType::Zip {
@@ -169,11 +171,6 @@ impl Listing {
 
     fn block(&self) -> u64 {
         self.space.as_ref().map_or(4096, |g| g.block())
-    }
-
-    fn room(&self) -> u64 {
-        let cap = self.opts.max_total_bytes.saturating_sub(self.total);
-        self.space.as_ref().map_or(cap, |g| cap.min(g.remaining()))
     }
 
     fn ahead(&self, needed: u64) -> Result<(), BundleError> {

@@ -257,7 +257,7 @@ pub fn copy_directory_bundle(
         archive_dir,
         (|| {
             if opts.reserve.is_some() {
-                writer.ahead(dir::need(src, writer.block(), writer.room())?)?;
+                writer.ahead(dir::need(src, writer.block())?)?;
             }
             dir::copy(src, writer)
         })(),

@@ -234,10 +234,6 @@ impl Writer {
     }
 
     /// Bytes that may still be written: under the configured limit and above the reserve.
-    pub fn room(&self) -> u64 {
-        self.allowance()
-    }
-
     fn allowance(&self) -> u64 {
         let cap = self
             .opts
