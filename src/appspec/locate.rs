@@ -33,10 +33,7 @@ pub fn candidate_names(custom: Option<&str>) -> Vec<&str> {
 
 /// PURE: the appspec among the candidate names: the first that is a regular file. One rule
 /// for a revision on disk ([`find_appspec`]) and a listed archive (`validate`).
-pub fn choose_appspec<'n>(
-    custom: Option<&'n str>,
-    what_is: impl Fn(&str) -> Candidate,
-) -> Option<&'n str> {
+pub fn choose_appspec(custom: Option<&str>, what_is: impl Fn(&str) -> Candidate) -> Option<&str> {
     candidate_names(custom)
         .into_iter()
         .find(|n| what_is(n) == Candidate::Regular)

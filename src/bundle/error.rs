@@ -96,7 +96,7 @@ pub enum BundleError {
     NoSpace {
         bundle: PathBuf,
         entry: String,
-        space: crate::space::NoSpace,
+        space: Box<crate::space::NoSpace>,
     },
     /// The unpack failed and removing what it wrote failed too.
     #[error("{error}; removing what it wrote from {path} failed too: {source}")]

@@ -184,7 +184,7 @@ impl Listing {
         BundleError::NoSpace {
             bundle: self.bundle.clone(),
             entry: entry.to_string(),
-            space,
+            space: Box::new(space),
         }
     }
 

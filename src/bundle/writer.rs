@@ -178,7 +178,7 @@ impl Writer {
         BundleError::NoSpace {
             bundle: self.bundle.clone(),
             entry: entry.to_string(),
-            space,
+            space: Box::new(space),
         }
     }
 

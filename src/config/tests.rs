@@ -147,7 +147,10 @@ fn free_space_reserve_and_extraction_size() {
     use crate::space::Reserve;
     let c = p("").unwrap().config;
     assert_eq!(c.free_space_reserve, Reserve::default());
-    assert_eq!(c.archive_max_extraction_size, None, "the file system is the bound");
+    assert_eq!(
+        c.archive_max_extraction_size, None,
+        "the file system is the bound"
+    );
     let c = p(":free_space_reserve: 10%, 2GiB\narchive_max_extraction_size: 512MiB\n")
         .unwrap()
         .config;
@@ -160,7 +163,10 @@ fn free_space_reserve_and_extraction_size() {
     );
     assert_eq!(c.archive_max_extraction_size, Some(512 << 20));
     assert_eq!(
-        p("archive_max_extraction_size: 4096\n").unwrap().config.archive_max_extraction_size,
+        p("archive_max_extraction_size: 4096\n")
+            .unwrap()
+            .config
+            .archive_max_extraction_size,
         Some(4096)
     );
     let e = p("free_space_reserve: lots\n").unwrap_err();
@@ -174,7 +180,10 @@ fn the_packaged_default_file_parses_with_the_default_reserve() {
     let text = include_str!("../../packaging/files/codedeployagent.yml");
     let loaded = p(text).unwrap();
     assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
-    assert_eq!(loaded.config.free_space_reserve, crate::space::Reserve::default());
+    assert_eq!(
+        loaded.config.free_space_reserve,
+        crate::space::Reserve::default()
+    );
 }
 
 #[test]

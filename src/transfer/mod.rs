@@ -295,7 +295,7 @@ fn receive(
                 TransferError::Bundle(bundle::BundleError::NoSpace {
                     bundle: Path::new(name).to_path_buf(),
                     entry: String::new(),
-                    space,
+                    space: Box::new(space),
                 })
             })?;
         }

@@ -100,7 +100,7 @@ impl PieceReader {
                 TransferError::Bundle(crate::bundle::BundleError::NoSpace {
                     bundle: self.tee_path.clone(),
                     entry: String::new(),
-                    space,
+                    space: Box::new(space),
                 })
             })?;
         }
