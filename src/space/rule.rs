@@ -243,7 +243,6 @@ mod tests {
         assert_eq!(p("4096").map(|r| r.bytes), Ok(4096));
         for bad in [
             "",
-            "5",
             "%",
             "5%,6%",
             "1GiB,2GiB",
@@ -255,9 +254,6 @@ mod tests {
             "1,2,3",
             "x%",
         ] {
-            if bad == "5" {
-                continue;
-            }
             assert!(p(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(p("100%").map(|r| r.bytes_for(1000)), Ok(1000));
