@@ -493,3 +493,85 @@ impl Sink for Listing {
         self.open.as_ref().is_some_and(|o| o.1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = ::tar::Builder::new(Vec::new());
+        for (name, data) in members {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn opts() -> UnpackOptions {
+        UnpackOptions {
+            max_total_bytes: u64::MAX,
+            reject_setuid: false,
+            restore_ownership: false,
+            reserve: None,
+        }
+    }
+
+    #[test]
+    fn strips_a_lone_top_directory_and_keeps_only_candidates() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("b.tar");
+        std::fs::write(
+            &p,
+            tar_of(&[
+                ("top/appspec.yml", b"version: 0.0\n"),
+                ("top/app/x", b"content"),
+            ]),
+        )
+        .unwrap();
+        let l = list_bundle(&p, &opts(), None, &["appspec.yml"]).unwrap();
+        assert_eq!(l.stripped_top_level.as_deref(), Some("top"));
+        assert_eq!(l.node("app"), Some(&Node::Dir));
+        assert!(matches!(l.node("app/x"), Some(Node::File { .. })));
+        assert_eq!(l.node("top"), None);
+        assert_eq!(l.text("appspec.yml").unwrap().0, b"version: 0.0\n");
+        assert_eq!(l.texts.len(), 1, "only candidates are kept");
+        assert_eq!(l.bytes, 20);
+    }
+
+    #[test]
+    fn an_oversized_candidate_keeps_its_size_not_its_bytes() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("b.tar");
+        let big = vec![b'#'; (MAX_APPSPEC_BYTES + 100) as usize];
+        std::fs::write(&p, tar_of(&[("appspec.yml", &big)])).unwrap();
+        let l = list_bundle(&p, &opts(), None, &["appspec.yml"]).unwrap();
+        let (bytes, len) = l.text("appspec.yml").unwrap();
+        assert_eq!(*len, MAX_APPSPEC_BYTES + 100);
+        assert_eq!(bytes.len() as u64, MAX_APPSPEC_BYTES + 1);
+    }
+
+    #[test]
+    fn a_later_member_replaces_a_file_and_a_link_is_never_walked_through() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("b.tar");
+        let mut b = ::tar::Builder::new(Vec::new());
+        let mut h = ::tar::Header::new_gnu();
+        h.set_entry_type(::tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "appspec.yml", "elsewhere").unwrap();
+        let mut h = ::tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "appspec.yml", &b"ok"[..]).unwrap();
+        std::fs::write(&p, b.into_inner().unwrap()).unwrap();
+        let l = list_bundle(&p, &opts(), None, &["appspec.yml"]).unwrap();
+        assert!(matches!(l.node("appspec.yml"), Some(Node::File { .. })));
+        assert_eq!(l.text("appspec.yml").unwrap().0, b"ok");
+
+        std::fs::write(&p, tar_of(&[("d", b"a file"), ("d/inside", b"x")])).unwrap();
+        let e = list_bundle(&p, &opts(), None, &[]).unwrap_err();
+        assert!(matches!(e, BundleError::Conflict { .. }), "{e}");
+    }
+}

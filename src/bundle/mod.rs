@@ -173,21 +173,6 @@ pub fn unpack_reader_named<R: Read>(
     unpack_tar(reader, kind, name, archive_dir, opts, 0)
 }
 
-/// [`unpack_reader_named`] for a stream known to need at least `need` bytes (content plus a
-/// block per member) once unpacked: refused up front when that does not fit above the
-/// reserve (e.g. an S3 object's length).
-pub fn unpack_reader_sized<R: Read>(
-    reader: R,
-    kind: BundleType,
-    name: &Path,
-    archive_dir: &Path,
-    opts: &UnpackOptions,
-    stream_len: u64,
-) -> Result<UnpackReport, BundleError> {
-    let need = crate::space::archive_lower_bound(space_kind(kind), stream_len);
-    unpack_tar(reader, kind, name, archive_dir, opts, need)
-}
-
 fn unpack_tar<R: Read>(
     mut reader: R,
     kind: BundleType,

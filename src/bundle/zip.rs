@@ -161,3 +161,25 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod need_tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn need_is_the_declared_sizes_plus_a_block_per_member() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("b.zip");
+        let mut z = zip::ZipWriter::new(File::create(&p).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
+        z.add_directory("d/", o).unwrap();
+        z.start_file("d/a", o).unwrap();
+        z.write_all(&[0u8; 10_000]).unwrap();
+        z.start_file("b", o).unwrap();
+        z.write_all(b"hello").unwrap();
+        z.finish().unwrap();
+        let archive = zip::ZipArchive::new(File::open(&p).unwrap()).unwrap();
+        assert_eq!(need(&archive, 4096), 10_005 + 3 * 4096);
+    }
+}
