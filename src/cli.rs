@@ -81,6 +81,10 @@ pub struct DeployLocalArgs {
     /// When an event fails, redeploy the group's last successful revision
     #[arg(long)]
     pub rollback_on_failure: bool,
+    /// Seconds to wait while another deployment holds the group (0: stop at once)
+    /// [default: deploy_local_lock_wait_seconds of the configuration, 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_wait: Option<u64>,
 }
 
 #[derive(Debug, Args)]

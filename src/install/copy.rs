@@ -134,6 +134,7 @@ fn run_copy(job: &CopyJob, env: CopyEnv, buf: &mut Vec<u8>) -> Result<(), Instal
     if job.target != job.dest {
         fs::rename(target, &job.dest).map_err(|e| InstallError::io("rename", &job.dest, e))?;
     }
+    crate::failpoint::hit("install-copy");
     Ok(())
 }
 
