@@ -230,9 +230,7 @@ mod tests {
         assert_eq!(Diagnostics::from_payload(&d.to_payload()), Some(d));
         assert_eq!(Diagnostics::from_payload("{}"), None);
         assert_eq!(
-            Diagnostics::from_payload(
-                r#"{"error_code":9,"script_name":"","message":"","log":""}"#
-            ),
+            Diagnostics::from_payload(r#"{"error_code":9,"script_name":"","message":"","log":""}"#),
             None
         );
     }

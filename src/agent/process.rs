@@ -71,9 +71,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
                 &spec.group_id,
                 &cmd.command_name,
             );
-            let (st, d) = execute(&shared, &cmd, *spec)
-                .instrument(span.clone())
-                .await;
+            let (st, d) = execute(&shared, &cmd, *spec).instrument(span.clone()).await;
             (st, d, span)
         }
     };
@@ -131,7 +129,10 @@ async fn prepare(
     let spec = fetch_spec(shared, cmd).await?;
     if let Some(e) = entry {
         if let Err(err) = shared.tracker.identify(e, &spec.deployment_id) {
-            warn!("cannot track command {}: {err}", cmd.host_command_identifier);
+            warn!(
+                "cannot track command {}: {err}",
+                cmd.host_command_identifier
+            );
         }
     }
     let noop = {
@@ -209,16 +210,11 @@ async fn execute(
         let mut on_busy = |h: &str| {
             warn!("deployment group {group} is busy: held by {h}; waiting for it");
         };
-        let _group = match crate::group::take(
-            &executor,
-            group,
-            &holder,
-            GROUP_LOCK_WAIT,
-            &mut on_busy,
-        ) {
-            Ok(l) => l,
-            Err(e) => return Err(Diagnostics::unknown(e.to_string())),
-        };
+        let _group =
+            match crate::group::take(&executor, group, &holder, GROUP_LOCK_WAIT, &mut on_busy) {
+                Ok(l) => l,
+                Err(e) => return Err(Diagnostics::unknown(e.to_string())),
+            };
         let mut observer = |p: HookProgress| observe(&status, &spec_for_task, &name, p);
         executor
             .execute(&name, &spec_for_task, &mut observer)

@@ -273,7 +273,10 @@ mod tests {
         assert_eq!(parse(""), None);
         let d = Diagnostics::unknown("boom");
         let text = render("cmd-2", Some((&CommandStatus::Failed, &d)));
-        assert_eq!(parse(&text).unwrap().result, Some((CommandStatus::Failed, d)));
+        assert_eq!(
+            parse(&text).unwrap().result,
+            Some((CommandStatus::Failed, d))
+        );
         // A torn or foreign result is no result: the command is reported as interrupted.
         assert_eq!(parse("cmd-3\nSucceeded\n{\"error_co").unwrap().result, None);
         assert_eq!(parse("cmd-3\nInProgress\n{}").unwrap().result, None);

@@ -98,8 +98,10 @@ impl RunningHook {
             .and_then(Path::file_name)
             .is_some_and(|n| n == HOOKS_CGROUP_DIR);
         let name_ok = dir.file_name().is_some_and(|n| {
-            n.to_string_lossy()
-                .starts_with(&format!("{}.", super::contain::sanitize(&self.deployment_id)))
+            n.to_string_lossy().starts_with(&format!(
+                "{}.",
+                super::contain::sanitize(&self.deployment_id)
+            ))
         });
         (parent_ok && name_ok && dir.join("cgroup.procs").is_file()).then_some(dir)
     }
@@ -171,8 +173,7 @@ pub struct Proc {
 /// PURE: the processes of a leftover hook without a cgroup: every carrier of its token, and
 /// the members of its recorded process group while a token carrier is among them.
 pub fn fallback_targets(procs: &[Proc], pgid: Option<i32>) -> Vec<i32> {
-    let group_is_ours =
-        pgid.is_some_and(|g| procs.iter().any(|p| p.pgid == g && p.has_token));
+    let group_is_ours = pgid.is_some_and(|g| procs.iter().any(|p| p.pgid == g && p.has_token));
     procs
         .iter()
         .filter(|p| p.has_token || (group_is_ours && Some(p.pgid) == pgid))
@@ -302,7 +303,12 @@ mod tests {
         };
         // 10 leads the hook's group; 11 cleaned its environment but stayed in the group;
         // 20 escaped the group (setsid) with the token; 30 is unrelated.
-        let procs = [p(10, 10, true), p(11, 10, false), p(20, 20, true), p(30, 30, false)];
+        let procs = [
+            p(10, 10, true),
+            p(11, 10, false),
+            p(20, 20, true),
+            p(30, 30, false),
+        ];
         assert_eq!(fallback_targets(&procs, Some(10)), vec![10, 11, 20]);
         // The recorded group has no token carrier left: its id may be someone else's now.
         let reused = [p(11, 10, false), p(30, 30, false)];

@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use contain::{own_cgroup_dir, Containment, CONTAINMENT_ENV, HOOKS_CGROUP_DIR};
-pub use leftover::{end_leftover, fallback_targets, Leftover, Proc, RunningHook};
 pub use env::{
     hook_env, resolve_runas, HookVars, RunAs, BUNDLE_VARS, HOOK_TOKEN_VAR, STRIPPED_VARS,
 };
+pub use leftover::{end_leftover, fallback_targets, Leftover, Proc, RunningHook};
 pub use log::{
     strip_ansi, LocalTime, DEPLOYMENTS_LOG_KEEP, DEPLOYMENTS_LOG_MAX_BYTES, SCRIPTS_LOG_KEEP,
 };

@@ -14,8 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::contain::Pen;
-use super::leftover::{self, RunningHook};
 use super::env::{hook_env, resolve_runas, HookVars};
+use super::leftover::{self, RunningHook};
 use super::log::{strip_ansi, HookLog};
 use super::spawn::{describe_spawn_error, locate, spawn, SpawnSpec};
 use super::{ExitStatusDescr, HookContext, HookFailure, HookProgress, ScriptReport, Stream};
