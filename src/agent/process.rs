@@ -37,17 +37,18 @@ enum Prepared {
 pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
     let id = cmd.host_command_identifier.clone();
     let span = crate::logging::command_span(&id, "", "", &cmd.command_name);
-    // Durable before anything else: a crash from here on is reported after the restart.
-    let mut entry = match shared.tracker.received(&id) {
-        Ok(e) => Some(e),
-        Err(e) => {
-            span.in_scope(|| warn!("cannot track command {id}: {e}"));
-            None
+    // Durable before anything else: a crash from here on is reported after the restart. A
+    // command that cannot be tracked is not run (as the official agent, whose tracking
+    // write failing fails the command).
+    let (entry, prepared) = match shared.tracker.received(&id) {
+        Ok(mut e) => {
+            let p = prepare(&shared, &cmd, &mut e)
+                .instrument(span.clone())
+                .await;
+            (Some(e), p)
         }
+        Err(e) => (None, Err(format!("cannot track the command: {e}"))),
     };
-    let prepared = prepare(&shared, &cmd, entry.as_mut())
-        .instrument(span.clone())
-        .await;
     let (status, diagnostics, span) = match prepared {
         Err(message) => {
             span.in_scope(|| {
@@ -124,17 +125,13 @@ async fn fetch_spec(shared: &Shared, cmd: &HostCommand) -> Result<DeploymentSpec
 async fn prepare(
     shared: &Arc<Shared>,
     cmd: &HostCommand,
-    entry: Option<&mut Entry>,
+    entry: &mut Entry,
 ) -> Result<Prepared, String> {
     let spec = fetch_spec(shared, cmd).await?;
-    if let Some(e) = entry {
-        if let Err(err) = shared.tracker.identify(e, &spec.deployment_id) {
-            warn!(
-                "cannot track command {}: {err}",
-                cmd.host_command_identifier
-            );
-        }
-    }
+    shared
+        .tracker
+        .identify(entry, &spec.deployment_id)
+        .map_err(|e| format!("cannot track the command: {e}"))?;
     let noop = {
         let executor = shared.executor.clone();
         let name = cmd.command_name.clone();
