@@ -186,6 +186,13 @@ mod tests {
         assert_eq!(a.events.as_deref(), Some("ApplicationStart"));
         assert_eq!(a.appspec_filename.as_deref(), Some("x.yml"));
         assert!(!a.rollback_on_failure);
+        assert_eq!(a.lock_wait, None);
+        let waits =
+            Cli::try_parse_from(["codedeploy-agent", "deploy-local", "--lock-wait", "0"]).unwrap();
+        let Command::DeployLocal(w) = waits.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(w.lock_wait, Some(0));
     }
 
     #[test]
