@@ -16,7 +16,7 @@
 
 use super::contain::{Pen, HOOKS_CGROUP_DIR};
 use super::env::HOOK_TOKEN_VAR;
-use crate::state::{write_atomic, StateError};
+use crate::state::StateError;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
@@ -107,9 +107,25 @@ impl RunningHook {
     }
 }
 
-/// Writes (or rewrites) the record.
+/// Writes (or rewrites) the record: a temporary file renamed over it, so a reader (the next
+/// holder, after this process died at any instant) sees the old or the new record whole.
+/// Not fsynced, unlike the other state files: it matters only while the hook's processes
+/// live, and none outlive a power cut, while the two syncs per hook would cost more than
+/// the rest of a short hook's start.
 pub(crate) fn record(path: &Path, hook: &RunningHook) -> Result<(), StateError> {
-    write_atomic(path, hook.render().as_bytes())
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| StateError::new("create directory", dir, e))?;
+    }
+    let written = fs::write(&tmp, hook.render()).and_then(|()| fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        StateError::new("write", path, e)
+    })
 }
 
 /// Removes the record of a hook that has ended; a failure is logged (a stale record only
@@ -271,6 +287,28 @@ mod tests {
             None,
             "init is never a hook's group"
         );
+    }
+
+    #[test]
+    fn a_record_of_a_hook_with_no_process_left_is_just_removed() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("deployment-instructions/g.running-hook");
+        let mut h = hook();
+        h.cgroup = None;
+        h.token = format!("no-such-token-{}", std::process::id());
+        record(&path, &h).unwrap();
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        let left = end_leftover(&path, Duration::from_millis(100))
+            .unwrap()
+            .unwrap();
+        assert_eq!((left.ended, left.survivors), (0, 0));
+        assert_eq!(left.hook, h);
+        assert!(!path.exists());
+        assert_eq!(end_leftover(&path, Duration::ZERO).unwrap(), None);
+        // Unreadable text is dropped, not acted on.
+        fs::write(&path, "garbage").unwrap();
+        assert_eq!(end_leftover(&path, Duration::ZERO).unwrap(), None);
+        assert!(!path.exists());
     }
 
     #[test]
