@@ -221,7 +221,7 @@ pub fn run_script(
         cgroup: pen.cgroup().map(Path::to_path_buf),
         pgid: None,
     };
-    // Durable before the hook exists: an agent killed from here on leaves a record that
+    // Written before the hook exists: an agent killed from here on leaves a record that
     // names everything the hook will start.
     if let Some(rec_path) = &ctx.running_record {
         if let Err(e) = leftover::record(rec_path, &record) {
