@@ -36,7 +36,7 @@ pub enum InstallError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {}: {source}", crate::names::Shown(.path))]
     Io {
         op: &'static str,
         path: PathBuf,
@@ -66,7 +66,7 @@ pub enum InstallError {
         line: usize,
     },
     /// The filesystem changed between planning and applying.
-    #[error("{path}: {what} appeared after the install was planned; refusing to replace it")]
+    #[error("{}: {what} appeared after the install was planned; refusing to replace it", crate::names::Shown(.path))]
     Changed { path: PathBuf, what: &'static str },
     /// Only from [`InstallOptions::fail_after_steps`].
     #[doc(hidden)]
