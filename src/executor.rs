@@ -222,6 +222,9 @@ impl Executor {
             spec.file_exists_behavior,
             &install::InstallOptions::default(),
         )?;
+        for w in &report.warnings {
+            tracing::warn!("{w}");
+        }
         Ok(EventOutcome::Builtin {
             detail: format!(
                 "{} files copied, {} directories created, {} permissions set, {} files of the previous revision removed",
