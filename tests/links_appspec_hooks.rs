@@ -219,3 +219,37 @@ fn a_hook_script_through_a_link_inside_runs() {
         assert!(out.status.success(), "{kind}: {}", text(&out));
     }
 }
+
+#[test]
+fn validate_judges_links_as_the_deployment_does() {
+    let sb = Sandbox::new();
+    let c = Canary::plant(sb.path());
+    let dir = sb.path().join("bundle");
+    write(
+        &dir.join("appspec.yml"),
+        "version: 0.0\nos: linux\nfiles:\n  - source: host/secret\n    destination: /tmp/x\n  - source: logs\n    destination: /tmp/x\nhooks:\n  AfterInstall:\n    - location: run.sh\n      timeout: 60\n    - location: scripts/ok.sh\n      timeout: 60\n",
+        false,
+    );
+    write(&dir.join("inner/ok.sh"), "#!/bin/sh\n", true);
+    symlink("inner", dir.join("scripts")).unwrap();
+    symlink(c.script(), dir.join("run.sh")).unwrap();
+    symlink(&c.dir, dir.join("host")).unwrap();
+    symlink("/var/log/app", dir.join("logs")).unwrap();
+    let out = validate(&dir, &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("\"host/secret\" does not exist in the bundle"),
+        "{t}"
+    );
+    assert!(t.contains("\"run.sh\" is not a regular file"), "{t}");
+    assert!(
+        !t.contains("scripts/ok.sh"),
+        "a script through a link inside is fine: {t}"
+    );
+    assert!(
+        !t.contains("\"logs\""),
+        "a link out as a files source is installed as a link: {t}"
+    );
+    assert!(!contains(&said(&out), &c.marker));
+}
