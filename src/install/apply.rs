@@ -81,8 +81,10 @@ impl Journal {
 /// Every path is still journaled before it is created.
 const BATCH: usize = 1024;
 
+/// Applies `plan`, whose copies read from below `archive` (absolute, normalised).
 pub(crate) fn apply_plan(
     plan: &InstallPlan,
+    archive: &Path,
     journal_path: &Path,
     ids: &Ids,
     tools: &Tools,
@@ -134,7 +136,7 @@ pub(crate) fn apply_plan(
             i += 1;
         }
         journal.flush()?;
-        run_copies(&jobs, env)?;
+        run_copies(&jobs, env, archive)?;
         report.files_copied += jobs.len();
     }
     if limit < plan.len() {

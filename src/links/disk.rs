@@ -71,22 +71,26 @@ impl Revision {
         resolve(&[], path, follow_last, &mut |rel| self.node(rel))
     }
 
+    /// Opens the directory at `real` (a path [`Revision::resolve`] found, no link among its
+    /// components) without following a link at any component: a link swapped in since the
+    /// walk makes this fail (`ELOOP`/`ENOTDIR`) instead of leading elsewhere.
+    pub fn open_dir(&self, real: &[OsString]) -> io::Result<OwnedFd> {
+        let mut cur: OwnedFd = openat(nix::fcntl::AT_FDCWD, &self.root, DIR_FLAGS, Mode::empty())?;
+        for d in real {
+            cur = openat(&cur, d.as_os_str(), DIR_FLAGS, Mode::empty())?;
+        }
+        Ok(cur)
+    }
+
     /// Opens the regular file at `real` (a path [`Revision::resolve`] found, no link among
-    /// its components) for reading. A link or a non-regular file there is refused with
-    /// `ELOOP`/`EINVAL`-like errors, never opened through.
+    /// its components) for reading. A link at any component is refused (`ELOOP`), never
+    /// opened through; so is anything but a regular file.
     pub fn open_file(&self, real: &[OsString]) -> io::Result<File> {
-        let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let Some((name, dirs)) = real.split_last() else {
             return Err(io::Error::from_raw_os_error(libc::EISDIR));
         };
-        let mut cur: OwnedFd = openat(nix::fcntl::AT_FDCWD, &self.root, dir_flags, Mode::empty())?;
-        for d in dirs {
-            cur = openat(&cur, d.as_os_str(), dir_flags, Mode::empty())?;
-        }
-        // O_NONBLOCK: a FIFO put there meanwhile must not hang the open.
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-        let fd = openat(&cur, name.as_os_str(), flags, Mode::empty())?;
-        let file = File::from(fd);
+        let dir = self.open_dir(dirs)?;
+        let file = open_no_follow(&dir, name)?;
         if !file.metadata()?.is_file() {
             return Err(io::Error::other(format!(
                 "{} is not a regular file",
@@ -95,6 +99,18 @@ impl Revision {
         }
         Ok(file)
     }
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+/// Opens `name` in `dir` for reading without following a symlink there (`ELOOP` if it is
+/// one); `O_NONBLOCK` so a FIFO put there meanwhile cannot hang the open.
+pub fn open_no_follow(dir: &OwnedFd, name: &OsStr) -> io::Result<File> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    Ok(File::from(openat(dir, name, flags, Mode::empty())?))
 }
 
 /// `rel` as a relative path.
