@@ -20,10 +20,6 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-fn is_special(c: char) -> bool {
-    c == '\\' || c.is_ascii_control()
-}
-
 fn push_byte(out: &mut String, b: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('\\');
@@ -34,8 +30,11 @@ fn push_byte(out: &mut String, b: u8) {
 
 /// The text of a name: itself when it is UTF-8 without `\` or control characters.
 pub fn encode(bytes: &[u8]) -> Cow<'_, str> {
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        if !s.chars().any(is_special) {
+    // A control character or `\` in UTF-8 is always that single byte (every byte of a
+    // multi-byte character is >= 0x80), so the plain case is decided on bytes.
+    let plain = bytes.iter().all(|&b| b >= 0x20 && b != 0x7f && b != b'\\');
+    if plain {
+        if let Ok(s) = std::str::from_utf8(bytes) {
             return Cow::Borrowed(s);
         }
     }

@@ -109,7 +109,11 @@ impl<'a> SourceDirs<'a> {
     }
 
     fn get(&mut self, dir: &Path) -> Result<&OwnedFd, InstallError> {
-        if self.last.as_ref().is_none_or(|(p, _)| p != dir) {
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(p, _)| p.as_os_str() != dir.as_os_str())
+        {
             let fd = self.open(dir)?;
             self.last = Some((dir.to_path_buf(), fd));
         }

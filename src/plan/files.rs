@@ -412,7 +412,12 @@ impl Builder<'_> {
         for name in names {
             let s = src.join(&name);
             child.push(name);
-            match self.source_node(&child)? {
+            let child_abs = real_abs.join(last(&child));
+            let node = self
+                .fs
+                .source_node(&child_abs)
+                .map_err(|m| Self::inspect_err(&child_abs, m))?;
+            match node {
                 Node::Dir => self.plan_dir(&s, &child, &dest.join(last(&child)), pos, stack)?,
                 Node::File => self.copy(src, dest, last(&child), pos)?,
                 Node::Symlink(_) => match self.dir_behind(&child)? {
