@@ -159,11 +159,14 @@ fn hook_bundle(sb: &Sandbox, location: &str, links: &[(&str, PathBuf)]) -> PathB
     dir
 }
 
+/// A script location, the links the bundle holds, and what the refusal must name.
+type HookCase = (&'static str, Vec<(&'static str, PathBuf)>, String);
+
 #[test]
 fn a_hook_script_that_links_out_is_refused_and_never_run() {
     for kind in KINDS {
         let probe = Sandbox::new();
-        let cases = |c: &Canary| -> Vec<(&str, Vec<(&str, PathBuf)>, String)> {
+        let cases = |c: &Canary| -> Vec<HookCase> {
             let script = c.script();
             vec![
                 (
