@@ -23,10 +23,12 @@ pub mod group; // taking a deployment group: its cross-process lock, then a dead
 pub mod hooks; // adapter: run one hook script (process group/cgroup, timeout, runas, logs)
 pub mod install; // adapter: apply an install plan (copy, mkdir, modes, owners, ACLs, SELinux)
 pub mod lifecycle; // PURE: events, their order, which revision runs which event
+pub mod links; // PURE: where a path in a revision leads through its links, never leaving it (+ disk view)
 pub mod local; // the local deployment driver (`deploy-local`)
 pub mod logging; // tracing setup: stderr for tools; journald or a rotated file for the daemon
 pub mod logs; // `logs`: hook output of every deployment in time order, optionally followed
 pub mod memory; // after start-up, hand read-only code pages back to the kernel (idle RSS)
+pub mod names; // PURE: names are bytes; the one round-tripping escaping for text
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes

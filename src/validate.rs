@@ -86,18 +86,40 @@ trait BundleView {
 struct DirView<'a>(&'a Path);
 
 impl BundleView for DirView<'_> {
+    /// Links are judged as the deployment judges them (`crate::links`): followed only while
+    /// they stay inside the bundle, and nothing outside it is ever looked at. A link leading
+    /// out is `Other` when it is the last component (installed as a link, never run as a
+    /// script) and absent when the path goes on through it (the install refuses that).
     fn kind(&self, rel: &str) -> Option<Kind> {
+        use crate::links::{disk::Revision, Node, Resolved};
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(self.0.join(rel)).ok()?;
-        Some(if meta.is_dir() {
-            Kind::Dir
-        } else if meta.is_file() {
-            Kind::File {
-                executable: meta.permissions().mode() & 0o111 != 0,
+        let rev = Revision::new(self.0);
+        match rev.resolve(rel.as_bytes(), true).ok()? {
+            Resolved::Inside {
+                node: Node::Dir, ..
+            } => Some(Kind::Dir),
+            Resolved::Inside {
+                real,
+                node: Node::File,
+            } => {
+                let meta = std::fs::symlink_metadata(rev.join(&real)).ok()?;
+                Some(Kind::File {
+                    executable: meta.permissions().mode() & 0o111 != 0,
+                })
             }
-        } else {
-            Kind::Other
-        })
+            Resolved::Inside {
+                node: Node::Missing,
+                ..
+            } => None,
+            Resolved::Inside { .. } | Resolved::Loop { .. } => Some(Kind::Other),
+            Resolved::Outside { .. } => match rev.resolve(rel.as_bytes(), false).ok()? {
+                Resolved::Inside {
+                    node: Node::Symlink(_),
+                    ..
+                } => Some(Kind::Other),
+                _ => None,
+            },
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! Errors of bundle unpacking. Every variant names the bundle; every variant about one
 //! archive member names that member, so an operator can find it with `tar tvf`/`unzip -l`.
 //!
+//! Member names are shown through [`crate::names`] (bytes that are not UTF-8 as `\xHH`),
+//! quoted as they are.
+//!
 //! Refusals say that the archive dir may hold a partial extraction: nothing is ever written
 //! outside it, but what was unpacked before the bad member stays (the caller removes the
 //! archive dir before the next attempt, as the official agent does).
@@ -17,9 +20,9 @@ pub enum Unsafe {
     AbsolutePath,
     #[error("path escapes the archive dir with '..'")]
     Escapes,
-    #[error("path goes through the symlink {component:?}")]
+    #[error("path goes through the symlink \"{component}\"")]
     ThroughSymlink { component: String },
-    #[error("hard link to {target:?} points outside the archive dir")]
+    #[error("hard link to \"{target}\" points outside the archive dir")]
     HardLinkOutside { target: String },
     #[error("{0} entries are not allowed in bundles")]
     Special(&'static str),
@@ -38,7 +41,7 @@ pub enum BundleError {
         actual: &'static str,
     },
     #[error(
-        "bundle {bundle}: entry {entry:?} refused: {reason}; nothing was written outside \
+        "bundle {bundle}: entry \"{entry}\" refused: {reason}; nothing was written outside \
          {archive_dir}, which may hold a partial extraction"
     )]
     Refused {
@@ -48,7 +51,7 @@ pub enum BundleError {
         archive_dir: PathBuf,
     },
     #[error(
-        "bundle {bundle}: entry {entry:?} takes the unpacked size past the limit of {limit} bytes \
+        "bundle {bundle}: entry \"{entry}\" takes the unpacked size past the limit of {limit} bytes \
          (archive_max_extraction_size); {archive_dir} may hold a partial extraction"
     )]
     TooLarge {
@@ -58,27 +61,27 @@ pub enum BundleError {
         archive_dir: PathBuf,
     },
     #[error(
-        "bundle {bundle}: entry {entry:?} conflicts with an existing {existing} in the archive dir"
+        "bundle {bundle}: entry \"{entry}\" conflicts with an existing {existing} in the archive dir"
     )]
     Conflict {
         bundle: PathBuf,
         entry: String,
         existing: &'static str,
     },
-    #[error("bundle {bundle}: malformed archive at entry {entry:?}: {detail}")]
+    #[error("bundle {bundle}: malformed archive at entry \"{entry}\": {detail}")]
     Malformed {
         bundle: PathBuf,
         entry: String,
         detail: String,
     },
-    #[error("bundle {bundle}: reading at entry {entry:?}: {source}")]
+    #[error("bundle {bundle}: reading at entry \"{entry}\": {source}")]
     Read {
         bundle: PathBuf,
         entry: String,
         #[source]
         source: io::Error,
     },
-    #[error("bundle {bundle}: writing entry {entry:?} under {archive_dir}: {source}")]
+    #[error("bundle {bundle}: writing entry \"{entry}\" under {archive_dir}: {source}")]
     Write {
         bundle: PathBuf,
         entry: String,
@@ -88,7 +91,7 @@ pub enum BundleError {
     },
     #[error("bundle {bundle}: {what}")]
     Unsupported { bundle: PathBuf, what: String },
-    #[error("bundle {bundle}: zip entry {entry:?}: {source}")]
+    #[error("bundle {bundle}: zip entry \"{entry}\": {source}")]
     Zip {
         bundle: PathBuf,
         /// Empty when the archive as a whole is unreadable.

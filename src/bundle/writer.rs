@@ -31,7 +31,7 @@ use nix::unistd::{
     fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Group, Uid, UnlinkatFlags, User,
 };
 
-use super::entry::{normalize, EntryHead, Kind, Owner, RelPath};
+use super::entry::{normalize, shown, EntryHead, Kind, Owner, RelPath};
 use super::error::{BundleError, Unsafe};
 use super::{UnpackOptions, UnpackReport};
 use crate::fscopy;
@@ -153,7 +153,7 @@ impl Writer {
     /// Each applies its own directories' metadata in [`Writer::finish`], which must run only
     /// once every sibling has written its last member.
     pub fn sibling(&self) -> Result<Self, BundleError> {
-        let root = self.root.try_clone().map_err(|e| self.werr("", e))?;
+        let root = self.root.try_clone().map_err(|e| self.werr(b"", e))?;
         Ok(Self {
             bundle: self.bundle.clone(),
             archive_dir: self.archive_dir.clone(),
@@ -171,10 +171,10 @@ impl Writer {
         })
     }
 
-    fn too_large(&self, entry: String) -> BundleError {
+    fn too_large(&self, entry: &[u8]) -> BundleError {
         BundleError::TooLarge {
             bundle: self.bundle.clone(),
-            entry,
+            entry: shown(entry),
             limit: self.opts.max_total_bytes,
             archive_dir: self.archive_dir.clone(),
         }
@@ -187,36 +187,36 @@ impl Writer {
         before.saturating_add(n) <= self.opts.max_total_bytes
     }
 
-    fn refuse(&self, entry: &str, reason: Unsafe) -> BundleError {
+    fn refuse(&self, entry: &[u8], reason: Unsafe) -> BundleError {
         BundleError::Refused {
             bundle: self.bundle.clone(),
-            entry: entry.to_string(),
+            entry: shown(entry),
             reason,
             archive_dir: self.archive_dir.clone(),
         }
     }
 
-    fn werr(&self, entry: &str, source: impl Into<io::Error>) -> BundleError {
+    fn werr(&self, entry: &[u8], source: impl Into<io::Error>) -> BundleError {
         BundleError::Write {
             bundle: self.bundle.clone(),
-            entry: entry.to_string(),
+            entry: shown(entry),
             archive_dir: self.archive_dir.clone(),
             source: source.into(),
         }
     }
 
-    fn conflict(&self, entry: &str, existing: &'static str) -> BundleError {
+    fn conflict(&self, entry: &[u8], existing: &'static str) -> BundleError {
         BundleError::Conflict {
             bundle: self.bundle.clone(),
-            entry: entry.to_string(),
+            entry: shown(entry),
             existing,
         }
     }
 
-    fn step_err(&self, entry: &str, walked: &[OsString], e: Step) -> BundleError {
+    fn step_err(&self, entry: &[u8], walked: &[OsString], e: Step) -> BundleError {
         let component = || {
             let v: Vec<&[u8]> = walked.iter().map(|c| c.as_bytes()).collect();
-            String::from_utf8_lossy(&v.join(&b'/')).into_owned()
+            shown(&v.join(&b'/'))
         };
         match e {
             Step::Symlink => self.refuse(
@@ -228,7 +228,7 @@ impl Writer {
             Step::NotDir => self.conflict(entry, "non-directory on its path"),
             Step::Missing => BundleError::Malformed {
                 bundle: self.bundle.clone(),
-                entry: entry.to_string(),
+                entry: shown(entry),
                 detail: format!("{} does not exist", component()),
             },
             Step::Io(e) => self.werr(entry, e),
@@ -242,7 +242,7 @@ impl Writer {
     }
 
     /// Makes `dirs` the current directory, reusing the descriptors it shares with the last one.
-    fn enter(&mut self, dirs: &[OsString], entry: &str) -> Result<(), BundleError> {
+    fn enter(&mut self, dirs: &[OsString], entry: &[u8]) -> Result<(), BundleError> {
         let common = self
             .stack
             .iter()
@@ -261,7 +261,7 @@ impl Writer {
     fn walk_existing(
         &self,
         dirs: &[OsString],
-        entry: &str,
+        entry: &[u8],
     ) -> Result<Option<OwnedFd>, BundleError> {
         let mut cur: Option<OwnedFd> = None;
         for (i, c) in dirs.iter().enumerate() {
@@ -273,7 +273,7 @@ impl Writer {
     }
 
     /// Unlinks a non-directory at `name` in the current directory so it can be replaced.
-    fn make_room(&self, name: &OsStr, entry: &str) -> Result<(), BundleError> {
+    fn make_room(&self, name: &OsStr, entry: &[u8]) -> Result<(), BundleError> {
         match kind_at(self.cwd(), name) {
             Ok(SFlag::S_IFDIR) => Err(self.conflict(entry, "directory")),
             Ok(_) => unlinkat(self.cwd(), name, UnlinkatFlags::NoRemoveDir)
@@ -286,18 +286,18 @@ impl Writer {
     /// Starts one member. A file stays open for [`Writer::data`] until [`Writer::end`].
     pub fn begin(&mut self, head: EntryHead) -> Result<(), BundleError> {
         self.end()?;
-        let entry = head.raw_name.as_str();
+        let entry = head.raw_name.as_slice();
         if let Kind::Special(what) = head.kind {
             return Err(self.refuse(entry, Unsafe::Special(what)));
         }
-        let path = match normalize(head.raw_name.as_bytes()) {
+        let path = match normalize(entry) {
             Err(reason) => return Err(self.refuse(entry, reason)),
             // `./` names the archive dir itself, which belongs to the agent.
             Ok(None) if head.kind == Kind::Dir => return Ok(()),
             Ok(None) => {
                 return Err(BundleError::Malformed {
                     bundle: self.bundle.clone(),
-                    entry: entry.to_string(),
+                    entry: shown(entry),
                     detail: "a non-directory member names the archive dir itself".into(),
                 })
             }
@@ -324,7 +324,7 @@ impl Writer {
         target: &OsStr,
         head: &EntryHead,
     ) -> Result<(), BundleError> {
-        let entry = head.raw_name.as_str();
+        let entry = head.raw_name.as_slice();
         self.enter(path.parent(), entry)?;
         let name = path.name();
         match symlinkat(target, self.cwd(), name) {
@@ -349,9 +349,14 @@ impl Writer {
         Ok(())
     }
 
-    fn hard_link(&mut self, path: &RelPath, target: &[u8], entry: &str) -> Result<(), BundleError> {
+    fn hard_link(
+        &mut self,
+        path: &RelPath,
+        target: &[u8],
+        entry: &[u8],
+    ) -> Result<(), BundleError> {
         let outside = || Unsafe::HardLinkOutside {
-            target: String::from_utf8_lossy(target).into_owned(),
+            target: shown(target),
         };
         let tpath = match normalize(target) {
             Ok(Some(p)) => p,
@@ -379,7 +384,7 @@ impl Writer {
     }
 
     fn begin_file(&mut self, path: RelPath, head: EntryHead) -> Result<(), BundleError> {
-        let entry = head.raw_name.as_str();
+        let entry = head.raw_name.as_slice();
         let special = head.mode.unwrap_or(0) & 0o7000;
         if self.opts.reject_setuid && special & 0o6000 != 0 {
             let mode = head.mode.unwrap_or(0);
@@ -419,7 +424,7 @@ impl Writer {
         }
         if !self.count(buf.len() as u64) {
             let entry = self.open_name();
-            return Err(self.too_large(entry));
+            return Err(self.too_large(&entry));
         }
         let Some(of) = self.open.as_mut() else {
             return Ok(());
@@ -431,7 +436,7 @@ impl Writer {
         Ok(())
     }
 
-    fn open_name(&self) -> String {
+    fn open_name(&self) -> Vec<u8> {
         self.open
             .as_ref()
             .map(|o| o.head.raw_name.clone())
@@ -453,7 +458,7 @@ impl Writer {
             .saturating_sub(self.total.load(Ordering::Relaxed));
         let read_err = |source| BundleError::Read {
             bundle: self.bundle.clone(),
-            entry: entry.clone(),
+            entry: shown(&entry),
             source,
         };
         let copied = if len <= SMALL {
@@ -472,7 +477,7 @@ impl Writer {
         };
         // Siblings may have written meanwhile: the shared count decides.
         if copied > room || !self.count(copied) {
-            return Err(self.too_large(entry));
+            return Err(self.too_large(&entry));
         }
         Ok(())
     }
@@ -482,7 +487,7 @@ impl Writer {
         let Some(of) = self.open.take() else {
             return Ok(());
         };
-        let entry = of.head.raw_name.as_str();
+        let entry = of.head.raw_name.as_slice();
         let owner = self.wanted_owner(&of.head);
         if let Some((uid, gid)) = owner {
             fchown(&of.file, Some(uid), Some(gid)).map_err(|e| self.werr(entry, e))?;
@@ -507,7 +512,7 @@ impl Writer {
         let mut dirs = std::mem::take(&mut self.pending_dirs);
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().len()));
         for (path, head) in &dirs {
-            let entry = head.raw_name.as_str();
+            let entry = head.raw_name.as_slice();
             let Some(fd) = self.walk_existing(path.components(), entry)? else {
                 continue;
             };

@@ -81,8 +81,10 @@ impl Journal {
 /// Every path is still journaled before it is created.
 const BATCH: usize = 1024;
 
+/// Applies `plan`, whose copies read from below `archive` (absolute, normalised).
 pub(crate) fn apply_plan(
     plan: &InstallPlan,
+    archive: &Path,
     journal_path: &Path,
     ids: &Ids,
     tools: &Tools,
@@ -134,7 +136,7 @@ pub(crate) fn apply_plan(
             i += 1;
         }
         journal.flush()?;
-        run_copies(&jobs, env)?;
+        run_copies(&jobs, env, archive)?;
         report.files_copied += jobs.len();
     }
     if limit < plan.len() {
@@ -213,12 +215,13 @@ fn remake_parents(dir: &Path, journal: &mut Journal) -> Result<(), InstallError>
     Ok(())
 }
 
+/// `.<name>.codedeploy-tmp.<pid>` beside `p`, built from the name's bytes: names that differ
+/// only in bytes that are not UTF-8 get different temporary names too.
 fn temp_beside(p: &Path) -> PathBuf {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    p.with_file_name(format!(".{name}.codedeploy-tmp.{}", std::process::id()))
+    let mut name = std::ffi::OsString::from(".");
+    name.push(p.file_name().unwrap_or_default());
+    name.push(format!(".codedeploy-tmp.{}", std::process::id()));
+    p.with_file_name(name)
 }
 
 /// Checks what stands at `dest` and stages its journal line; the caller flushes the journal

@@ -183,15 +183,22 @@ fn revision_for(
     }
 }
 
+/// The directory bundle must hold its appspec, found as every step finds it (a link leading
+/// out of the revision is refused here already, naming the link, without opening it).
 fn check_local_appspec(raw: &str, dir: &Path, custom: Option<&str>) -> Result<(), LocalError> {
+    let missing = match crate::appspec::find_appspec(dir, custom) {
+        Ok(_) => false,
+        Err(crate::appspec::AppSpecLocateError::NotFound { .. }) => true,
+        Err(refused) => return usage(refused.to_string()),
+    };
     match custom {
-        Some(name) if !dir.join(name).is_file() => usage(format!(
+        _ if !missing => Ok(()),
+        Some(name) => usage(format!(
             "Expecting appspec file at location {raw}/{name} but it is not found there. Please either run the CLI from within a directory containing the {name} file or specify a bundle location containing an {name} file in its root directory"
         )),
-        None if !dir.join("appspec.yml").is_file() && !dir.join("appspec.yaml").is_file() => usage(format!(
+        None => usage(format!(
             "Expecting appspec file at location {raw}/appspec.yml or {raw}/appspec.yaml but it is not found there. Please either run the CLI from within a directory containing the appspec.yml or appspec.yaml file or specify a bundle location containing an appspec.yml or appspec.yaml file in its root directory"
         )),
-        _ => Ok(()),
     }
 }
 
