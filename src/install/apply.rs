@@ -271,3 +271,32 @@ fn prepare_copy(
         target,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_removed_since_planning_is_made_again_and_journaled_before_its_child() {
+        let t = tempfile::tempdir().unwrap();
+        let journal_path = t.path().join("g-cleanup");
+        let mut journal = Journal::create(&journal_path).unwrap();
+        // The plan expected `shared` to exist (another group's); its cleanup removed it.
+        let dir = t.path().join("shared/a");
+        assert!(
+            mkdir(&dir, false, &mut journal).unwrap(),
+            "a new, empty directory"
+        );
+        assert!(dir.is_dir());
+        let text = fs::read_to_string(&journal_path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let (d, p) = (dir.to_str().unwrap(), t.path().join("shared"));
+        assert_eq!(lines, [d, p.to_str().unwrap(), d]);
+        // Cleanup goes last line first: the child, then the parent (if empty), then nothing.
+        let again = t.path().join("shared/a");
+        assert!(
+            !mkdir(&again, false, &mut journal).unwrap(),
+            "now it exists"
+        );
+    }
+}
