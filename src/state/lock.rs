@@ -192,15 +192,15 @@ impl GroupLock {
                 Ok(false) => {}
                 Err(e) => return Err(StateError::new("lock", path, e).into()),
             }
-            let holder_text = describe_busy(&file);
+            // Described when first refused and when giving up, not at every retry.
             if !told {
-                on_busy(&holder_text);
+                on_busy(&describe_busy(&file));
                 told = true;
             }
             if started.elapsed() >= wait {
                 return Err(LockError::Busy {
                     group: group.to_string(),
-                    holder: holder_text,
+                    holder: describe_busy(&file),
                     waited: wait,
                 });
             }
