@@ -319,6 +319,7 @@ impl Executor {
             .then(|| self.layout.deployments_log(&self.config.program_name));
         ctx.scripts_log_max_bytes = self.config.scripts_log_max_bytes;
         ctx.cancel = self.cancel.clone();
+        ctx.running_record = Some(self.layout.running_hook_file(&spec.group_id));
         match hooks::run_event(&ctx, scripts, observer) {
             Ok(report) => Ok(EventOutcome::Scripts(report.scripts)),
             Err(failure) => Err(ExecError::Hook(failure)),

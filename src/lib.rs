@@ -17,7 +17,9 @@ pub mod control; // adapter: host-command client (SigV4), endpoint, identity and
 pub mod deployspec; // PURE: deployment specification fields and the local spec builder
 pub mod diagnostics; // PURE: script outcome -> error code 0..7 and payload; log-tail rule
 pub mod executor; // one code path for DownloadBundle, Install and hook events
+pub mod failpoint; // test aid: freeze the daemon at a named phase so a test can SIGKILL it there
 pub mod fscopy; // file contents copied with few system calls (unpacker and install share it)
+pub mod group; // taking a deployment group: its cross-process lock, then a dead holder's leftover hook
 pub mod hooks; // adapter: run one hook script (process group/cgroup, timeout, runas, logs)
 pub mod install; // adapter: apply an install plan (copy, mkdir, modes, owners, ACLs, SELinux)
 pub mod lifecycle; // PURE: events, their order, which revision runs which event

@@ -501,6 +501,7 @@ impl Writer {
                 .map_err(|e| self.werr(entry, e))?;
         }
         self.report.files += 1;
+        crate::failpoint::hit("unpack");
         Ok(())
     }
 

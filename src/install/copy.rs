@@ -231,6 +231,7 @@ fn run_copy(
     if job.target != job.dest {
         fs::rename(target, &job.dest).map_err(|e| InstallError::io("rename", &job.dest, e))?;
     }
+    crate::failpoint::hit("install-copy");
     Ok(())
 }
 

@@ -98,6 +98,7 @@ impl Read for PieceReader {
                         return Err(self.fail(TransferError::Write { path, source }));
                     }
                     self.current = b;
+                    crate::failpoint::hit("download");
                 }
                 Some(Piece::Done) => self.done = true,
                 Some(Piece::Failed(e)) => return Err(self.fail(e)),
