@@ -81,6 +81,10 @@ pub struct DeployLocalArgs {
     /// When an event fails, redeploy the group's last successful revision
     #[arg(long)]
     pub rollback_on_failure: bool,
+    /// Seconds to wait while another deployment holds the group (0: stop at once)
+    /// [default: deploy_local_lock_wait_seconds of the configuration, 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_wait: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +186,13 @@ mod tests {
         assert_eq!(a.events.as_deref(), Some("ApplicationStart"));
         assert_eq!(a.appspec_filename.as_deref(), Some("x.yml"));
         assert!(!a.rollback_on_failure);
+        assert_eq!(a.lock_wait, None);
+        let waits =
+            Cli::try_parse_from(["codedeploy-agent", "deploy-local", "--lock-wait", "0"]).unwrap();
+        let Command::DeployLocal(w) = waits.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(w.lock_wait, Some(0));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Invariant: the payload keys are always `error_code`, `script_name`, `message`, `log`, in
 //! that order, as compact JSON; the payload never exceeds the API's 8192-character limit.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The error codes the service understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,7 +58,39 @@ struct Wire<'a> {
     log: &'a str,
 }
 
+#[derive(Deserialize)]
+struct OwnedWire {
+    error_code: u8,
+    script_name: String,
+    message: String,
+    log: String,
+}
+
 impl Diagnostics {
+    /// Reads back a payload [`Diagnostics::to_payload`] wrote (a result kept across a
+    /// restart); `None` for anything else.
+    pub fn from_payload(payload: &str) -> Option<Self> {
+        let w: OwnedWire = serde_json::from_str(payload).ok()?;
+        let code = [
+            ErrorCode::Succeeded,
+            ErrorCode::ScriptMissing,
+            ErrorCode::ScriptNotExecutable,
+            ErrorCode::ScriptTimedOut,
+            ErrorCode::ScriptFailed,
+            ErrorCode::UnknownError,
+            ErrorCode::OutputsLeftOpen,
+            ErrorCode::FailedAfterRestart,
+        ]
+        .into_iter()
+        .find(|c| c.code() == w.error_code)?;
+        Some(Self {
+            code,
+            script_name: w.script_name,
+            message: w.message,
+            log: w.log,
+        })
+    }
+
     pub fn success() -> Self {
         Self {
             code: ErrorCode::Succeeded,
@@ -184,6 +216,22 @@ mod tests {
         assert_eq!(
             Diagnostics::failed_after_restart().to_payload(),
             r#"{"error_code":7,"script_name":"","message":"Failed: Failing in-progress lifecycle event after an agent restart.","log":""}"#
+        );
+    }
+
+    #[test]
+    fn payload_round_trip() {
+        let d = Diagnostics {
+            code: ErrorCode::ScriptFailed,
+            script_name: "s.sh".into(),
+            message: "failed with exit code 1".into(),
+            log: "[stdout]a \"quoted\" line\n".into(),
+        };
+        assert_eq!(Diagnostics::from_payload(&d.to_payload()), Some(d));
+        assert_eq!(Diagnostics::from_payload("{}"), None);
+        assert_eq!(
+            Diagnostics::from_payload(r#"{"error_code":9,"script_name":"","message":"","log":""}"#),
+            None
         );
     }
 

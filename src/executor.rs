@@ -240,6 +240,9 @@ impl Executor {
                 ..install::InstallOptions::default()
             },
         )?;
+        for w in &report.warnings {
+            tracing::warn!("{w}");
+        }
         Ok(EventOutcome::Builtin {
             detail: format!(
                 "{} files copied, {} directories created, {} permissions set, {} files of the previous revision removed",
@@ -271,7 +274,7 @@ impl Executor {
     fn appspec_name(&self, archive: &Path, spec: &DeploymentSpec) -> String {
         appspec::find_appspec(archive, spec.appspec_filename.as_deref())
             .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .and_then(|p| p.file_name().map(|n| crate::names::os(n).into_owned()))
             .unwrap_or_else(|| {
                 spec.appspec_filename
                     .clone()
@@ -282,7 +285,11 @@ impl Executor {
     /// The appspec of the revision in `rev_dir`, with the official message when it is missing.
     fn read_appspec(&self, rev_dir: &Path, spec: &DeploymentSpec) -> Result<AppSpec, ExecError> {
         let archive = state::archive_dir(rev_dir);
-        let path = appspec::find_appspec(&archive, spec.appspec_filename.as_deref()).map_err(|_| {
+        let path = appspec::find_appspec(&archive, spec.appspec_filename.as_deref()).map_err(|e| {
+            if !matches!(e, appspec::AppSpecLocateError::NotFound { .. }) {
+                // Refused without opening it (a link out of the revision, not a regular file).
+                return ExecError::AppSpec(e.to_string());
+            }
             let rel = spec.appspec_filename.clone().unwrap_or_else(|| "appspec.yml".into());
             ExecError::AppSpec(format!(
                 "The CodeDeploy agent did not find an AppSpec file within the unpacked revision directory at revision-relative path \"{rel}\". The revision was unpacked to directory \"{}\", and the AppSpec file was expected but not found at path \"{}\". Consult the AWS CodeDeploy Appspec documentation for more information at http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html",
@@ -330,6 +337,7 @@ impl Executor {
             .then(|| self.layout.deployments_log(&self.config.program_name));
         ctx.scripts_log_max_bytes = self.config.scripts_log_max_bytes;
         ctx.cancel = self.cancel.clone();
+        ctx.running_record = Some(self.layout.running_hook_file(&spec.group_id));
         match hooks::run_event(&ctx, scripts, observer) {
             Ok(report) => Ok(EventOutcome::Scripts(report.scripts)),
             Err(failure) => Err(ExecError::Hook(failure)),

@@ -17,14 +17,18 @@ pub mod control; // adapter: host-command client (SigV4), endpoint, identity and
 pub mod deployspec; // PURE: deployment specification fields and the local spec builder
 pub mod diagnostics; // PURE: script outcome -> error code 0..7 and payload; log-tail rule
 pub mod executor; // one code path for DownloadBundle, Install and hook events
+pub mod failpoint; // test aid: freeze the daemon at a named phase so a test can SIGKILL it there
 pub mod fscopy; // file contents copied with few system calls (unpacker and install share it)
+pub mod group; // taking a deployment group: its cross-process lock, then a dead holder's leftover hook
 pub mod hooks; // adapter: run one hook script (process group/cgroup, timeout, runas, logs)
 pub mod install; // adapter: apply an install plan (copy, mkdir, modes, owners, ACLs, SELinux)
 pub mod lifecycle; // PURE: events, their order, which revision runs which event
+pub mod links; // PURE: where a path in a revision leads through its links, never leaving it (+ disk view)
 pub mod local; // the local deployment driver (`deploy-local`)
 pub mod logging; // tracing setup: stderr for tools; journald or a rotated file for the daemon
 pub mod logs; // `logs`: hook output of every deployment in time order, optionally followed
 pub mod memory; // after start-up, hand read-only code pages back to the kernel (idle RSS)
+pub mod names; // PURE: names are bytes; the one round-tripping escaping for text
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
 pub mod space; // free space: the reserve rule (PURE) and statvfs checks before and while writing

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::appspec::{self, parse_detailed, summary, AppSpec, Candidate};
+use crate::appspec::{self, parse_detailed, summary, AppSpec};
 use crate::bundle::{self, BundleError, Listed, Node, UnpackOptions};
 
 /// The appspec size limit every reader applies.
@@ -70,9 +70,13 @@ impl ValidateReport {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    File { executable: bool },
+    File {
+        executable: bool,
+    },
     Dir,
-    Symlink,
+    /// A FIFO, socket or device, a loop of links, or a last-component link leading out of
+    /// the revision (installed as a link, never run as a script).
+    Other,
 }
 
 /// What a bundle holds, as far as validation cares.
@@ -82,16 +86,58 @@ trait BundleView {
 }
 
 impl BundleView for Listed {
+    /// Links are judged as the deployment judges them (`crate::links`): followed only while
+    /// they stay inside the bundle. A link leading out is `Other` when it is the last
+    /// component and absent when the path goes on through it (the install refuses that).
     fn kind(&self, rel: &str) -> Option<Kind> {
-        Some(match self.node(rel)? {
-            Node::Dir => Kind::Dir,
-            Node::Symlink { .. } => Kind::Symlink,
-            // A member without a Unix mode (a zip made on Windows) is made executable by
-            // the agent before it runs; only an explicit mode without x bits is worth a word.
-            Node::File { mode } => Kind::File {
-                executable: mode.is_none_or(|m| m & 0o111 != 0),
+        use crate::links::{Node as L, Resolved};
+        match resolve_listed(self, rel.as_bytes(), true) {
+            Resolved::Inside { node: L::Dir, .. } => Some(Kind::Dir),
+            Resolved::Inside {
+                real,
+                node: L::File,
+            } => {
+                // A member without a Unix mode (a zip made on Windows) is made executable by
+                // the agent before it runs; only an explicit mode without x bits is worth a
+                // word.
+                let mode = match self.entries.get(&real) {
+                    Some(Node::File { mode }) => *mode,
+                    _ => None,
+                };
+                Some(Kind::File {
+                    executable: mode.is_none_or(|m| m & 0o111 != 0),
+                })
+            }
+            Resolved::Inside {
+                node: L::Missing, ..
+            } => None,
+            Resolved::Inside { .. } | Resolved::Loop { .. } => Some(Kind::Other),
+            Resolved::Outside { .. } => match resolve_listed(self, rel.as_bytes(), false) {
+                Resolved::Inside {
+                    node: L::Symlink(_),
+                    ..
+                } => Some(Kind::Other),
+                _ => None,
             },
+        }
+    }
+}
+
+/// Where `path` leads inside a listed bundle, by the same walk as on disk.
+fn resolve_listed(listed: &Listed, path: &[u8], follow_last: bool) -> crate::links::Resolved {
+    use crate::links::Node as L;
+    let mut node = |rel: &[std::ffi::OsString]| -> Result<L, std::convert::Infallible> {
+        Ok(match listed.entries.get(rel) {
+            None if rel.is_empty() => L::Dir,
+            None => L::Missing,
+            Some(Node::Dir) => L::Dir,
+            Some(Node::File { .. }) => L::File,
+            Some(Node::Symlink { target }) => L::Symlink(target.clone()),
         })
+    };
+    match crate::links::resolve(&[], path, follow_last, &mut node) {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
 
@@ -121,14 +167,14 @@ fn bundle_problem(path: &Path, e: &BundleError) -> String {
             entry,
             reason,
             ..
-        } => format!("bundle {}: entry {entry:?} refused: {reason}", bundle.display()),
+        } => format!("bundle {}: entry \"{entry}\" refused: {reason}", bundle.display()),
         BundleError::TooLarge {
             bundle,
             entry,
             limit,
             ..
         } => format!(
-            "bundle {}: entry {entry:?} takes the unpacked size past the limit of {limit} bytes (archive_max_extraction_size)",
+            "bundle {}: entry \"{entry}\" takes the unpacked size past the limit of {limit} bytes (archive_max_extraction_size)",
             bundle.display()
         ),
         BundleError::NoSpace {
@@ -139,7 +185,7 @@ fn bundle_problem(path: &Path, e: &BundleError) -> String {
             let at = if entry.is_empty() {
                 String::new()
             } else {
-                format!("entry {entry:?}: ")
+                format!("entry \"{entry}\": ")
             };
             format!("bundle {}: {at}{space}", bundle.display())
         }
@@ -208,17 +254,31 @@ pub fn validate_bundle(
         Ok(l) => l,
         Err(e) => return ValidateReport::failed(path, bundle_problem(path, &e)),
     };
-    let what_is = |name: &str| match listed.node(name) {
-        Some(Node::File { .. }) => Candidate::Regular,
-        _ => Candidate::NotRegular,
+    let mut walk = |name: &[u8]| Ok(resolve_listed(&listed, name, true));
+    let (rel, real) = match appspec::locate_appspec(path, appspec_name, &mut walk) {
+        Ok(found) => found,
+        Err(crate::appspec::AppSpecLocateError::NotFound { .. }) => {
+            let tried = candidates.join(", ");
+            let place = if path.is_dir() { "bundle" } else { "archive" };
+            let msg = format!("no AppSpec file found in the {place}: tried {tried}");
+            return ValidateReport::failed(path, msg);
+        }
+        Err(e) => return ValidateReport::failed(path, e.to_string()),
     };
-    let Some(rel) = appspec::choose_appspec(appspec_name, what_is) else {
-        let tried = candidates.join(", ");
-        let place = if path.is_dir() { "bundle" } else { "archive" };
-        let msg = format!("no AppSpec file found in the {place}: tried {tried}");
-        return ValidateReport::failed(path, msg);
+    let rel = rel.as_str();
+    let kept = match listed.texts.get(&real) {
+        Some(t) => t.clone(),
+        // A link to a file inside the revision that is not a candidate name itself: read
+        // that file's bytes in a second pass.
+        None => {
+            let real_name = crate::links::show(&real);
+            match bundle::list_bundle(path, opts, None, &[real_name.as_str()]) {
+                Ok(again) => again.texts.get(&real).cloned().unwrap_or_default(),
+                Err(e) => return ValidateReport::failed(path, bundle_problem(path, &e)),
+            }
+        }
     };
-    let (bytes, len) = listed.text(rel).cloned().unwrap_or_default();
+    let (bytes, len) = kept;
     let text = match appspec::appspec_text(rel, bytes, len) {
         Ok(t) => t,
         Err(e) => {
@@ -302,11 +362,12 @@ fn check_against_bundle(
             match view.kind(&rel) {
                 None => problems.push(format!("{place}: {:?} does not exist in the bundle", s.location)),
                 Some(Kind::Dir) => problems.push(format!("{place}: {:?} is a directory, not a script", s.location)),
+                Some(Kind::Other) => problems.push(format!("{place}: {:?} is not a regular file", s.location)),
                 Some(Kind::File { executable: false }) => warnings.push(format!(
                     "{place}: {:?} is not executable; the agent will make it executable before running it",
                     s.location
                 )),
-                Some(Kind::File { .. } | Kind::Symlink) => {}
+                Some(Kind::File { .. }) => {}
             }
         }
     }

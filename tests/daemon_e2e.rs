@@ -233,9 +233,19 @@ fn throttling_and_server_faults_lose_no_result() {
 
 #[test]
 fn sigkill_during_a_hook_then_restart_reports_code_7_and_the_next_deployment_works() {
-    let w = World::new();
+    // A short idle poll: the killed agent's outstanding poll must be answered (into the void)
+    // before the next deployment, or the emulator may hand it that deployment's first command.
+    let poll_idle = Duration::from_millis(800);
+    let w = World::with_poll_idle("arn:aws:iam::111122223333:user/host-1", poll_idle);
     let dir = w.path().join("slow");
     let marker = format!("cd-e2e-slow-{}", std::process::id());
+    struct Reap(String);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            kill_marker(&self.0);
+        }
+    }
+    let _reap = Reap(marker.clone());
     write(
         &dir.join("appspec.yml"),
         "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: slow.sh\n      timeout: 300\n",
@@ -265,7 +275,7 @@ fn sigkill_during_a_hook_then_restart_reports_code_7_and_the_next_deployment_wor
     agent.signal(Signal::SIGKILL);
     agent.wait(Duration::from_secs(10)).expect("agent died");
     drop(agent);
-    kill_marker(&marker);
+    std::thread::sleep(poll_idle + Duration::from_millis(400));
     let _agent = w.agent();
     let d = w.wait_done(&id, LONG);
     assert_eq!(d.status, DeploymentStatus::Failed);
@@ -283,6 +293,10 @@ fn sigkill_during_a_hook_then_restart_reports_code_7_and_the_next_deployment_wor
     assert!(
         !tracking.exists(),
         "tracking files are cleared after recovery"
+    );
+    assert!(
+        pids_with_marker(&marker).is_empty(),
+        "the restart ended the interrupted hook"
     );
     // The group is usable again.
     let ok_dir = w.path().join("ok");

@@ -199,6 +199,12 @@ fn successful_hook_keeps_its_daemon_running() {
     let script = format!("#!/bin/bash\nsetsid bash -c 'exec -a {marker} sleep 1000' </dev/null >/dev/null 2>&1 &\nexit 0\n");
     let b = one_hook(&sb, "ApplicationStart", &script, "");
     let out = sb.deploy(&["-l", b.to_str().unwrap()]);
+    // The hook's background job may not have exec'd `setsid` (whose command line carries the
+    // marker) by the time deploy-local exits, on a busy machine: look for it a while.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pids_with_marker(&marker).is_empty() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let alive = kill_marker(&marker);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(

@@ -131,6 +131,7 @@ fn validate_and_deploy_local_agree_on_crafted_bundles() {
         ..Raw::file("app/tool", b"#!/bin/sh\n")
     };
     let five_k = vec![b'x'; 5000];
+    let linked = small("appspec_links_inside");
     let cases = [
         Case {
             name: "ten_mb_appspec",
@@ -236,6 +237,29 @@ fn validate_and_deploy_local_agree_on_crafted_bundles() {
             reason: Some("entry \"app/x\" refused: path goes through the symlink \"app\""),
             config: "",
         },
+        Case {
+            name: "appspec_links_inside",
+            bytes: gzip(&tar_bytes(&[
+                Raw::file("conf/real.yml", &linked),
+                Raw::symlink("appspec.yml", "conf/real.yml"),
+                Raw::file("app/x", b"x"),
+            ])),
+            kind: "tgz",
+            reason: None,
+            config: "",
+        },
+        Case {
+            name: "appspec_links_out",
+            bytes: tar_bytes(&[
+                Raw::symlink("appspec.yml", "/etc/hostname"),
+                Raw::file("app/x", b"x"),
+            ]),
+            kind: "tar",
+            reason: Some(
+                "leads outside the revision through the symbolic link appspec.yml -> /etc/hostname",
+            ),
+            config: "",
+        },
     ];
     for case in &cases {
         check(case, work);
@@ -243,5 +267,6 @@ fn validate_and_deploy_local_agree_on_crafted_bundles() {
     // The accepted ones really installed.
     assert!(dest(work, "ten_mb_appspec").join("x").is_file());
     assert!(dest(work, "nested_top_level_dir").join("x").is_file());
+    assert!(dest(work, "appspec_links_inside").join("x").is_file());
     assert!(!Path::new("/tmp/codedeploy-abs-member").exists());
 }

@@ -4,8 +4,8 @@
 //!
 //! Invariants: at most `MAX_CONCURRENT_COMMANDS` commands run at once and at most one per
 //! deployment group; a command the service delivers again while it still runs is not run
-//! twice; every command that started executing gets exactly one completion, also across a
-//! restart (tracking files, spec 3.7); polling stops at once on SIGTERM/SIGINT.
+//! twice; every command polled gets exactly one completion, also across a restart (tracking
+//! files, spec 3.7, and docs/crash-recovery.md); polling stops at once on SIGTERM/SIGINT.
 
 mod process;
 pub mod tracking;
@@ -72,13 +72,19 @@ impl Shared {
         locks.entry(group.to_string()).or_default().clone()
     }
 
-    /// Reports a command's result, retrying until the service takes it (bounded).
-    pub async fn complete(&self, id: &str, status: CommandStatus, diagnostics: &Diagnostics) {
+    /// Reports a command's result, retrying until the service takes it (bounded); true
+    /// when it did.
+    pub async fn complete(
+        &self,
+        id: &str,
+        status: CommandStatus,
+        diagnostics: &Diagnostics,
+    ) -> bool {
         let envelope = control::Envelope {
             format: "JSON".into(),
             payload: diagnostics.to_payload(),
         };
-        match control::complete_until_accepted(
+        let accepted = match control::complete_until_accepted(
             &self.client,
             id,
             status.clone(),
@@ -88,14 +94,21 @@ impl Shared {
         )
         .await
         {
-            Ok(()) => info!("reported {status:?} for command {id}"),
-            Err(e) => error!("could not report {status:?} for command {id}: {e}"),
-        }
+            Ok(()) => {
+                info!("reported {status:?} for command {id}");
+                true
+            }
+            Err(e) => {
+                error!("could not report {status:?} for command {id}: {e}");
+                false
+            }
+        };
         let mut done = self.completed.lock().unwrap_or_else(|p| p.into_inner());
         done.push_back((id.to_string(), status, diagnostics.clone()));
         if done.len() > REMEMBERED_COMPLETIONS {
             done.pop_front();
         }
+        accepted
     }
 
     fn already_completed(&self, id: &str) -> Option<(CommandStatus, Diagnostics)> {
@@ -278,9 +291,18 @@ fn remote_fetcher(
     Fetcher::new(Some(s3), github, Some(runtime)).map_err(|e| AgentError::Transfer(Box::new(e)))
 }
 
-/// Spec 3.7, without quirk 16: every interrupted command is reported (code 7), not only the
-/// newest, before polling resumes.
+/// Spec 3.7, without quirk 16, before polling resumes: first every hook a dead agent (or
+/// deploy-local) left running is ended (see `crate::group`), then every tracked command is
+/// reported once: with its recorded result when it had finished, else as interrupted
+/// (code 7). See docs/crash-recovery.md.
 async fn recover_from_crash(shared: &Shared) {
+    let layout = shared.executor.layout.clone();
+    let swept = tokio::task::spawn_blocking(move || crate::group::end_all_leftovers(&layout))
+        .await
+        .unwrap_or_default();
+    if !swept.is_empty() {
+        info!("checked the groups with a recorded running hook: {swept:?}");
+    }
     let interrupted = shared.tracker.interrupted(SystemTime::now());
     if interrupted.is_empty() {
         return;
@@ -289,14 +311,27 @@ async fn recover_from_crash(shared: &Shared) {
         "Deployment tracking file found: {}. The agent likely restarted while running a customer-supplied script. Failing the lifecycle event.",
         shared.tracker.dir().display()
     );
-    for id in &interrupted {
-        shared
-            .complete(
-                id,
-                CommandStatus::Failed,
-                &Diagnostics::failed_after_restart(),
-            )
-            .await;
+    for i in &interrupted {
+        match &i.result {
+            Some((status, diagnostics)) => {
+                info!(
+                    "command {} had finished before the restart; reporting its result",
+                    i.command_id
+                );
+                shared
+                    .complete(&i.command_id, status.clone(), diagnostics)
+                    .await
+            }
+            None => {
+                shared
+                    .complete(
+                        &i.command_id,
+                        CommandStatus::Failed,
+                        &Diagnostics::failed_after_restart(),
+                    )
+                    .await
+            }
+        };
     }
     if let Err(e) = shared.tracker.clear() {
         warn!("Exception thrown during restart recovery: {e}");

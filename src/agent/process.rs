@@ -2,16 +2,28 @@
 //! spec, acknowledge (noop or not), track, execute on a blocking thread, complete once.
 //!
 //! Invariants: exactly one PutHostCommandComplete per executed command (retried until the
-//! service takes it); the tracking file exists exactly while the command executes; commands
-//! of one deployment group run one at a time.
+//! service takes it); a command is tracked from its poll until the service accepted its
+//! completion, with its result recorded before it is reported (see `tracking`); commands of
+//! one deployment group run one at a time, in this process (a mutex per group) and across
+//! processes (the group lock, held for the whole execution, see `crate::group`).
 
+use super::tracking::Entry;
 use super::Shared;
 use crate::control::{self, CommandStatus, Envelope, HostCommand};
 use crate::deployspec::{self, DeploymentSpec};
 use crate::diagnostics::Diagnostics;
+use crate::failpoint;
 use crate::hooks::HookProgress;
+use crate::state::lock::Holder;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{info, warn, Instrument};
+
+/// How long a command waits for its deployment group while another process (a
+/// `deploy-local`) holds it: the longest a hook script may run (the official maximum
+/// timeout), so an operator's local run is waited out rather than failing the service's
+/// deployment; a shutdown stops the wait at once.
+const GROUP_LOCK_WAIT: Duration = Duration::from_secs(3600);
 
 /// What the steps before execution decided.
 enum Prepared {
@@ -25,7 +37,18 @@ enum Prepared {
 pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
     let id = cmd.host_command_identifier.clone();
     let span = crate::logging::command_span(&id, "", "", &cmd.command_name);
-    let prepared = prepare(&shared, &cmd).instrument(span.clone()).await;
+    // Durable before anything else: a crash from here on is reported after the restart. A
+    // command that cannot be tracked is not run (as the official agent, whose tracking
+    // write failing fails the command).
+    let (entry, prepared) = match shared.tracker.received(&id) {
+        Ok(mut e) => {
+            let p = prepare(&shared, &cmd, &mut e)
+                .instrument(span.clone())
+                .await;
+            (Some(e), p)
+        }
+        Err(e) => (None, Err(format!("cannot track the command: {e}"))),
+    };
     let (status, diagnostics, span) = match prepared {
         Err(message) => {
             span.in_scope(|| {
@@ -36,7 +59,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
             });
             (CommandStatus::Failed, Diagnostics::unknown(message), span)
         }
-        Ok(Prepared::Done) => return,
+        Ok(Prepared::Done) => {
+            if let Some(e) = &entry {
+                shared.tracker.done(e);
+            }
+            return;
+        }
         Ok(Prepared::Execute(spec)) => {
             let span = crate::logging::command_span(
                 &id,
@@ -48,10 +76,20 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
             (st, d, span)
         }
     };
-    shared
+    if let Some(e) = &entry {
+        if let Err(err) = shared.tracker.finished(e, &status, &diagnostics) {
+            span.in_scope(|| warn!("cannot record the result of command {id}: {err}"));
+        }
+    }
+    failpoint::hit_for("after-execute", &cmd.command_name);
+    let accepted = shared
         .complete(&id, status, &diagnostics)
         .instrument(span)
-        .await
+        .await;
+    // A result the service never took stays recorded, for the next start to report.
+    if let (true, Some(e)) = (accepted, &entry) {
+        shared.tracker.done(e);
+    }
 }
 
 fn json_envelope(payload: String) -> Envelope {
@@ -84,8 +122,16 @@ async fn fetch_spec(shared: &Shared, cmd: &HostCommand) -> Result<DeploymentSpec
     deployspec::decode(&json).map_err(|e| e.to_string())
 }
 
-async fn prepare(shared: &Arc<Shared>, cmd: &HostCommand) -> Result<Prepared, String> {
+async fn prepare(
+    shared: &Arc<Shared>,
+    cmd: &HostCommand,
+    entry: &mut Entry,
+) -> Result<Prepared, String> {
     let spec = fetch_spec(shared, cmd).await?;
+    shared
+        .tracker
+        .identify(entry, &spec.deployment_id)
+        .map_err(|e| format!("cannot track the command: {e}"))?;
     let noop = {
         let executor = shared.executor.clone();
         let name = cmd.command_name.clone();
@@ -95,6 +141,7 @@ async fn prepare(shared: &Arc<Shared>, cmd: &HostCommand) -> Result<Prepared, St
             .map_err(|e| format!("noop check did not finish: {e}"))?
             .map_err(|e| e.to_string())?
     };
+    failpoint::hit_for("before-ack", &cmd.command_name);
     let ack = shared
         .client
         .put_host_command_acknowledgement(
@@ -127,7 +174,10 @@ async fn prepare(shared: &Arc<Shared>, cmd: &HostCommand) -> Result<Prepared, St
             }
             Ok(Prepared::Done)
         }
-        _ => Ok(Prepared::Execute(Box::new(spec))),
+        _ => {
+            failpoint::hit_for("after-ack", &cmd.command_name);
+            Ok(Prepared::Execute(Box::new(spec)))
+        }
     }
 }
 
@@ -138,12 +188,6 @@ async fn execute(
 ) -> (CommandStatus, Diagnostics) {
     let lock = shared.group_lock(&spec.group_id);
     let _serial = lock.lock().await;
-    if let Err(e) = shared
-        .tracker
-        .begin(&spec.deployment_id, &cmd.host_command_identifier)
-    {
-        return (CommandStatus::Failed, Diagnostics::unknown(e.to_string()));
-    }
     shared.status.command_started(
         &cmd.host_command_identifier,
         &spec.deployment_id,
@@ -158,22 +202,33 @@ async fn execute(
     let spec_for_task = spec.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
+        let group = &spec_for_task.group_id;
+        let holder = Holder::me(&spec_for_task.deployment_id, &format!("agent: {name}"));
+        let mut on_busy = |h: &str| {
+            warn!("deployment group {group} is busy: held by {h}; waiting for it");
+        };
+        let _group =
+            match crate::group::take(&executor, group, &holder, GROUP_LOCK_WAIT, &mut on_busy) {
+                Ok(l) => l,
+                Err(e) => return Err(Diagnostics::unknown(e.to_string())),
+            };
         let mut observer = |p: HookProgress| observe(&status, &spec_for_task, &name, p);
-        executor.execute(&name, &spec_for_task, &mut observer)
+        executor
+            .execute(&name, &spec_for_task, &mut observer)
+            .map_err(|e| {
+                warn!("{name} failed: {e}");
+                e.diagnostics()
+            })
     })
     .await;
     let result = match joined {
         Ok(Ok(_)) => (CommandStatus::Succeeded, Diagnostics::success()),
-        Ok(Err(e)) => {
-            warn!("{} failed: {e}", cmd.command_name);
-            (CommandStatus::Failed, e.diagnostics())
-        }
+        Ok(Err(d)) => (CommandStatus::Failed, d),
         Err(e) => (
             CommandStatus::Failed,
             Diagnostics::unknown(format!("the command stopped unexpectedly: {e}")),
         ),
     };
-    shared.tracker.end(&spec.deployment_id);
     let outcome = match result.0 {
         CommandStatus::Succeeded => "Succeeded".to_string(),
         _ => format!("Failed: {} {}", result.1.code.code(), result.1.message),

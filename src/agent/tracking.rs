@@ -1,21 +1,98 @@
-//! Ongoing-deployment tracking files (spec 6.4): `<root>/ongoing-deployment/<DeploymentId>`
-//! holds the HostCommandIdentifier of the command being executed, so that a restart can
-//! report it failed (spec 3.7).
+//! Ongoing-command tracking files (spec 6.4): `<root>/ongoing-deployment/<DeploymentId>`
+//! holds the HostCommandIdentifier of a command the agent took, so that a restart can report
+//! it (spec 3.7). See docs/crash-recovery.md.
 //!
-//! Invariants: a file exists exactly while its command executes (written before, removed
-//! after); files older than 24 h are stale and ignored; the newest fresh file names the
-//! command to fail after a restart.
+//! Beyond the official agent, a command is tracked from the moment it is polled (as
+//! `pending-<hash of its id>` until its deployment id is known, then under the deployment id)
+//! until the service has *accepted* its completion, and its result is added to the file
+//! (second and third line: status and diagnostics payload) before it is reported. So after a
+//! crash at any point, recovery reports every command exactly once: its recorded result if
+//! it had finished, code 7 otherwise.
+//!
+//! Invariants: every write is atomic (`state::write_atomic`); a command found under two
+//! names (a crash between writing the deployment's file and removing the pending one) is
+//! reported once; files older than 24 h are stale and ignored.
 
+use crate::control::CommandStatus;
+use crate::diagnostics::Diagnostics;
 use crate::state::{write_atomic, StateError};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
+const PENDING_PREFIX: &str = "pending-";
 
 #[derive(Debug, Clone)]
 pub struct Tracker {
     dir: PathBuf,
+}
+
+/// One tracked command: the file it is tracked in, and its identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    name: String,
+    pub command_id: String,
+}
+
+/// A command found tracked at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    pub command_id: String,
+    /// Set when the command had finished and its result was not yet accepted.
+    pub result: Option<(CommandStatus, Diagnostics)>,
+}
+
+/// PURE: a file name for a command whose deployment is not known yet (its identifier may be
+/// long and hold any character): FNV-1a of the identifier.
+pub fn pending_name(command_id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in command_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{PENDING_PREFIX}{h:016x}")
+}
+
+/// PURE: the tracking file's text.
+pub fn render(command_id: &str, result: Option<(&CommandStatus, &Diagnostics)>) -> String {
+    match result {
+        None => command_id.to_string(),
+        Some((status, d)) => format!("{command_id}\n{}\n{}\n", status.as_str(), d.to_payload()),
+    }
+}
+
+/// PURE: reads a tracking file's text (the official form is the identifier alone).
+pub fn parse(text: &str) -> Option<Interrupted> {
+    let mut lines = text.lines();
+    let command_id = lines.next()?.trim().to_string();
+    if command_id.is_empty() {
+        return None;
+    }
+    let result = match (lines.next(), lines.next()) {
+        (Some(s), Some(p)) => match CommandStatus::parse(s.trim()) {
+            st @ (CommandStatus::Succeeded | CommandStatus::Failed) => {
+                Diagnostics::from_payload(p).map(|d| (st, d))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    Some(Interrupted { command_id, result })
+}
+
+/// PURE: one report per command, newest first; a copy with a result wins over one without.
+pub fn merge(mut found: Vec<(SystemTime, Interrupted)>) -> Vec<Interrupted> {
+    found.sort_by_key(|(mtime, i)| (std::cmp::Reverse(*mtime), i.result.is_none()));
+    let mut out: Vec<Interrupted> = Vec::new();
+    for (_, i) in found {
+        match out.iter_mut().find(|o| o.command_id == i.command_id) {
+            Some(o) if o.result.is_none() && i.result.is_some() => o.result = i.result,
+            Some(_) => {}
+            None => out.push(i),
+        }
+    }
+    out
 }
 
 impl Tracker {
@@ -25,18 +102,64 @@ impl Tracker {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    fn file(&self, deployment_id: &str) -> PathBuf {
-        self.dir.join(deployment_id)
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Records a command as soon as it is polled, before its deployment is known.
+    pub fn received(&self, command_id: &str) -> Result<Entry, StateError> {
+        let e = Entry {
+            name: pending_name(command_id),
+            command_id: command_id.to_string(),
+        };
+        write_atomic(&self.file(&e.name), render(command_id, None).as_bytes())?;
+        Ok(e)
+    }
+
+    /// Moves the record under the deployment's id, the official name.
+    pub fn identify(&self, entry: &mut Entry, deployment_id: &str) -> Result<(), StateError> {
+        if entry.name == deployment_id {
+            return Ok(());
+        }
+        self.begin(deployment_id, &entry.command_id)?;
+        let old = std::mem::replace(&mut entry.name, deployment_id.to_string());
+        self.remove(&old);
+        Ok(())
     }
 
     /// Records that `host_command_id` of `deployment_id` is executing.
     pub fn begin(&self, deployment_id: &str, host_command_id: &str) -> Result<(), StateError> {
-        write_atomic(&self.file(deployment_id), host_command_id.as_bytes())
+        write_atomic(
+            &self.file(deployment_id),
+            render(host_command_id, None).as_bytes(),
+        )
     }
 
-    /// Removes the record; a missing file is only worth a warning.
+    /// Adds the command's result, before it is reported.
+    pub fn finished(
+        &self,
+        entry: &Entry,
+        status: &CommandStatus,
+        diagnostics: &Diagnostics,
+    ) -> Result<(), StateError> {
+        write_atomic(
+            &self.file(&entry.name),
+            render(&entry.command_id, Some((status, diagnostics))).as_bytes(),
+        )
+    }
+
+    /// Removes the record once the service accepted the completion.
+    pub fn done(&self, entry: &Entry) {
+        self.remove(&entry.name);
+    }
+
+    /// Removes the record of `deployment_id`; a missing file is only worth a warning.
     pub fn end(&self, deployment_id: &str) {
-        let f = self.file(deployment_id);
+        self.remove(deployment_id)
+    }
+
+    fn remove(&self, name: &str) {
+        let f = self.file(name);
         if let Err(e) = fs::remove_file(&f) {
             tracing::warn!(
                 "the tracking file {} does not exist or cannot be removed: {e}",
@@ -45,27 +168,26 @@ impl Tracker {
         }
     }
 
-    /// The HostCommandIdentifiers of commands that were executing when the agent last
-    /// stopped, newest first; stale files are skipped.
-    pub fn interrupted(&self, now: SystemTime) -> Vec<String> {
+    /// The commands that were tracked when the agent last stopped, newest first, each once;
+    /// stale files are skipped.
+    pub fn interrupted(&self, now: SystemTime) -> Vec<Interrupted> {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };
-        let mut found: Vec<(SystemTime, String)> = entries
+        let found = entries
             .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .filter_map(|e| {
                 let meta = e.metadata().ok().filter(|m| m.is_file())?;
                 let mtime = meta.modified().ok()?;
                 if now.duration_since(mtime).unwrap_or_default() > STALE_AFTER {
                     return None;
                 }
-                let id = fs::read_to_string(e.path()).ok()?;
-                let id = id.trim().to_string();
-                (!id.is_empty()).then_some((mtime, id))
+                let text = fs::read_to_string(e.path()).ok()?;
+                Some((mtime, parse(&text)?))
             })
             .collect();
-        found.sort_by_key(|(mtime, _)| std::cmp::Reverse(*mtime));
-        found.into_iter().map(|(_, id)| id).collect()
+        merge(found)
     }
 
     /// Removes every tracking file (after they were reported).
@@ -81,6 +203,10 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ids(v: &[Interrupted]) -> Vec<&str> {
+        v.iter().map(|i| i.command_id.as_str()).collect()
+    }
 
     #[test]
     fn begin_end_and_interrupted() {
@@ -99,18 +225,79 @@ mod tests {
             .open(t.path().join("ongoing-deployment/d-1"))
             .unwrap();
         f.set_modified(old).unwrap();
-        assert_eq!(
-            tr.interrupted(SystemTime::now()),
-            vec!["cmd-2".to_string(), "cmd-1".to_string()]
-        );
+        assert_eq!(ids(&tr.interrupted(SystemTime::now())), ["cmd-2", "cmd-1"]);
         // A day later both are stale.
         assert!(tr
             .interrupted(SystemTime::now() + STALE_AFTER + Duration::from_secs(60))
             .is_empty());
         tr.end("d-2");
-        assert_eq!(tr.interrupted(SystemTime::now()), vec!["cmd-1".to_string()]);
+        assert_eq!(ids(&tr.interrupted(SystemTime::now())), ["cmd-1"]);
         tr.clear().unwrap();
         assert!(!tr.dir().exists());
         tr.end("d-404");
+    }
+
+    #[test]
+    fn a_command_is_tracked_from_the_poll_to_the_accepted_completion() {
+        let t = tempfile::tempdir().unwrap();
+        let tr = Tracker::new(t.path().join("ongoing-deployment"));
+        let cmd = "WyJjb20uYW1h/+=long-opaque-id";
+        let mut e = tr.received(cmd).unwrap();
+        let pending = tr.interrupted(SystemTime::now());
+        assert_eq!(ids(&pending), [cmd]);
+        assert_eq!(pending[0].result, None);
+        tr.identify(&mut e, "d-7").unwrap();
+        let names: Vec<_> = fs::read_dir(tr.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["d-7"], "the pending name is gone");
+        let d = Diagnostics::success();
+        tr.finished(&e, &CommandStatus::Succeeded, &d).unwrap();
+        let found = tr.interrupted(SystemTime::now());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].result, Some((CommandStatus::Succeeded, d)));
+        tr.done(&e);
+        assert!(tr.interrupted(SystemTime::now()).is_empty());
+    }
+
+    #[test]
+    fn parse_official_and_extended_files() {
+        assert_eq!(
+            parse("cmd-1"),
+            Some(Interrupted {
+                command_id: "cmd-1".into(),
+                result: None
+            })
+        );
+        assert_eq!(parse(""), None);
+        let d = Diagnostics::unknown("boom");
+        let text = render("cmd-2", Some((&CommandStatus::Failed, &d)));
+        assert_eq!(
+            parse(&text).unwrap().result,
+            Some((CommandStatus::Failed, d))
+        );
+        // A torn or foreign result is no result: the command is reported as interrupted.
+        assert_eq!(parse("cmd-3\nSucceeded\n{\"error_co").unwrap().result, None);
+        assert_eq!(parse("cmd-3\nInProgress\n{}").unwrap().result, None);
+    }
+
+    #[test]
+    fn merge_reports_each_command_once_preferring_a_result() {
+        let now = SystemTime::now();
+        let i = |id: &str, r: bool| Interrupted {
+            command_id: id.into(),
+            result: r.then(|| (CommandStatus::Succeeded, Diagnostics::success())),
+        };
+        let merged = merge(vec![
+            (now, i("a", false)),
+            (now - Duration::from_secs(1), i("a", true)),
+            (now - Duration::from_secs(5), i("b", false)),
+        ]);
+        assert_eq!(ids(&merged), ["a", "b"]);
+        assert!(merged[0].result.is_some());
+        assert_eq!(pending_name("x"), pending_name("x"));
+        assert_ne!(pending_name("x"), pending_name("y"));
+        assert!(pending_name(&"z".repeat(2000)).len() < 40);
     }
 }

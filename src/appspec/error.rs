@@ -74,18 +74,41 @@ impl<'a> IntoIterator for &'a AppSpecErrors {
     }
 }
 
-/// No appspec file in a bundle directory.
+/// No appspec file could be read from a bundle directory. Every variant but `NotFound` is a
+/// refusal made without opening the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no AppSpec file found in {bundle}: tried {}", tried_list(.tried))]
-pub struct AppSpecLocateError {
-    pub bundle: PathBuf,
-    pub tried: Vec<PathBuf>,
+pub enum AppSpecLocateError {
+    #[error("no AppSpec file found in {}: tried {}", crate::names::Shown(.bundle), tried_list(.tried))]
+    NotFound {
+        bundle: PathBuf,
+        tried: Vec<PathBuf>,
+    },
+    /// The name leads outside the revision: through a symbolic link (absolute, or climbing
+    /// out with `..`), or with its own `..` (`link` is then `..`).
+    #[error("the AppSpec file {name} in {} leads outside the revision through the symbolic link {link}; it was not opened (the AppSpec file must be a regular file inside the revision)", crate::names::Shown(.bundle))]
+    LeavesRevision {
+        bundle: PathBuf,
+        name: String,
+        link: String,
+    },
+    #[error("the AppSpec file {name} in {} is {what}, not a regular file; it was not opened", crate::names::Shown(.bundle))]
+    NotRegular {
+        bundle: PathBuf,
+        name: String,
+        what: &'static str,
+    },
+    #[error("cannot inspect the AppSpec file {name} in {}: {message}", crate::names::Shown(.bundle))]
+    Inspect {
+        bundle: PathBuf,
+        name: String,
+        message: String,
+    },
 }
 
 fn tried_list(tried: &[PathBuf]) -> String {
     tried
         .iter()
-        .map(|p| p.display().to_string())
+        .map(|p| crate::names::path(p).into_owned())
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -27,8 +27,8 @@ pub use events::{
     RESERVED_EVENTS,
 };
 pub use locate::{
-    appspec_text, candidate_names, choose_appspec, find_appspec, parse_file, Candidate,
-    APPSPEC_DEFAULT_NAMES, MAX_APPSPEC_BYTES,
+    appspec_text, candidate_names, find_appspec, locate_appspec, parse_file, APPSPEC_DEFAULT_NAMES,
+    MAX_APPSPEC_BYTES,
 };
 pub use model::*;
 pub use summary::summary;

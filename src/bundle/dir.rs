@@ -11,6 +11,7 @@
 //! stays at a few batches whatever the tree's size; directory metadata is applied only after
 //! every writer wrote its last file; the first error stops the copy and is the one returned.
 
+use std::ffi::OsStr;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
 
-use super::entry::{EntryHead, Kind};
+use super::entry::{shown, EntryHead, Kind};
 use super::error::BundleError;
 use super::pipeline::Sink;
 use super::writer::Writer;
@@ -59,10 +60,10 @@ fn kind_of(md: &Metadata, path: &Path) -> io::Result<Kind> {
     })
 }
 
-fn read_err(bundle: &Path, entry: &str, source: io::Error) -> BundleError {
+fn read_err(bundle: &Path, entry: &[u8], source: io::Error) -> BundleError {
     BundleError::Read {
         bundle: bundle.to_path_buf(),
-        entry: entry.to_string(),
+        entry: shown(entry),
         source,
     }
 }
@@ -93,7 +94,7 @@ fn walk(
     src: &Path,
     sink: &mut dyn FnMut(Vec<Item>) -> Result<(), BundleError>,
 ) -> Result<(), BundleError> {
-    let rerr = |p: &Path, e| read_err(src, &p.to_string_lossy(), e);
+    let rerr = |p: &Path, e| read_err(src, p.as_os_str().as_bytes(), e);
     // Depth-first with one open directory handle per level.
     let mut stack: Vec<(PathBuf, fs::ReadDir)> = Vec::new();
     let root = fs::read_dir(src).map_err(|e| rerr(Path::new(""), e))?;
@@ -112,15 +113,15 @@ fn walk(
         let is_dir = kind == Kind::Dir;
         let file = (kind == Kind::File).then(|| (abs.clone(), md.len()));
         let mtime = (md.mtime(), u32::try_from(md.mtime_nsec()).unwrap_or(0));
-        let same_dir = batch
-            .last()
-            .is_none_or(|i| Path::new(&i.head.raw_name).parent() == rel.parent());
+        let same_dir = batch.last().is_none_or(|i| {
+            Path::new(OsStr::from_bytes(&i.head.raw_name)).parent() == rel.parent()
+        });
         if !same_dir || batch.len() >= BATCH {
             sink(std::mem::take(&mut batch))?;
         }
         batch.push(Item {
             head: EntryHead {
-                raw_name: rel.to_string_lossy().into_owned(),
+                raw_name: rel.as_os_str().as_bytes().to_vec(),
                 kind,
                 mode: Some(md.mode() & 0o7777),
                 mtime: Some(mtime),

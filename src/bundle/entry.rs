@@ -79,14 +79,20 @@ pub struct Owner {
 /// One member as the producers describe it to the writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryHead {
-    /// The member name as stored, for messages.
-    pub raw_name: String,
+    /// The member name as stored: bytes, never converted (two names that differ in bytes
+    /// that are not UTF-8 stay two names).
+    pub raw_name: Vec<u8>,
     pub kind: Kind,
     /// Permission bits incl. setuid/setgid/sticky; `None` = leave to the umask.
     pub mode: Option<u32>,
     /// Seconds and nanoseconds since the epoch; `None` = leave as created.
     pub mtime: Option<(i64, u32)>,
     pub owner: Option<Owner>,
+}
+
+/// A member name as messages show it (see [`crate::names`]).
+pub fn shown(raw: &[u8]) -> String {
+    crate::names::encode(raw).into_owned()
 }
 
 #[cfg(test)]

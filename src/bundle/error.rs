@@ -1,6 +1,9 @@
 //! Errors of bundle unpacking. Every variant names the bundle; every variant about one
 //! archive member names that member, so an operator can find it with `tar tvf`/`unzip -l`.
 //!
+//! Member names are shown through [`crate::names`] (bytes that are not UTF-8 as `\xHH`),
+//! quoted as they are.
+//!
 //! A failed or refused unpack removes what it wrote (the archive dir and the strip rule's
 //! temp dir); if that removal fails, [`BundleError::LeftBehind`] says so and where.
 
@@ -16,9 +19,9 @@ pub enum Unsafe {
     AbsolutePath,
     #[error("path escapes the archive dir with '..'")]
     Escapes,
-    #[error("path goes through the symlink {component:?}")]
+    #[error("path goes through the symlink \"{component}\"")]
     ThroughSymlink { component: String },
-    #[error("hard link to {target:?} points outside the archive dir")]
+    #[error("hard link to \"{target}\" points outside the archive dir")]
     HardLinkOutside { target: String },
     #[error("{0} entries are not allowed in bundles")]
     Special(&'static str),
@@ -37,7 +40,7 @@ pub enum BundleError {
         actual: &'static str,
     },
     #[error(
-        "bundle {bundle}: entry {entry:?} refused: {reason}; nothing was written outside \
+        "bundle {bundle}: entry \"{entry}\" refused: {reason}; nothing was written outside \
          {archive_dir}, and the partial extraction was removed"
     )]
     Refused {
@@ -47,7 +50,7 @@ pub enum BundleError {
         archive_dir: PathBuf,
     },
     #[error(
-        "bundle {bundle}: entry {entry:?} takes the unpacked size past the limit of {limit} bytes \
+        "bundle {bundle}: entry \"{entry}\" takes the unpacked size past the limit of {limit} bytes \
          (archive_max_extraction_size); the partial extraction in {archive_dir} was removed"
     )]
     TooLarge {
@@ -57,27 +60,27 @@ pub enum BundleError {
         archive_dir: PathBuf,
     },
     #[error(
-        "bundle {bundle}: entry {entry:?} conflicts with an existing {existing} in the archive dir"
+        "bundle {bundle}: entry \"{entry}\" conflicts with an existing {existing} in the archive dir"
     )]
     Conflict {
         bundle: PathBuf,
         entry: String,
         existing: &'static str,
     },
-    #[error("bundle {bundle}: malformed archive at entry {entry:?}: {detail}")]
+    #[error("bundle {bundle}: malformed archive at entry \"{entry}\": {detail}")]
     Malformed {
         bundle: PathBuf,
         entry: String,
         detail: String,
     },
-    #[error("bundle {bundle}: reading at entry {entry:?}: {source}")]
+    #[error("bundle {bundle}: reading at entry \"{entry}\": {source}")]
     Read {
         bundle: PathBuf,
         entry: String,
         #[source]
         source: io::Error,
     },
-    #[error("bundle {bundle}: writing entry {entry:?} under {archive_dir}: {source}")]
+    #[error("bundle {bundle}: writing entry \"{entry}\" under {archive_dir}: {source}")]
     Write {
         bundle: PathBuf,
         entry: String,
@@ -91,7 +94,7 @@ pub enum BundleError {
     /// written (`entry` empty: refused before the first member, from the bundle's known size).
     #[error(
         "bundle {bundle}: {}{space}; nothing of it was kept",
-        if entry.is_empty() { String::new() } else { format!("entry {entry:?}: ") }
+        if entry.is_empty() { String::new() } else { format!("entry \"{entry}\": ") }
     )]
     NoSpace {
         bundle: PathBuf,
@@ -106,7 +109,7 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
-    #[error("bundle {bundle}: zip entry {entry:?}: {source}")]
+    #[error("bundle {bundle}: zip entry \"{entry}\": {source}")]
     Zip {
         bundle: PathBuf,
         /// Empty when the archive as a whole is unreadable.

@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::entry::{normalize, EntryHead, Kind, RelPath};
+use super::entry::{normalize, shown, EntryHead, Kind, RelPath};
 use super::error::{BundleError, Unsafe};
 use super::pipeline::{self, Sink};
 use super::{detect, dir, space_kind, strip, tar, zip, BundleType, UnpackOptions};
@@ -297,7 +297,7 @@ impl Listing {
 
     fn hard_link(&mut self, path: &RelPath, target: &[u8], entry: &str) -> Result<(), BundleError> {
         let outside = || Unsafe::HardLinkOutside {
-            target: String::from_utf8_lossy(target).into_owned(),
+            target: shown(target),
         };
         let tpath = match normalize(target) {
             Ok(Some(p)) => p,
@@ -376,18 +376,19 @@ fn under_top<V>(m: BTreeMap<Vec<OsString>, V>) -> BTreeMap<Vec<OsString>, V> {
 
 fn joined(parts: &[OsString]) -> String {
     let v: Vec<&[u8]> = parts.iter().map(|c| c.as_bytes()).collect();
-    String::from_utf8_lossy(&v.join(&b'/')).into_owned()
+    shown(&v.join(&b'/'))
 }
 
 impl Sink for Listing {
     fn begin(&mut self, head: EntryHead) -> Result<(), BundleError> {
         self.end()?;
-        let entry = head.raw_name.as_str();
+        let shown_name = shown(&head.raw_name);
+        let entry = shown_name.as_str();
         if let Kind::Special(what) = head.kind {
             return Err(self.refuse(entry, Unsafe::Special(what)));
         }
         self.count_space(self.block(), entry)?;
-        let path = match normalize(head.raw_name.as_bytes()) {
+        let path = match normalize(&head.raw_name) {
             Err(reason) => return Err(self.refuse(entry, reason)),
             Ok(None) if head.kind == Kind::Dir => return Ok(()),
             Ok(None) => {

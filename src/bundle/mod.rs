@@ -10,6 +10,11 @@
 //!   from what the bundle's size tells (see [`crate::space`]) and again while writing;
 //! * memory stays at a few 256 KiB chunks: tar/tgz are unpacked as read (one pass, so a
 //!   download can be piped in), zip members are streamed one by one from the file;
+//! * names are bytes: a member's name reaches the disk as stored (zip names too: UTF-8 with
+//!   the UTF-8 flag, raw bytes otherwise, never transcoded), and messages show it through
+//!   [`crate::names`], so two names never become one;
+//! * links are recreated as links, never followed (what leaves the revision is judged later,
+//!   by `crate::links`, where something would follow a link: the install, the appspec, hooks);
 //! * the declared bundle type is checked against the content (with one compatible exception:
 //!   `tar` also accepts gzip-compressed tar, as GNU `tar -xf` does and GitHub tarballs need).
 //!

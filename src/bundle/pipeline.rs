@@ -256,9 +256,9 @@ impl Tx<'_> {
 }
 
 /// The writer for a member: by a hash of its normalised directory.
-fn writer_for(raw_name: &str, writers: usize) -> usize {
+fn writer_for(raw_name: &[u8], writers: usize) -> usize {
     use std::hash::{Hash, Hasher};
-    let Ok(Some(path)) = normalize(raw_name.as_bytes()) else {
+    let Ok(Some(path)) = normalize(raw_name) else {
         return 0;
     };
     let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -6,6 +6,7 @@
 //! Done by renames through `<archive dir>-temp` (`deployment-archive-temp`), as the official
 //! agent does, so no data is copied.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,27 +23,31 @@ pub fn temp_dir(archive_dir: &Path) -> PathBuf {
     archive_dir.with_file_name(name)
 }
 
-fn names(dir: &Path) -> io::Result<Vec<(String, bool)>> {
+/// Entry names (as bytes, kept for the renames) and whether each is a real directory.
+fn names(dir: &Path) -> io::Result<Vec<(OsString, bool)>> {
     let mut out = Vec::new();
     for de in fs::read_dir(dir)? {
         let de = de?;
         let is_dir = de.file_type()?.is_dir();
-        out.push((de.file_name().to_string_lossy().into_owned(), is_dir));
+        out.push((de.file_name(), is_dir));
     }
     Ok(out)
 }
 
-/// Applies the rule; returns the stripped directory's name.
+/// Applies the rule; returns the stripped directory's name (escaped, see [`crate::names`]).
 pub fn strip_top_level(archive_dir: &Path) -> io::Result<Option<String>> {
     let top = names(archive_dir)?;
     let [(only, true)] = top.as_slice() else {
         return Ok(None);
     };
+    // The rule looks for "appspec" in the names; a name that is not UTF-8 is matched on its
+    // text, while the rename below uses its bytes.
     let inner: Vec<String> = names(&archive_dir.join(only))?
         .into_iter()
-        .map(|(n, _)| n)
+        .map(|(n, _)| crate::names::os(&n).into_owned())
         .collect();
-    if !should_strip(&top, &inner) {
+    let shown_top = [(crate::names::os(only).into_owned(), true)];
+    if !should_strip(&shown_top, &inner) {
         return Ok(None);
     }
     tracing::info!("Stripping leading directory from archive bundle contents.");
@@ -55,7 +60,7 @@ pub fn strip_top_level(archive_dir: &Path) -> io::Result<Option<String>> {
     fs::rename(archive_dir, &temp)?;
     fs::rename(temp.join(only), archive_dir)?;
     fs::remove_dir(&temp)?;
-    Ok(Some(only.clone()))
+    Ok(Some(crate::names::os(only).into_owned()))
 }
 
 #[cfg(test)]

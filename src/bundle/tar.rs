@@ -120,8 +120,9 @@ impl Pending {
                 "mtime" => self.mtime = parse_pax_time(&v),
                 "uid" => self.uid = num().and_then(|n| u32::try_from(n).ok()),
                 "gid" => self.gid = num().and_then(|n| u32::try_from(n).ok()),
-                "uname" => self.uname = Some(String::from_utf8_lossy(&v).into_owned()),
-                "gname" => self.gname = Some(String::from_utf8_lossy(&v).into_owned()),
+                // A name that is not UTF-8 names no account: the number is used instead.
+                "uname" => self.uname = String::from_utf8(v).ok(),
+                "gname" => self.gname = String::from_utf8(v).ok(),
                 _ => {}
             }
         }
@@ -131,7 +132,7 @@ impl Pending {
 struct Reader<'a, R> {
     r: R,
     bundle: &'a Path,
-    /// Name of the member being read, for messages.
+    /// Name of the member being read, escaped for messages (names are bytes).
     last: String,
 }
 
@@ -286,7 +287,7 @@ pub fn produce<R: Read>(
                 n
             }
         };
-        rd.last = String::from_utf8_lossy(&name).into_owned();
+        rd.last = crate::names::encode(&name).into_owned();
         let link = pending
             .link
             .unwrap_or_else(|| cstr(&block[157..257]).to_vec());
@@ -308,7 +309,7 @@ pub fn produce<R: Read>(
                 return Err(Stop::Failed(BundleError::Unsupported {
                     bundle: bundle.to_path_buf(),
                     what: format!(
-                        "entry {:?}: GNU sparse/multi-volume tar members are not supported",
+                        "entry \"{}\": GNU sparse/multi-volume tar members are not supported",
                         rd.last
                     ),
                 }))
@@ -324,7 +325,10 @@ pub fn produce<R: Read>(
             .or_else(|| field(136..148).map(|s| (s, 0)));
         let text = |r: std::ops::Range<usize>| {
             let t = cstr(&block[r]);
-            (!t.is_empty()).then(|| String::from_utf8_lossy(t).into_owned())
+            std::str::from_utf8(t)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
         };
         let owner = Owner {
             uid: pending
@@ -348,7 +352,7 @@ pub fn produce<R: Read>(
         };
         let is_file = kind == Kind::File;
         tx.send(Msg::Begin(EntryHead {
-            raw_name: rd.last.clone(),
+            raw_name: name,
             kind,
             mode,
             mtime,

@@ -33,7 +33,7 @@ use nix::unistd::{
     fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Group, Uid, UnlinkatFlags, User,
 };
 
-use super::entry::{normalize, EntryHead, Kind, Owner, RelPath};
+use super::entry::{normalize, shown, EntryHead, Kind, Owner, RelPath};
 use super::error::{BundleError, Unsafe};
 use super::{UnpackOptions, UnpackReport};
 use crate::{fscopy, space};
@@ -164,7 +164,7 @@ impl Writer {
     /// plus a block per member, as [`Writer::block`] counts) that do not fit above the reserve.
     pub fn ahead(&self, needed: u64) -> Result<(), BundleError> {
         match &self.space {
-            Some(g) => g.ahead(needed).map_err(|s| self.no_space("", s)),
+            Some(g) => g.ahead(needed).map_err(|s| self.no_space(b"", s)),
             None => Ok(()),
         }
     }
@@ -174,10 +174,10 @@ impl Writer {
         self.space.as_ref().map_or(4096, |g| g.block())
     }
 
-    fn no_space(&self, entry: &str, space: space::NoSpace) -> BundleError {
+    fn no_space(&self, entry: &[u8], space: space::NoSpace) -> BundleError {
         BundleError::NoSpace {
             bundle: self.bundle.clone(),
-            entry: entry.to_string(),
+            entry: shown(entry),
             space: Box::new(space),
         }
     }
@@ -186,7 +186,7 @@ impl Writer {
     /// Each applies its own directories' metadata in [`Writer::finish`], which must run only
     /// once every sibling has written its last member.
     pub fn sibling(&self) -> Result<Self, BundleError> {
-        let root = self.root.try_clone().map_err(|e| self.werr("", e))?;
+        let root = self.root.try_clone().map_err(|e| self.werr(b"", e))?;
         Ok(Self {
             bundle: self.bundle.clone(),
             archive_dir: self.archive_dir.clone(),
@@ -205,10 +205,10 @@ impl Writer {
         })
     }
 
-    fn too_large(&self, entry: String) -> BundleError {
+    fn too_large(&self, entry: &[u8]) -> BundleError {
         BundleError::TooLarge {
             bundle: self.bundle.clone(),
-            entry,
+            entry: shown(entry),
             limit: self.opts.max_total_bytes,
             archive_dir: self.archive_dir.clone(),
         }
@@ -216,17 +216,17 @@ impl Writer {
 
     /// Counts `n` more content bytes of `entry`, before they are written: refused past the
     /// configured limit or into the reserve.
-    fn count(&mut self, n: u64, entry: &str) -> Result<(), BundleError> {
+    fn count(&mut self, n: u64, entry: &[u8]) -> Result<(), BundleError> {
         let before = self.total.fetch_add(n, Ordering::Relaxed);
         self.report.bytes += n;
         if before.saturating_add(n) > self.opts.max_total_bytes {
-            return Err(self.too_large(entry.to_string()));
+            return Err(self.too_large(entry));
         }
         self.count_space(n, entry)
     }
 
     /// Counts `n` bytes against the reserve only (a member's block).
-    fn count_space(&self, n: u64, entry: &str) -> Result<(), BundleError> {
+    fn count_space(&self, n: u64, entry: &[u8]) -> Result<(), BundleError> {
         match &self.space {
             Some(g) => g.wrote(n).map_err(|s| self.no_space(entry, s)),
             None => Ok(()),
@@ -242,36 +242,36 @@ impl Writer {
         self.space.as_ref().map_or(cap, |g| cap.min(g.remaining()))
     }
 
-    fn refuse(&self, entry: &str, reason: Unsafe) -> BundleError {
+    fn refuse(&self, entry: &[u8], reason: Unsafe) -> BundleError {
         BundleError::Refused {
             bundle: self.bundle.clone(),
-            entry: entry.to_string(),
+            entry: shown(entry),
             reason,
             archive_dir: self.archive_dir.clone(),
         }
     }
 
-    fn werr(&self, entry: &str, source: impl Into<io::Error>) -> BundleError {
+    fn werr(&self, entry: &[u8], source: impl Into<io::Error>) -> BundleError {
         BundleError::Write {
             bundle: self.bundle.clone(),
-            entry: entry.to_string(),
+            entry: shown(entry),
             archive_dir: self.archive_dir.clone(),
             source: source.into(),
         }
     }
 
-    fn conflict(&self, entry: &str, existing: &'static str) -> BundleError {
+    fn conflict(&self, entry: &[u8], existing: &'static str) -> BundleError {
         BundleError::Conflict {
             bundle: self.bundle.clone(),
-            entry: entry.to_string(),
+            entry: shown(entry),
             existing,
         }
     }
 
-    fn step_err(&self, entry: &str, walked: &[OsString], e: Step) -> BundleError {
+    fn step_err(&self, entry: &[u8], walked: &[OsString], e: Step) -> BundleError {
         let component = || {
             let v: Vec<&[u8]> = walked.iter().map(|c| c.as_bytes()).collect();
-            String::from_utf8_lossy(&v.join(&b'/')).into_owned()
+            shown(&v.join(&b'/'))
         };
         match e {
             Step::Symlink => self.refuse(
@@ -283,7 +283,7 @@ impl Writer {
             Step::NotDir => self.conflict(entry, "non-directory on its path"),
             Step::Missing => BundleError::Malformed {
                 bundle: self.bundle.clone(),
-                entry: entry.to_string(),
+                entry: shown(entry),
                 detail: format!("{} does not exist", component()),
             },
             Step::Io(e) => self.werr(entry, e),
@@ -297,7 +297,7 @@ impl Writer {
     }
 
     /// Makes `dirs` the current directory, reusing the descriptors it shares with the last one.
-    fn enter(&mut self, dirs: &[OsString], entry: &str) -> Result<(), BundleError> {
+    fn enter(&mut self, dirs: &[OsString], entry: &[u8]) -> Result<(), BundleError> {
         let common = self
             .stack
             .iter()
@@ -316,7 +316,7 @@ impl Writer {
     fn walk_existing(
         &self,
         dirs: &[OsString],
-        entry: &str,
+        entry: &[u8],
     ) -> Result<Option<OwnedFd>, BundleError> {
         let mut cur: Option<OwnedFd> = None;
         for (i, c) in dirs.iter().enumerate() {
@@ -328,7 +328,7 @@ impl Writer {
     }
 
     /// Unlinks a non-directory at `name` in the current directory so it can be replaced.
-    fn make_room(&self, name: &OsStr, entry: &str) -> Result<(), BundleError> {
+    fn make_room(&self, name: &OsStr, entry: &[u8]) -> Result<(), BundleError> {
         match kind_at(self.cwd(), name) {
             Ok(SFlag::S_IFDIR) => Err(self.conflict(entry, "directory")),
             Ok(_) => unlinkat(self.cwd(), name, UnlinkatFlags::NoRemoveDir)
@@ -341,19 +341,19 @@ impl Writer {
     /// Starts one member. A file stays open for [`Writer::data`] until [`Writer::end`].
     pub fn begin(&mut self, head: EntryHead) -> Result<(), BundleError> {
         self.end()?;
-        let entry = head.raw_name.as_str();
+        let entry = head.raw_name.as_slice();
         if let Kind::Special(what) = head.kind {
             return Err(self.refuse(entry, Unsafe::Special(what)));
         }
         self.count_space(self.block(), entry)?;
-        let path = match normalize(head.raw_name.as_bytes()) {
+        let path = match normalize(entry) {
             Err(reason) => return Err(self.refuse(entry, reason)),
             // `./` names the archive dir itself, which belongs to the agent.
             Ok(None) if head.kind == Kind::Dir => return Ok(()),
             Ok(None) => {
                 return Err(BundleError::Malformed {
                     bundle: self.bundle.clone(),
-                    entry: entry.to_string(),
+                    entry: shown(entry),
                     detail: "a non-directory member names the archive dir itself".into(),
                 })
             }
@@ -380,7 +380,7 @@ impl Writer {
         target: &OsStr,
         head: &EntryHead,
     ) -> Result<(), BundleError> {
-        let entry = head.raw_name.as_str();
+        let entry = head.raw_name.as_slice();
         self.enter(path.parent(), entry)?;
         let name = path.name();
         match symlinkat(target, self.cwd(), name) {
@@ -405,9 +405,14 @@ impl Writer {
         Ok(())
     }
 
-    fn hard_link(&mut self, path: &RelPath, target: &[u8], entry: &str) -> Result<(), BundleError> {
+    fn hard_link(
+        &mut self,
+        path: &RelPath,
+        target: &[u8],
+        entry: &[u8],
+    ) -> Result<(), BundleError> {
         let outside = || Unsafe::HardLinkOutside {
-            target: String::from_utf8_lossy(target).into_owned(),
+            target: shown(target),
         };
         let tpath = match normalize(target) {
             Ok(Some(p)) => p,
@@ -435,7 +440,7 @@ impl Writer {
     }
 
     fn begin_file(&mut self, path: RelPath, head: EntryHead) -> Result<(), BundleError> {
-        let entry = head.raw_name.as_str();
+        let entry = head.raw_name.as_slice();
         let special = head.mode.unwrap_or(0) & 0o7000;
         if self.opts.reject_setuid && special & 0o6000 != 0 {
             let mode = head.mode.unwrap_or(0);
@@ -473,7 +478,7 @@ impl Writer {
         if self.open.is_none() {
             return Ok(());
         }
-        if let Err(e) = self.count(buf.len() as u64, "") {
+        if let Err(e) = self.count(buf.len() as u64, b"") {
             return Err(self.name_error(e));
         }
         let Some(of) = self.open.as_mut() else {
@@ -486,7 +491,7 @@ impl Writer {
         Ok(())
     }
 
-    fn open_name(&self) -> String {
+    fn open_name(&self) -> Vec<u8> {
         self.open
             .as_ref()
             .map(|o| o.head.raw_name.clone())
@@ -496,7 +501,7 @@ impl Writer {
     /// Puts the open member's name into a counting error (cloned only on failure).
     fn name_error(&self, mut e: BundleError) -> BundleError {
         if let BundleError::TooLarge { entry, .. } | BundleError::NoSpace { entry, .. } = &mut e {
-            *entry = self.open_name();
+            *entry = shown(&self.open_name());
         }
         e
     }
@@ -513,7 +518,7 @@ impl Writer {
         let entry = of.head.raw_name.clone();
         let read_err = |source| BundleError::Read {
             bundle: self.bundle.clone(),
-            entry: entry.clone(),
+            entry: shown(&entry),
             source,
         };
         let copied = if len <= SMALL {
@@ -534,7 +539,7 @@ impl Writer {
         // fails one of them (the room is the smaller of the two allowances).
         self.count(copied, &entry)?;
         if copied > room {
-            return Err(self.too_large(entry));
+            return Err(self.too_large(&entry));
         }
         Ok(())
     }
@@ -544,7 +549,7 @@ impl Writer {
         let Some(of) = self.open.take() else {
             return Ok(());
         };
-        let entry = of.head.raw_name.as_str();
+        let entry = of.head.raw_name.as_slice();
         let owner = self.wanted_owner(&of.head);
         if let Some((uid, gid)) = owner {
             fchown(&of.file, Some(uid), Some(gid)).map_err(|e| self.werr(entry, e))?;
@@ -558,6 +563,7 @@ impl Writer {
                 .map_err(|e| self.werr(entry, e))?;
         }
         self.report.files += 1;
+        crate::failpoint::hit("unpack");
         Ok(())
     }
 
@@ -568,7 +574,7 @@ impl Writer {
         let mut dirs = std::mem::take(&mut self.pending_dirs);
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().len()));
         for (path, head) in &dirs {
-            let entry = head.raw_name.as_str();
+            let entry = head.raw_name.as_slice();
             let Some(fd) = self.walk_existing(path.components(), entry)? else {
                 continue;
             };

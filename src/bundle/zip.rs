@@ -12,7 +12,7 @@ use std::path::Path;
 
 use zip::ExtraField;
 
-use super::entry::{EntryHead, Kind};
+use super::entry::{shown, EntryHead, Kind};
 use super::error::BundleError;
 use super::pipeline::{Msg, Stop, Tx};
 
@@ -78,18 +78,20 @@ pub fn produce(
     };
     for i in 0..archive.len() {
         let name_i = match archive.name_for_index(i) {
-            Some(Ok(n)) => n.into_owned(),
+            Some(Ok(n)) => crate::names::encode(n.as_bytes()).into_owned(),
             _ => format!("#{i}"),
         };
         let mut f = archive.by_index(i).map_err(|e| zerr(name_i, e))?;
-        let raw_name = match f.name() {
-            Ok(n) => n.into_owned(),
-            Err(_) => String::from_utf8_lossy(f.name_raw()).into_owned(),
-        };
+        // Names are bytes: with the UTF-8 flag (or a Unicode path field, which the zip crate
+        // applies when its checksum matches) they are UTF-8; without it they are kept as
+        // stored, like `unzip` on Linux, never transcoded from CP437 (which could make two
+        // names one).
+        let raw_name = f.name_raw().to_vec();
+        let shown = shown(&raw_name);
         let read_err = |e: io::Error| {
             Stop::Failed(BundleError::Read {
                 bundle: bundle.to_path_buf(),
-                entry: raw_name.clone(),
+                entry: shown.clone(),
                 source: e,
             })
         };
@@ -100,7 +102,7 @@ pub fn produce(
             _ => (None, 0),
         };
         let special = if reject_setuid { raw_special } else { 0 };
-        let mut kind = kind_of(unix_mode, raw_name.ends_with('/'));
+        let mut kind = kind_of(unix_mode, raw_name.ends_with(b"/"));
         if let Kind::Symlink { target } = &mut kind {
             (&mut f)
                 .take(MAX_LINK + 1)
@@ -109,7 +111,7 @@ pub fn produce(
             if target.len() as u64 > MAX_LINK {
                 return Err(Stop::Failed(BundleError::Malformed {
                     bundle: bundle.to_path_buf(),
-                    entry: raw_name,
+                    entry: shown,
                     detail: "symlink target longer than 4096 bytes".into(),
                 }));
             }
@@ -124,7 +126,7 @@ pub fn produce(
             .map(|s| (s, 0));
         let is_file = kind == Kind::File;
         tx.send(Msg::Begin(EntryHead {
-            raw_name: raw_name.clone(),
+            raw_name,
             kind,
             mode: unix_mode.map(|m| (m & 0o777) | special),
             mtime,

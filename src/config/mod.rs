@@ -62,6 +62,9 @@ pub struct Config {
     /// Size at which the agent's text log is rotated, and how many rotated files are kept.
     pub log_max_bytes: u64,
     pub log_keep_files: u32,
+    /// How long `deploy-local` waits for a deployment group another deployment holds
+    /// (`--lock-wait` overrides it); 0 refuses at once.
+    pub deploy_local_lock_wait_seconds: u64,
 }
 
 impl Default for Config {
@@ -101,6 +104,7 @@ impl Default for Config {
             scripts_log_max_bytes: 64 * 1024 * 1024,
             log_max_bytes: 64 * 1024 * 1024,
             log_keep_files: 7,
+            deploy_local_lock_wait_seconds: 60,
         }
     }
 }
@@ -302,6 +306,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
                 c.scripts_log_max_bytes = number(4096, "a size in bytes, at least 4096")?
             }
             "log_max_bytes" => c.log_max_bytes = number(4096, "a size in bytes, at least 4096")?,
+            "deploy_local_lock_wait_seconds" => {
+                c.deploy_local_lock_wait_seconds = number(0, "a whole number of seconds")?
+            }
             "log_keep_files" => {
                 let n = number(1, "a number of rotated files to keep, at least 1")?;
                 c.log_keep_files = u32::try_from(n).map_err(|_| bad("a small number", text))?;
@@ -361,6 +368,7 @@ const KNOWN_KEYS: &[&str] = &[
     "scripts_log_max_bytes",
     "log_max_bytes",
     "log_keep_files",
+    "deploy_local_lock_wait_seconds",
     "proxy_uri",
     "deploy_control_endpoint",
     "s3_endpoint_override",

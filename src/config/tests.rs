@@ -206,3 +206,14 @@ fn start_up_checks_create_and_probe_the_directories() {
     assert_eq!(e.key.as_deref(), Some("deployment_spec_ca_file"));
     assert!(e.message.contains("missing.pem"), "{e}");
 }
+
+#[test]
+fn deploy_local_lock_wait() {
+    assert_eq!(p("").unwrap().config.deploy_local_lock_wait_seconds, 60);
+    let c = p(":deploy_local_lock_wait_seconds: 0\n").unwrap().config;
+    assert_eq!(c.deploy_local_lock_wait_seconds, 0);
+    let e = p("\ndeploy_local_lock_wait_seconds: soon\n").unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert_eq!(e.key.as_deref(), Some("deploy_local_lock_wait_seconds"));
+    assert!(e.message.contains("whole number of seconds"), "{e}");
+}

@@ -81,6 +81,15 @@ pub fn own_cgroup_dir(mountinfo: &str, self_cgroup: &str) -> Option<PathBuf> {
     Some(dir)
 }
 
+/// `CODEDEPLOY_HOOK_CONTAINMENT=process-group` makes `Auto` use the fallback on a host
+/// that has cgroup v2: a knob for testing the fallback end to end (and for an operator
+/// whose cgroup set-up misbehaves). Any other value, or none, changes nothing.
+pub const CONTAINMENT_ENV: &str = "CODEDEPLOY_HOOK_CONTAINMENT";
+
+fn fallback_forced() -> bool {
+    std::env::var_os(CONTAINMENT_ENV).is_some_and(|v| v == "process-group")
+}
+
 fn auto_parent() -> Option<PathBuf> {
     let mi = fs::read_to_string("/proc/self/mountinfo").ok()?;
     let cg = fs::read_to_string("/proc/self/cgroup").ok()?;
@@ -88,7 +97,7 @@ fn auto_parent() -> Option<PathBuf> {
 }
 
 /// Makes `name` safe as one cgroup directory name.
-fn sanitize(name: &str) -> String {
+pub(super) fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
         .map(|c| {
@@ -142,6 +151,7 @@ impl Pen {
     /// Prepares containment for one hook named `name` (deployment, event, index).
     pub fn prepare(mode: &Containment, name: &str, token: &str) -> (Self, SpawnGuard) {
         let parent = match mode {
+            Containment::Auto if fallback_forced() => None,
             Containment::Auto => auto_parent(),
             Containment::CgroupUnder(p) => Some(p.clone()),
             Containment::ProcessGroup => None,
@@ -168,6 +178,17 @@ impl Pen {
             }
         }
         (pen, SpawnGuard(None))
+    }
+
+    /// Takes over an existing hook cgroup whose hook outlived its agent (crash recovery):
+    /// it is ended through the cgroup only, as its process group id is not known to be ours.
+    pub(super) fn adopt(cgroup: PathBuf, token: &str) -> Self {
+        Self {
+            cgroup: Some(cgroup),
+            procs: None,
+            token: token.to_string(),
+            pgid: None,
+        }
     }
 
     /// The descriptor the child writes `0` to, joining the cgroup before it execs.

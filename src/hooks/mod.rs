@@ -10,6 +10,7 @@
 
 mod contain;
 mod env;
+mod leftover;
 mod log;
 mod run;
 mod spawn;
@@ -19,11 +20,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use contain::{own_cgroup_dir, Containment, HOOKS_CGROUP_DIR};
+pub use contain::{own_cgroup_dir, Containment, CONTAINMENT_ENV, HOOKS_CGROUP_DIR};
 pub use env::{
     hook_env, resolve_runas, HookVars, RunAs, BUNDLE_VARS, HOOK_TOKEN_VAR, STRIPPED_VARS,
 };
-pub use log::{strip_ansi, DEPLOYMENTS_LOG_KEEP, DEPLOYMENTS_LOG_MAX_BYTES, SCRIPTS_LOG_KEEP};
+pub use leftover::{end_leftover, fallback_targets, Leftover, Proc, RunningHook};
+pub use log::{
+    strip_ansi, LocalTime, DEPLOYMENTS_LOG_KEEP, DEPLOYMENTS_LOG_MAX_BYTES, SCRIPTS_LOG_KEEP,
+};
 
 use crate::appspec::model::Script;
 use crate::diagnostics::{Diagnostics, ErrorCode};
@@ -55,6 +59,9 @@ pub struct HookContext {
     /// Set by the agent when it shuts down: the running script is ended like a timed-out
     /// one (SIGTERM, grace, SIGKILL) and the event fails with code 5.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Where the running script is recorded (cgroup, token, process group) from before it
+    /// starts until it has ended, for crash recovery; `None`: not recorded.
+    pub running_record: Option<PathBuf>,
 }
 
 impl HookContext {
@@ -80,6 +87,7 @@ impl HookContext {
             containment: Containment::Auto,
             kill_grace: DEFAULT_KILL_GRACE,
             cancel: None,
+            running_record: None,
         }
     }
 }

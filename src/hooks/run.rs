@@ -7,6 +7,7 @@
 //! cannot kill keeps a pipe open.
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::thread;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::contain::Pen;
 use super::env::{hook_env, resolve_runas, HookVars};
+use super::leftover::{self, RunningHook};
 use super::log::{strip_ansi, HookLog};
 use super::spawn::{describe_spawn_error, locate, spawn, SpawnSpec};
 use super::{ExitStatusDescr, HookContext, HookFailure, HookProgress, ScriptReport, Stream};
@@ -210,6 +212,30 @@ pub fn run_script(
     );
     let name = format!("{}.{}.{}", ctx.deployment_id, ctx.event, index);
     let (mut pen, guard) = Pen::prepare(&ctx.containment, &name, &token);
+    let mut record = RunningHook {
+        deployment_id: ctx.deployment_id.clone(),
+        event: ctx.event.clone(),
+        script: location.to_string(),
+        agent_pid: std::process::id(),
+        token: token.clone(),
+        cgroup: pen.cgroup().map(Path::to_path_buf),
+        pgid: None,
+    };
+    // Written before the hook exists: an agent killed from here on leaves a record that
+    // names everything the hook will start.
+    if let Some(rec_path) = &ctx.running_record {
+        if let Err(e) = leftover::record(rec_path, &record) {
+            drop(guard);
+            pen.finish();
+            finished(observer, ErrorCode::UnknownError, None);
+            return Err(fail(
+                ErrorCode::UnknownError,
+                format!("cannot record the running hook: {e}"),
+                log,
+                None,
+            ));
+        }
+    }
     let spawned = spawn(&SpawnSpec {
         path: &path,
         cwd: &ctx.archive_dir,
@@ -222,10 +248,22 @@ pub fn run_script(
         Ok(c) => c,
         Err(e) => {
             pen.finish();
+            if let Some(rec_path) = &ctx.running_record {
+                leftover::forget(rec_path);
+            }
             return Err(spawn_failed(observer, log, describe_spawn_error(&e, &path)));
         }
     };
     pen.started(child.id() as i32);
+    if let Some(rec_path) = &ctx.running_record {
+        record.pgid = Some(child.id() as i32);
+        // The cgroup and token already find every process; the group id only helps the
+        // fallback, so a failure here is not worth stopping the hook for.
+        if let Err(e) = leftover::record(rec_path, &record) {
+            tracing::warn!(error = %e, "cannot add the hook's process group to its record");
+        }
+    }
+    crate::failpoint::hit_for("hook", &ctx.event);
 
     let (tx, rx) = channel();
     if let Some(out) = child.stdout.take() {
@@ -314,6 +352,9 @@ pub fn run_script(
         if left > 0 {
             tracing::error!(location, left, "processes of a hook survived SIGKILL");
         }
+        if let Some(rec_path) = &ctx.running_record {
+            leftover::forget(rec_path);
+        }
         // Keep what the dying processes still wrote, but never wait on an escaped holder.
         let end = Instant::now() + DRAIN_WAIT;
         while !w.done() {
@@ -336,6 +377,11 @@ pub fn run_script(
         return Err(fail(code, message, log, exit));
     }
 
+    // The hook has ended: what it leaves running from here on is its daemons, which a
+    // crash recovery must not touch.
+    if let Some(rec_path) = &ctx.running_record {
+        leftover::forget(rec_path);
+    }
     let survivors = pen.finish();
     reap(pid);
     let exit = w.exit.unwrap_or(ExitStatusDescr::Code(-1));

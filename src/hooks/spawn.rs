@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 
 use super::env::RunAs;
 use crate::diagnostics::ErrorCode;
+use crate::links::{disk::Revision, Node, Resolved};
 
 /// `archive/location` with `.` and `..` resolved lexically (Ruby's `File.expand_path`), for
 /// the missing-script message.
@@ -33,6 +34,12 @@ fn expand(archive: &Path, location: &str) -> PathBuf {
 }
 
 /// Finds the script of `location` and makes sure it can run. Returns the path to exec.
+///
+/// The script must be a regular file inside the archive. Its location is walked with
+/// [`crate::links`] (lstat and readlink only): a link leading outside the archive (absolute,
+/// climbing out with `..`, or a chain ending outside) or to anything but a regular file is
+/// refused without being opened, run or changed; the mode is fixed through an `O_NOFOLLOW`
+/// descriptor, so a chmod never lands outside.
 pub fn locate(archive: &Path, location: &str) -> Result<PathBuf, (ErrorCode, String)> {
     let joined = archive.join(location.trim_start_matches('/'));
     let missing = || {
@@ -40,43 +47,87 @@ pub fn locate(archive: &Path, location: &str) -> Result<PathBuf, (ErrorCode, Str
             ErrorCode::ScriptMissing,
             format!(
                 "Script does not exist at specified location: {}",
-                expand(archive, location).display()
+                crate::names::Shown(&expand(archive, location))
             ),
         )
     };
-    let real = fs::canonicalize(&joined).map_err(|_| missing())?;
-    let archive_real = fs::canonicalize(archive).map_err(|_| missing())?;
-    if !real.starts_with(&archive_real) {
-        return Err((
+    let not_regular = |what: String| {
+        (
             ErrorCode::ScriptMissing,
-            format!(
-                "Script at specified location: {location} resolves to {}, outside the deployment archive {}",
-                real.display(),
-                archive_real.display()
-            ),
-        ));
-    }
-    let meta = fs::metadata(&real).map_err(|_| missing())?;
-    if !meta.is_file() {
-        return Err((
-            ErrorCode::ScriptMissing,
-            format!("Script at specified location: {location} is not a regular file"),
-        ));
-    }
-    if meta.permissions().mode() & 0o111 == 0 {
-        tracing::warn!(
-            "Script at specified location: {location} is not executable.  Trying to make it executable."
-        );
-        let mode = meta.permissions().mode() | 0o111;
-        fs::set_permissions(&real, fs::Permissions::from_mode(mode)).map_err(|e| {
-            tracing::error!(path = %real.display(), error = %e, "chmod +x failed");
-            (
-                ErrorCode::ScriptNotExecutable,
-                format!("Unable to set script at specified location: {location} as executable"),
-            )
-        })?;
+            format!("Script at specified location: {location} is not a regular file{what}"),
+        )
+    };
+    let rev = Revision::new(archive);
+    let real = match rev
+        .resolve(location.as_bytes(), true)
+        .map_err(|_| missing())?
+    {
+        Resolved::Inside {
+            real,
+            node: Node::File,
+        } => real,
+        Resolved::Inside {
+            node: Node::Missing,
+            ..
+        } => return Err(missing()),
+        Resolved::Inside { .. } => return Err(not_regular(String::new())),
+        Resolved::Loop { link } => {
+            return Err(not_regular(format!(
+                ": the symbolic link {} is part of a loop",
+                crate::links::show(&link)
+            )))
+        }
+        Resolved::Outside { via } => {
+            let via = via.map_or_else(|| "..".into(), |l| l.describe());
+            return Err((
+                ErrorCode::ScriptMissing,
+                format!(
+                    "Script at specified location: {location} leads outside the deployment archive {} through the symbolic link {via}; it was not run (scripts must be regular files inside the revision)",
+                    crate::names::Shown(archive)
+                ),
+            ));
+        }
+    };
+    let path = rev.join(&real);
+    let not_executable = |e: io::Error| {
+        tracing::error!(path = %crate::names::Shown(&path), error = %e, "chmod +x failed");
+        (
+            ErrorCode::ScriptNotExecutable,
+            format!("Unable to set script at specified location: {location} as executable"),
+        )
+    };
+    match rev.open_file(&real) {
+        Ok(f) => {
+            let mode = f.metadata().map_err(|_| missing())?.permissions().mode();
+            if mode & 0o111 == 0 {
+                warn_not_executable(location);
+                f.set_permissions(fs::Permissions::from_mode(mode | 0o111))
+                    .map_err(not_executable)?;
+            }
+        }
+        // Unreadable to us (not root, mode 000): the walk saw a regular file at a path with no
+        // link, so the path calls below reach that file.
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+            let meta = fs::symlink_metadata(&path).map_err(|_| missing())?;
+            if !meta.is_file() {
+                return Err(not_regular(String::new()));
+            }
+            if meta.permissions().mode() & 0o111 == 0 {
+                warn_not_executable(location);
+                let mode = meta.permissions().mode() | 0o111;
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                    .map_err(not_executable)?;
+            }
+        }
+        Err(_) => return Err(not_regular(String::new())),
     }
     Ok(joined)
+}
+
+fn warn_not_executable(location: &str) {
+    tracing::warn!(
+        "Script at specified location: {location} is not executable.  Trying to make it executable."
+    );
 }
 
 /// What to start and how.

@@ -81,8 +81,10 @@ impl Journal {
 /// Every path is still journaled before it is created.
 const BATCH: usize = 1024;
 
+/// Applies `plan`, whose copies read from below `archive` (absolute, normalised).
 pub(crate) fn apply_plan(
     plan: &InstallPlan,
+    archive: &Path,
     journal_path: &Path,
     ids: &Ids,
     tools: &Tools,
@@ -134,7 +136,7 @@ pub(crate) fn apply_plan(
             i += 1;
         }
         journal.flush()?;
-        run_copies(&jobs, env)?;
+        run_copies(&jobs, env, archive)?;
         report.files_copied += jobs.len();
     }
     if limit < plan.len() {
@@ -156,8 +158,22 @@ fn mkdir(dir: &Path, replace: bool, journal: &mut Journal) -> Result<bool, Insta
     match lstat(dir)? {
         None => {
             journal.record(dir)?;
-            fs::create_dir(dir).map_err(|e| InstallError::io("create directory", dir, e))?;
-            Ok(true)
+            match fs::create_dir(dir) {
+                Ok(()) => Ok(true),
+                // Another group, whose destination shares this directory, made it since
+                // the plan was checked: use it as the planner would have.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_dir(dir) => Ok(false),
+                // Another group's cleanup removed a shared parent that had become empty
+                // since the plan was checked: make it again, as this install's own.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    remake_parents(dir, journal)?;
+                    journal.record(dir)?;
+                    fs::create_dir(dir)
+                        .map_err(|e| InstallError::io("create directory", dir, e))?;
+                    Ok(true)
+                }
+                Err(e) => Err(InstallError::io("create directory", dir, e)),
+            }
         }
         // A directory of the previous revision that cleanup could not empty: reuse it, and
         // keep it journaled so it goes once it is empty.
@@ -175,12 +191,37 @@ fn mkdir(dir: &Path, replace: bool, journal: &mut Journal) -> Result<bool, Insta
     }
 }
 
+fn is_dir(p: &Path) -> bool {
+    fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir())
+}
+
+/// Makes the missing ancestors of `dir`, outermost first, each journaled before it is made
+/// (after `dir`'s own line, so a later cleanup still removes children first: `dir` is
+/// journaled again after them).
+fn remake_parents(dir: &Path, journal: &mut Journal) -> Result<(), InstallError> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|a| fs::symlink_metadata(a).is_err())
+        .collect();
+    for a in missing.into_iter().rev() {
+        journal.record(a)?;
+        match fs::create_dir(a) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_dir(a) => {}
+            Err(e) => return Err(InstallError::io("create directory", a, e)),
+        }
+    }
+    Ok(())
+}
+
+/// `.<name>.codedeploy-tmp.<pid>` beside `p`, built from the name's bytes: names that differ
+/// only in bytes that are not UTF-8 get different temporary names too.
 fn temp_beside(p: &Path) -> PathBuf {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    p.with_file_name(format!(".{name}.codedeploy-tmp.{}", std::process::id()))
+    let mut name = std::ffi::OsString::from(".");
+    name.push(p.file_name().unwrap_or_default());
+    name.push(format!(".codedeploy-tmp.{}", std::process::id()));
+    p.with_file_name(name)
 }
 
 /// Checks what stands at `dest` and stages its journal line; the caller flushes the journal
@@ -229,4 +270,33 @@ fn prepare_copy(
         dest,
         target,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_removed_since_planning_is_made_again_and_journaled_before_its_child() {
+        let t = tempfile::tempdir().unwrap();
+        let journal_path = t.path().join("g-cleanup");
+        let mut journal = Journal::create(&journal_path).unwrap();
+        // The plan expected `shared` to exist (another group's); its cleanup removed it.
+        let dir = t.path().join("shared/a");
+        assert!(
+            mkdir(&dir, false, &mut journal).unwrap(),
+            "a new, empty directory"
+        );
+        assert!(dir.is_dir());
+        let text = fs::read_to_string(&journal_path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let (d, p) = (dir.to_str().unwrap(), t.path().join("shared"));
+        assert_eq!(lines, [d, p.to_str().unwrap(), d]);
+        // Cleanup goes last line first: the child, then the parent (if empty), then nothing.
+        let again = t.path().join("shared/a");
+        assert!(
+            !mkdir(&again, false, &mut journal).unwrap(),
+            "now it exists"
+        );
+    }
 }

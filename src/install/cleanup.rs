@@ -52,7 +52,7 @@ pub(crate) fn apply_removals(
                 if !ancestors_intact(p, journaled, &mut cache) {
                     warnings.push(format!(
                         "not removing {}: a directory above it is no longer the one the previous install created",
-                        p.display()
+                        crate::names::Shown(p)
                     ));
                     continue;
                 }
@@ -71,7 +71,7 @@ pub(crate) fn apply_removals(
                 }
                 None => warnings.push(format!(
                     "semanage is not installed; the SELinux file context rule for {} was not removed",
-                    p.display()
+                    crate::names::Shown(p)
                 )),
             },
         }

@@ -5,11 +5,21 @@
 //! and renames it over the old object afterwards), so nothing is written through a symlink;
 //! the first failure stops the batch and is the error returned. Contents, then owner (as
 //! root), mode and times are copied as `cp -p` would.
+//!
+//! Sources are read without leaving the revision: a source's directory is walked again with
+//! [`crate::links`] and opened descriptor by descriptor with `O_NOFOLLOW` from the archive
+//! root, and the file is opened with `O_NOFOLLOW` in it (a symlink is recreated from its
+//! text, never opened). So even a directory of the archive swapped for a link after planning
+//! (by a local user owning it) cannot make the copy read from outside.
 
 use super::InstallError;
 use crate::fscopy;
+use crate::links::disk::{open_no_follow, Revision};
+use crate::links::{Node, Resolved};
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,11 +59,87 @@ impl CopyEnv {
     }
 }
 
-/// Copies every job; returns the first error met.
-pub(crate) fn run_copies(jobs: &[CopyJob], env: CopyEnv) -> Result<(), InstallError> {
+/// The source directory of the jobs being copied, opened from the archive root without
+/// following a link, kept while consecutive jobs share it.
+pub(crate) struct SourceDirs<'a> {
+    archive: &'a Path,
+    rev: Revision,
+    last: Option<(PathBuf, OwnedFd)>,
+}
+
+impl<'a> SourceDirs<'a> {
+    /// `archive`: the archive dir, absolute and normalised as the planner saw it.
+    pub(crate) fn new(archive: &'a Path) -> Self {
+        Self {
+            archive,
+            rev: Revision::new(archive),
+            last: None,
+        }
+    }
+
+    fn open(&self, dir: &Path) -> Result<OwnedFd, InstallError> {
+        let rel = dir
+            .strip_prefix(self.archive)
+            .map_err(|_| InstallError::SourceLeft {
+                path: dir.to_path_buf(),
+                link: "..".into(),
+            })?;
+        let walked = self
+            .rev
+            .resolve(rel.as_os_str().as_bytes(), true)
+            .map_err(|e| InstallError::io("inspect", dir, e))?;
+        match walked {
+            Resolved::Inside {
+                real,
+                node: Node::Dir,
+            } => self
+                .rev
+                .open_dir(&real)
+                .map_err(|e| InstallError::io("open", dir, e)),
+            Resolved::Outside { via } => Err(InstallError::SourceLeft {
+                path: dir.to_path_buf(),
+                link: via.map_or_else(|| "..".into(), |l| l.describe()),
+            }),
+            _ => Err(InstallError::io(
+                "open",
+                dir,
+                io::Error::from_raw_os_error(libc::ENOTDIR),
+            )),
+        }
+    }
+
+    fn get(&mut self, dir: &Path) -> Result<&OwnedFd, InstallError> {
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(p, _)| p.as_os_str() != dir.as_os_str())
+        {
+            let fd = self.open(dir)?;
+            self.last = Some((dir.to_path_buf(), fd));
+        }
+        match &self.last {
+            Some((_, fd)) => Ok(fd),
+            None => Err(InstallError::io(
+                "open",
+                dir,
+                io::Error::other("no directory"),
+            )),
+        }
+    }
+}
+
+/// Copies every job, reading sources below `archive`; returns the first error met.
+pub(crate) fn run_copies(
+    jobs: &[CopyJob],
+    env: CopyEnv,
+    archive: &Path,
+) -> Result<(), InstallError> {
     if env.threads < 2 || jobs.len() < PARALLEL_MIN {
         let mut buf = Vec::new();
-        return jobs.iter().try_for_each(|j| run_copy(j, env, &mut buf));
+        let mut dirs = SourceDirs::new(archive);
+        return jobs
+            .iter()
+            .try_for_each(|j| run_copy(j, env, &mut buf, &mut dirs));
     }
     let groups = directory_runs(jobs);
     let next = AtomicUsize::new(0);
@@ -61,12 +147,13 @@ pub(crate) fn run_copies(jobs: &[CopyJob], env: CopyEnv) -> Result<(), InstallEr
     let failure: Mutex<Option<InstallError>> = Mutex::new(None);
     let work = || {
         let mut buf = Vec::new();
+        let mut dirs = SourceDirs::new(archive);
         while !stop.load(Ordering::Relaxed) {
             let Some(range) = groups.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
             };
             for job in &jobs[range.clone()] {
-                if let Err(e) = run_copy(job, env, &mut buf) {
+                if let Err(e) = run_copy(job, env, &mut buf, &mut dirs) {
                     stop.store(true, Ordering::Relaxed);
                     if let Ok(mut f) = failure.lock() {
                         f.get_or_insert(e);
@@ -109,23 +196,33 @@ fn directory_runs(jobs: &[CopyJob]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
-fn run_copy(job: &CopyJob, env: CopyEnv, buf: &mut Vec<u8>) -> Result<(), InstallError> {
+fn run_copy(
+    job: &CopyJob,
+    env: CopyEnv,
+    buf: &mut Vec<u8>,
+    dirs: &mut SourceDirs<'_>,
+) -> Result<(), InstallError> {
     let (source, target) = (job.source.as_path(), job.target.as_path());
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(source);
-    match opened {
+    let (Some(parent), Some(name)) = (source.parent(), source.file_name()) else {
+        return Err(InstallError::io(
+            "open",
+            source,
+            io::Error::from(io::ErrorKind::InvalidInput),
+        ));
+    };
+    let dir = dirs.get(parent)?;
+    match open_no_follow(dir, name) {
         Ok(from) => copy_regular(from, source, target, env, buf)?,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            let link =
-                fs::read_link(source).map_err(|e| InstallError::io("read link", source, e))?;
+            let link = nix::fcntl::readlinkat(dir, name)
+                .map_err(|e| InstallError::io("read link", source, e.into()))?;
             std::os::unix::fs::symlink(&link, target)
                 .map_err(|e| InstallError::io("create symlink", target, e))?;
             if env.euid_root {
-                let m = fs::symlink_metadata(source)
-                    .map_err(|e| InstallError::io("inspect", source, e))?;
-                std::os::unix::fs::lchown(target, Some(m.uid()), Some(m.gid()))
+                let st =
+                    nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                        .map_err(|e| InstallError::io("inspect", source, e.into()))?;
+                std::os::unix::fs::lchown(target, Some(st.st_uid), Some(st.st_gid))
                     .map_err(|e| InstallError::io("chown", target, e))?;
             }
         }
@@ -134,6 +231,7 @@ fn run_copy(job: &CopyJob, env: CopyEnv, buf: &mut Vec<u8>) -> Result<(), Instal
     if job.target != job.dest {
         fs::rename(target, &job.dest).map_err(|e| InstallError::io("rename", &job.dest, e))?;
     }
+    crate::failpoint::hit("install-copy");
     Ok(())
 }
 
@@ -204,6 +302,42 @@ mod tests {
             source: PathBuf::from("/src").join(dest.trim_start_matches('/')),
             dest: PathBuf::from(dest),
             target: PathBuf::from(dest),
+        }
+    }
+
+    #[test]
+    fn sources_are_never_read_through_a_link_out_of_the_archive() {
+        let t = tempfile::tempdir().unwrap();
+        let host = t.path().join("host");
+        fs::create_dir_all(&host).unwrap();
+        fs::write(host.join("secret"), "canary").unwrap();
+        let archive = t.path().join("archive");
+        fs::create_dir_all(archive.join("inner")).unwrap();
+        fs::write(archive.join("inner/secret"), "inside").unwrap();
+        std::os::unix::fs::symlink("inner", archive.join("conf")).unwrap();
+        let out = t.path().join("out");
+        fs::create_dir_all(&out).unwrap();
+        let env = CopyEnv {
+            euid_root: false,
+            umask: None,
+            threads: 1,
+        };
+        let job = |src: &str, name: &str| CopyJob {
+            source: archive.join(src),
+            dest: out.join(name),
+            target: out.join(name),
+        };
+        // Through a link that stays inside: fine.
+        run_copies(&[job("conf/secret", "a")], env, &archive).unwrap();
+        assert_eq!(fs::read_to_string(out.join("a")).unwrap(), "inside");
+        // `inner` swapped for a link to the host after planning: refused, nothing read.
+        fs::rename(archive.join("inner"), t.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&host, archive.join("inner")).unwrap();
+        for src in ["inner/secret", "conf/secret"] {
+            let e = run_copies(&[job(src, "b")], env, &archive).unwrap_err();
+            assert!(matches!(e, InstallError::SourceLeft { .. }), "{e}");
+            assert!(e.to_string().contains("inner -> "), "{e}");
+            assert!(!out.join("b").exists());
         }
     }
 

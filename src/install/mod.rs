@@ -42,7 +42,7 @@ pub enum InstallError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {}: {source}", crate::names::Shown(.path))]
     Io {
         op: &'static str,
         path: PathBuf,
@@ -71,8 +71,12 @@ pub enum InstallError {
         object: String,
         line: usize,
     },
+    /// A source's directory leads outside the revision now, though it did not when the
+    /// install was planned (a directory of the archive was swapped for a link).
+    #[error("{}: the source now leads outside the revision through the symbolic link {link} (it changed after the install was planned); nothing was read from it", crate::names::Shown(.path))]
+    SourceLeft { path: PathBuf, link: String },
     /// The filesystem changed between planning and applying.
-    #[error("{path}: {what} appeared after the install was planned; refusing to replace it")]
+    #[error("{}: {what} appeared after the install was planned; refusing to replace it", crate::names::Shown(.path))]
     Changed { path: PathBuf, what: &'static str },
     /// The plan does not fit above the reserve on a destination's file system.
     #[error("the install was refused before anything changed: {0}")]
@@ -217,7 +221,16 @@ fn install_inner(
         state::write_atomic_with(&layout.install_json(group), |w| {
             plan::write_install_json(&plan, w)
         })?;
-        apply::apply_plan(&plan, &cleanup_path, &ids, &tools, opts, &mut report)
+        let archive = plan::normalize(&cwd, &archive);
+        apply::apply_plan(
+            &plan,
+            &archive,
+            &cleanup_path,
+            &ids,
+            &tools,
+            opts,
+            &mut report,
+        )
     })();
     match applied {
         Ok(()) => {}

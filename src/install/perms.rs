@@ -164,7 +164,7 @@ pub(crate) fn apply_permission(
         if p.mode.is_some() || !p.acls.is_empty() || p.context.is_some() {
             warnings.push(format!(
                 "{} is a symlink: its mode, ACL and SELinux context were left alone so its target is not changed",
-                path.display()
+                crate::names::Shown(path)
             ));
         }
         return Ok(());
@@ -179,8 +179,8 @@ pub(crate) fn apply_permission(
         run(cmd, |status| {
             format!(
                 "The deployment failed because of a problem with the acls permission settings in the application specification file for this object: {}. Failed command: setfacl --set {acl} {}. Exit code: {status}",
-                path.display(),
-                path.display()
+                crate::names::Shown(path),
+                crate::names::Shown(path)
             )
         })?;
     }
@@ -201,7 +201,7 @@ pub(crate) fn apply_permission(
         let shown = |prog: &str, args: &[OsString]| {
             let rest: Vec<String> = args
                 .iter()
-                .map(|a| a.to_string_lossy().into_owned())
+                .map(|a| crate::names::os(a).into_owned())
                 .collect();
             format!("{prog} {}", rest.join(" "))
         };

@@ -1,10 +1,11 @@
-//! [`FsView`] over the real filesystem: `lstat` for destinations, followed `stat` for
-//! sources that are symlinks to directories.
+//! [`FsView`] over the real filesystem: `lstat` for destinations (plus a followed `stat` to
+//! tell a symlink to a directory), `lstat` and `readlink` for sources, never following one.
 
-use crate::plan::{DestKind, FsView, SourceKind};
+use crate::plan::{DestKind, FsView, Node};
 use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -40,13 +41,22 @@ impl FsView for RealFs {
         })
     }
 
-    fn source_kind(&self, path: &Path) -> Result<SourceKind, String> {
-        Ok(match self.dest_kind(path)? {
-            DestKind::Absent => SourceKind::Missing,
-            DestKind::Dir | DestKind::SymlinkToDir => SourceKind::Dir,
-            DestKind::File => SourceKind::File,
-            DestKind::Symlink => SourceKind::Symlink,
-            DestKind::Special => SourceKind::Special,
+    fn source_node(&self, path: &Path) -> Result<Node, String> {
+        let m = match fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if absent(&e) => return Ok(Node::Missing),
+            Err(e) => return Err(text(e)),
+        };
+        let ft = m.file_type();
+        Ok(if ft.is_symlink() {
+            let target = fs::read_link(path).map_err(text)?;
+            Node::Symlink(target.into_os_string().into_vec())
+        } else if ft.is_dir() {
+            Node::Dir
+        } else if ft.is_file() {
+            Node::File
+        } else {
+            Node::Special
         })
     }
 

@@ -2,8 +2,10 @@
 //! arguments (spec 12.3), builds a deployment spec (12.4), and runs each event through the
 //! same executor the daemon uses, printing one line per event.
 //!
-//! Invariant: no service calls and no tracking files; the on-disk state under root_dir is
-//! exactly what a service deployment of the same group would leave.
+//! Invariants: no service calls and no tracking files; the on-disk state under root_dir is
+//! exactly what a service deployment of the same group would leave; the deployment group is
+//! held (its cross-process lock, see `crate::group`) from before the previous revision is
+//! read until the run, rollback included, is over.
 
 pub mod location;
 mod output;
@@ -30,6 +32,8 @@ pub enum LocalError {
     Events(#[from] lifecycle::EventListError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    Lock(#[from] state::lock::LockError),
 }
 
 fn usage<T>(m: String) -> Result<T, LocalError> {
@@ -186,15 +190,22 @@ fn revision_for(
     }
 }
 
+/// The directory bundle must hold its appspec, found as every step finds it (a link leading
+/// out of the revision is refused here already, naming the link, without opening it).
 fn check_local_appspec(raw: &str, dir: &Path, custom: Option<&str>) -> Result<(), LocalError> {
+    let missing = match crate::appspec::find_appspec(dir, custom) {
+        Ok(_) => false,
+        Err(crate::appspec::AppSpecLocateError::NotFound { .. }) => true,
+        Err(refused) => return usage(refused.to_string()),
+    };
     match custom {
-        Some(name) if !dir.join(name).is_file() => usage(format!(
+        _ if !missing => Ok(()),
+        Some(name) => usage(format!(
             "Expecting appspec file at location {raw}/{name} but it is not found there. Please either run the CLI from within a directory containing the {name} file or specify a bundle location containing an {name} file in its root directory"
         )),
-        None if !dir.join("appspec.yml").is_file() && !dir.join("appspec.yaml").is_file() => usage(format!(
+        None => usage(format!(
             "Expecting appspec file at location {raw}/appspec.yml or {raw}/appspec.yaml but it is not found there. Please either run the CLI from within a directory containing the appspec.yml or appspec.yaml file or specify a bundle location containing an appspec.yml or appspec.yaml file in its root directory"
         )),
-        _ => Ok(()),
     }
 }
 
@@ -250,6 +261,7 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
             spec.group_id
         ));
     }
+    let _group = take_group(&executor, &spec, args.lock_wait)?;
     let previous = state::read_pointer(&executor.layout.last_successful_install(&spec.group_id))?;
     // Argument and configuration handling is done; its code need not stay resident.
     crate::memory::release_startup_pages();
@@ -261,6 +273,40 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
         rollback(&executor, &spec, previous.as_deref());
     }
     Ok(false)
+}
+
+/// Takes the deployment group for this whole run, waiting (and saying so) while another
+/// deployment holds it.
+fn take_group(
+    executor: &Executor,
+    spec: &DeploymentSpec,
+    flag: Option<u64>,
+) -> Result<state::lock::GroupLock, LocalError> {
+    let wait = std::time::Duration::from_secs(
+        flag.unwrap_or(executor.config.deploy_local_lock_wait_seconds),
+    );
+    let holder = state::lock::Holder::me(&spec.deployment_id, "deploy-local");
+    let started = std::time::Instant::now();
+    let mut waited = false;
+    let mut on_busy = |h: &str| {
+        if !wait.is_zero() {
+            eprintln!(
+                "Deployment group {} is busy: held by {h}. Waiting up to {} s for it (--lock-wait).",
+                spec.group_id,
+                wait.as_secs()
+            );
+            waited = true;
+        }
+    };
+    let lock = crate::group::take(executor, &spec.group_id, &holder, wait, &mut on_busy)?;
+    if waited {
+        eprintln!(
+            "Deployment group {} is free after {:.1} s; deploying.",
+            spec.group_id,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(lock)
 }
 
 /// Redeploys the group's last successful revision from before the failed deployment,

@@ -37,6 +37,11 @@ pub enum PlanError {
     #[error("The deployment failed because the source {src} named in the files section of the AppSpec file lies outside the revision.")]
     SourceOutsideBundle { src: String, pos: Pos },
 
+    /// A link on the way of a `files` source points outside the revision (its absolute
+    /// text, or a `..` climbing out). Reading through it would copy host files.
+    #[error("The deployment failed because the source {src} named in the files section of the AppSpec file leads outside the revision through the symbolic link {link}; links that leave the revision are copied as links and never followed.")]
+    SourceLeavesRevision { src: String, link: String, pos: Pos },
+
     #[error("The deployment failed because the revision entry {path} is a FIFO, socket or device and cannot be installed.")]
     SpecialSource { path: String, pos: Pos },
 
@@ -87,6 +92,7 @@ impl PlanError {
             | DirectoryInTheWay { pos, .. }
             | MissingSource { pos, .. }
             | SourceOutsideBundle { pos, .. }
+            | SourceLeavesRevision { pos, .. }
             | SpecialSource { pos, .. }
             | SourceLoop { pos, .. }
             | NewlineInPath { pos, .. }

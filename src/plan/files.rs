@@ -15,16 +15,18 @@
 //! revision (say, a log a script wrote) keeps from being removed is still planned as a
 //! directory of this revision, so it stays journaled and receives the revision's permissions.
 
-use super::fsview::{normalize, DestKind, FsView, SourceKind};
+use super::fsview::{normalize, DestKind, FsView, Node};
 use super::journal::Previous;
 use super::perms::plan_permissions;
 use super::{InstallPlan, PlanError};
 use crate::appspec::model::{FileExistsBehavior, FileMapping, Permission, Pos};
+use crate::links::{self, Rel, Resolved};
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::hash::{Hash, Hasher};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Everything the planner needs besides the filesystem view.
@@ -42,44 +44,66 @@ pub struct PlanInput<'a> {
 }
 
 /// Plans an install. Refuses, without side effects, anything the behaviour forbids.
+///
+/// Links of the revision: a symlink to a directory inside the revision is followed (its
+/// contents are copied as real files, as the official agent does); every other symlink (to a
+/// file, dangling, or leading outside the revision) is copied as a link with the same text
+/// and never followed. A `files` source that reaches outside through a link on its way is
+/// refused, naming the link.
 pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPlan, PlanError> {
+    let archive = normalize(input.cwd, input.archive_dir);
     let mut b = Builder {
         input,
         fs,
+        archive: archive.clone(),
         plan: InstallPlan::default(),
         copy_hashes: HashSet::new(),
         mkdirs: HashSet::new(),
         blocked: HashSet::new(),
         vanish_memo: RefCell::new(HashMap::new()),
     };
-    let archive = normalize(input.cwd, input.archive_dir);
     for m in input.files {
         let src = normalize(&archive, Path::new(m.source.trim_start_matches('/')));
-        if !src.starts_with(&archive) {
+        let Ok(rel) = src.strip_prefix(&archive) else {
             return Err(PlanError::SourceOutsideBundle {
                 src: m.source.clone(),
                 pos: m.pos,
             });
-        }
+        };
         let dest = normalize(input.cwd, Path::new(&m.destination));
-        match b.source_kind(&src)? {
-            SourceKind::Dir => b.plan_dir(&src, &dest, m.pos, &mut Vec::new())?,
-            SourceKind::File | SourceKind::Symlink => match (src.parent(), src.file_name()) {
-                (Some(dir), Some(name)) => b.copy(dir, &dest, name, m.pos)?,
-                _ => {
-                    return Err(PlanError::MissingSource {
-                        src: m.source.clone(),
-                        pos: m.pos,
-                    })
-                }
-            },
-            SourceKind::Missing => {
-                return Err(PlanError::MissingSource {
+        let missing = || PlanError::MissingSource {
+            src: m.source.clone(),
+            pos: m.pos,
+        };
+        let (real, node) = match b.resolve(&[], rel.as_os_str().as_bytes(), false)? {
+            Resolved::Inside { real, node } => (real, node),
+            Resolved::Outside { via } => {
+                return Err(PlanError::SourceLeavesRevision {
                     src: m.source.clone(),
+                    link: via.map_or_else(|| "..".into(), |l| l.describe()),
                     pos: m.pos,
                 })
             }
-            SourceKind::Special => {
+            Resolved::Loop { link } => {
+                return Err(PlanError::SourceLoop {
+                    path: disp(&b.abs(&link)),
+                    pos: m.pos,
+                })
+            }
+        };
+        let as_file = |b: &mut Builder<'_>| match (src.parent(), src.file_name()) {
+            (Some(dir), Some(name)) => b.copy(dir, &dest, name, m.pos),
+            _ => Err(missing()),
+        };
+        match node {
+            Node::Dir => b.plan_dir(&src, &real, &dest, m.pos, &mut Vec::new())?,
+            Node::File => as_file(&mut b)?,
+            Node::Symlink(_) => match b.dir_behind(&real)? {
+                Some(target) => b.plan_dir(&src, &target, &dest, m.pos, &mut Vec::new())?,
+                None => as_file(&mut b)?,
+            },
+            Node::Missing => return Err(missing()),
+            Node::Special => {
                 return Err(PlanError::SpecialSource {
                     path: disp(&src),
                     pos: m.pos,
@@ -113,13 +137,16 @@ fn path_hash(p: &Path) -> u64 {
     h.finish()
 }
 
+/// A path in a message or in install.json: names are bytes, shown through the one escaping.
 pub(crate) fn disp(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+    crate::names::path(p).into_owned()
 }
 
 struct Builder<'a> {
     input: &'a PlanInput<'a>,
     fs: &'a dyn FsView,
+    /// The archive dir, absolute and normalised.
+    archive: PathBuf,
     plan: InstallPlan,
     /// Hashes of the planned copy destinations. A miss proves a path is no planned copy
     /// without keeping every destination path in memory; a hit is confirmed in the plan.
@@ -146,8 +173,42 @@ impl Builder<'_> {
         self.plan.copy_source_for(p)
     }
 
-    fn source_kind(&self, p: &Path) -> Result<SourceKind, PlanError> {
-        self.fs.source_kind(p).map_err(|m| Self::inspect_err(p, m))
+    fn abs(&self, rel: &[OsString]) -> PathBuf {
+        let mut p = self.archive.clone();
+        p.extend(rel);
+        p
+    }
+
+    fn source_node(&self, rel: &[OsString]) -> Result<Node, PlanError> {
+        let p = self.abs(rel);
+        self.fs
+            .source_node(&p)
+            .map_err(|m| Self::inspect_err(&p, m))
+    }
+
+    /// Walks `path` from the real directory `start` of the revision (see [`links::resolve`]).
+    fn resolve(
+        &self,
+        start: &[OsString],
+        path: &[u8],
+        follow_last: bool,
+    ) -> Result<Resolved, PlanError> {
+        links::resolve(start, path, follow_last, &mut |rel| self.source_node(rel))
+    }
+
+    /// The real directory the symlink at `link` leads to, when it leads to a directory inside
+    /// the revision; `None` means the link is copied as a link.
+    fn dir_behind(&self, link: &[OsString]) -> Result<Option<Rel>, PlanError> {
+        let Some((name, parent)) = link.split_last() else {
+            return Ok(None);
+        };
+        Ok(match self.resolve(parent, name.as_bytes(), true)? {
+            Resolved::Inside {
+                real,
+                node: Node::Dir,
+            } => Some(real),
+            _ => None,
+        })
     }
 
     /// What will stand at `p` once the previous revision's files are gone.
@@ -316,15 +377,22 @@ impl Builder<'_> {
     }
 
     /// A directory source: its destination, then every entry, recursing into directories.
-    /// Entries go in byte order of their names so plans are reproducible.
+    /// `src` is the directory as the files entry spells it (through links, for install.json
+    /// and messages), `real` where it is in the revision. Entries go in byte order of their
+    /// names so plans are reproducible.
     fn plan_dir(
         &mut self,
         src: &Path,
+        real: &[OsString],
         dest: &Path,
         pos: Pos,
         stack: &mut Vec<(u64, u64)>,
     ) -> Result<(), PlanError> {
-        let id = self.fs.dir_id(src).map_err(|m| Self::inspect_err(src, m))?;
+        let real_abs = self.abs(real);
+        let id = self
+            .fs
+            .dir_id(&real_abs)
+            .map_err(|m| Self::inspect_err(&real_abs, m))?;
         if stack.contains(&id) {
             return Err(PlanError::SourceLoop {
                 path: disp(src),
@@ -337,24 +405,42 @@ impl Builder<'_> {
         stack.push(id);
         let mut names = self
             .fs
-            .list_dir(src)
-            .map_err(|m| Self::inspect_err(src, m))?;
+            .list_dir(&real_abs)
+            .map_err(|m| Self::inspect_err(&real_abs, m))?;
         names.sort();
+        let mut child: Rel = real.to_vec();
         for name in names {
             let s = src.join(&name);
-            match self.source_kind(&s)? {
-                SourceKind::Dir => self.plan_dir(&s, &dest.join(&name), pos, stack)?,
-                SourceKind::File | SourceKind::Symlink => self.copy(src, dest, &name, pos)?,
-                SourceKind::Special => {
+            child.push(name);
+            let child_abs = real_abs.join(last(&child));
+            let node = self
+                .fs
+                .source_node(&child_abs)
+                .map_err(|m| Self::inspect_err(&child_abs, m))?;
+            match node {
+                Node::Dir => self.plan_dir(&s, &child, &dest.join(last(&child)), pos, stack)?,
+                Node::File => self.copy(src, dest, last(&child), pos)?,
+                Node::Symlink(_) => match self.dir_behind(&child)? {
+                    Some(target) => {
+                        self.plan_dir(&s, &target, &dest.join(last(&child)), pos, stack)?
+                    }
+                    None => self.copy(src, dest, last(&child), pos)?,
+                },
+                Node::Special => {
                     return Err(PlanError::SpecialSource {
                         path: disp(&s),
                         pos,
                     })
                 }
-                SourceKind::Missing => return Err(PlanError::MissingSource { src: disp(&s), pos }),
+                Node::Missing => return Err(PlanError::MissingSource { src: disp(&s), pos }),
             }
+            child.pop();
         }
         stack.pop();
         Ok(())
     }
+}
+
+fn last(rel: &[OsString]) -> &OsStr {
+    rel.last().map_or(OsStr::new(""), |n| n.as_os_str())
 }

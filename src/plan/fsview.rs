@@ -1,10 +1,14 @@
 //! The planner's read-only view of the filesystem, and lexical path normalisation.
 //!
-//! Invariant: implementations answer from `lstat`-style facts for destinations (a symlink is
-//! reported as a symlink, with whether it points at a directory) and from followed facts for
-//! sources (spec 9.2: a symlink to a directory in the bundle is a directory).
+//! Invariant: implementations answer from `lstat`-style facts: a destination symlink is
+//! reported as a symlink (with whether it points at a directory), a source symlink with its
+//! text. Sources are only asked about below the archive dir through real directories (the
+//! planner follows the revision's links itself, with [`crate::links::resolve`], and never
+//! out of the revision), so answering never looks outside it.
 
 use std::ffi::OsString;
+
+pub use crate::links::Node;
 use std::path::{Component, Path, PathBuf};
 
 /// What stands at a destination path.
@@ -21,24 +25,13 @@ pub enum DestKind {
     Special,
 }
 
-/// What a source path in the archive directory is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    Missing,
-    /// A directory, or a symlink to one (followed, as the official agent does).
-    Dir,
-    File,
-    /// A symlink to a non-directory or a dangling one: recreated as a symlink.
-    Symlink,
-    /// A FIFO, socket or device node: refused, there is nothing sensible to copy.
-    Special,
-}
-
 /// Read-only filesystem facts the planner needs. Errors are text naming the path.
 pub trait FsView {
     fn dest_kind(&self, path: &Path) -> Result<DestKind, String>;
-    fn source_kind(&self, path: &Path) -> Result<SourceKind, String>;
-    /// Entry names of a source directory (following a symlink to it), excluding `.`/`..`.
+    /// What stands at a source path (below the archive dir, no symlink among the components
+    /// between it and the archive dir), not following a symlink there.
+    fn source_node(&self, path: &Path) -> Result<Node, String>;
+    /// Entry names of a source directory, excluding `.`/`..`.
     fn list_dir(&self, path: &Path) -> Result<Vec<OsString>, String>;
     /// A stable identity (device, inode) of a source directory, to detect symlink loops.
     fn dir_id(&self, path: &Path) -> Result<(u64, u64), String>;

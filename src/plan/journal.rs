@@ -2,7 +2,10 @@
 //!
 //! Invariants: a last line without `\n` is a torn write and is ignored; removals come out in
 //! reverse order (children before their parents); relative paths are ignored rather than
-//! resolved against whatever the working directory happens to be.
+//! resolved against whatever the working directory happens to be. A line is a path's raw
+//! bytes, as the official agent writes it: nothing is trimmed or decoded, so a name that is
+//! not UTF-8, or ends in a space or `\r`, is removed exactly (only `\n` cannot be recorded,
+//! and the planner refuses such paths).
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -53,7 +56,7 @@ pub struct PreviousInstall {
 
 impl PreviousInstall {
     /// Parses journal bytes. A last line without `\n` is torn and dropped; blank and
-    /// relative lines are ignored; a trailing `\r` is tolerated.
+    /// relative lines are ignored; every other line is a path, byte for byte.
     pub fn parse(bytes: Vec<u8>) -> Self {
         let mut entries = Vec::new();
         if let Some(end) = bytes.iter().rposition(|&b| b == b'\n') {
@@ -61,7 +64,6 @@ impl PreviousInstall {
             for line in bytes[..end].split(|&b| b == b'\n') {
                 let line_start = start;
                 start += line.len() + 1;
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let (context, skip) = match line.strip_prefix(SEMANAGE_PREFIX) {
                     Some(_) => (true, SEMANAGE_PREFIX.len()),
                     None => (false, 0),
@@ -159,11 +161,23 @@ mod tests {
     }
 
     #[test]
-    fn blank_and_relative_lines_ignored_crlf_tolerated() {
-        assert_eq!(parse(b"\nrel/x\n/a\r\n\n"), ["/a"]);
-        let j = PreviousInstall::parse(b"\nrel/x\n/a\r\n\n".to_vec());
+    fn blank_and_relative_lines_ignored() {
+        assert_eq!(parse(b"\nrel/x\n/a\n\n"), ["/a"]);
+        let j = PreviousInstall::parse(b"\nrel/x\n/a\n\n".to_vec());
         assert!(j.installed(Path::new("/a")));
         assert_eq!(j.len(), 1);
+    }
+
+    #[test]
+    fn lines_are_names_byte_for_byte() {
+        // A carriage return or a space at the end is part of the name: `/a\r` is not `/a`.
+        let j = PreviousInstall::parse(b"/a\r\n/b \n/caf\xe9\n/caf\xe8\n".to_vec());
+        let p = |b: &'static [u8]| Path::new(OsStr::from_bytes(b));
+        assert!(j.installed(p(b"/a\r")) && !j.installed(p(b"/a")));
+        assert!(j.installed(p(b"/b ")) && !j.installed(p(b"/b")));
+        assert!(j.installed(p(b"/caf\xe9")) && j.installed(p(b"/caf\xe8")));
+        assert!(!j.installed(p("/caf\u{fffd}".as_bytes())));
+        assert_eq!(j.len(), 4);
     }
 
     #[test]

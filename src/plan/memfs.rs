@@ -1,8 +1,9 @@
 //! An in-memory [`FsView`] for planner tests.
 
-use super::fsview::{DestKind, FsView, SourceKind};
+use super::fsview::{DestKind, FsView, Node as SourceNode};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -77,13 +78,23 @@ impl FsView for MemFs {
             },
         })
     }
-    fn source_kind(&self, path: &Path) -> Result<SourceKind, String> {
-        Ok(match self.dest_kind(path)? {
-            DestKind::Absent => SourceKind::Missing,
-            DestKind::Dir | DestKind::SymlinkToDir => SourceKind::Dir,
-            DestKind::File => SourceKind::File,
-            DestKind::Symlink => SourceKind::Symlink,
-            DestKind::Special => SourceKind::Special,
+    fn source_node(&self, path: &Path) -> Result<SourceNode, String> {
+        // The planner asks only through real directories: no resolution here.
+        for a in path.ancestors().skip(1) {
+            if let Some(Node::Link(_)) = self.nodes.get(a) {
+                panic!(
+                    "asked about {} through the link {}",
+                    path.display(),
+                    a.display()
+                );
+            }
+        }
+        Ok(match self.nodes.get(path) {
+            None => SourceNode::Missing,
+            Some(Node::Dir) => SourceNode::Dir,
+            Some(Node::File) => SourceNode::File,
+            Some(Node::Special) => SourceNode::Special,
+            Some(Node::Link(t)) => SourceNode::Symlink(t.as_os_str().as_bytes().to_vec()),
         })
     }
     fn list_dir(&self, path: &Path) -> Result<Vec<OsString>, String> {

@@ -25,7 +25,7 @@ mod planner_tests;
 pub use acl::full_acl;
 pub use error::PlanError;
 pub use files::{plan_install, PlanInput};
-pub use fsview::{normalize, DestKind, FsView, SourceKind};
+pub use fsview::{normalize, DestKind, FsView, Node};
 pub use journal::{Previous, PreviousInstall, Removal};
 pub use json::{install_json, write_install_json};
 pub use perms::glob_match;

@@ -8,17 +8,23 @@ use super::fsview::normalize;
 use super::{InstallPlan, PermissionStep, PlanError};
 use crate::appspec::model::Permission;
 use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// `*` matches any run of characters (including none); every other character is literal.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    glob_match_bytes(pattern.as_bytes(), text.as_bytes())
+}
+
+/// [`glob_match`] on names as bytes. On UTF-8 both agree (a character's bytes can only match
+/// where that character starts); a name that is not UTF-8 is matched on its own bytes, so
+/// two names that differ only there are never confused.
+pub fn glob_match_bytes(p: &[u8], t: &[u8]) -> bool {
     let (mut pi, mut ti) = (0, 0);
     // Position of the last `*` seen and the text position it is currently matched up to.
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
         } else if pi < p.len() && p[pi] == t[ti] {
@@ -32,7 +38,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// Whether `candidate` (strictly under `object`) is matched by the entry's pattern and not
@@ -44,12 +50,16 @@ fn matches(object: &Path, candidate: &Path, perm: &Permission) -> bool {
     if rel.as_os_str().is_empty() {
         return false;
     }
-    let rel = rel.to_string_lossy();
-    let direct_child = !rel.contains('/');
-    if perm.pattern != "**" && !(direct_child && glob_match(&perm.pattern, &rel)) {
+    let rel = rel.as_os_str().as_bytes();
+    let direct_child = !rel.contains(&b'/');
+    if perm.pattern != "**" && !(direct_child && glob_match_bytes(perm.pattern.as_bytes(), rel)) {
         return false;
     }
-    !(direct_child && perm.except.iter().any(|e| glob_match(e, &rel)))
+    !(direct_child
+        && perm
+            .except
+            .iter()
+            .any(|e| glob_match_bytes(e.as_bytes(), rel)))
 }
 
 fn ruby_list(items: &[String]) -> String {
@@ -164,5 +174,16 @@ mod tests {
         assert!(!glob_match("[ab]", "a"));
         assert!(glob_match("**", "x"));
         assert!(glob_match("*a", "aaa"));
+        assert!(glob_match("caf*", "café"));
+        assert!(glob_match("*é", "café"));
+        assert!(!glob_match("caf?", "café"));
+    }
+
+    #[test]
+    fn glob_on_bytes_keeps_names_apart() {
+        assert!(glob_match_bytes(b"*.txt", b"caf\xe9.txt"));
+        assert!(glob_match_bytes(b"caf\xe9", b"caf\xe9"));
+        assert!(!glob_match_bytes(b"caf\xe9", b"caf\xe8"));
+        assert!(!glob_match_bytes("caf\u{fffd}".as_bytes(), b"caf\xe9"));
     }
 }

@@ -309,7 +309,8 @@ fn previous_revision_paths_never_clash() {
 fn bad_sources_are_refused() {
     let fs = MemFs::new()
         .special("/ar/fifo")
-        .link("/ar/loop/self", "/ar/loop")
+        .link("/ar/loop/self", "../loop")
+        .link("/ar/loop2/a/up", "..")
         .dir("/d");
     let e = run(&fs, &[fm("missing", "/d")], &[], B::Disallow, &[]).unwrap_err();
     assert!(matches!(e, PlanError::MissingSource { .. }));
@@ -319,6 +320,8 @@ fn bad_sources_are_refused() {
     let e = run(&fs, &[fm("fifo", "/d")], &[], B::Disallow, &[]).unwrap_err();
     assert!(matches!(e, PlanError::SpecialSource { .. }));
     let e = run(&fs, &[fm("loop", "/d")], &[], B::Disallow, &[]).unwrap_err();
+    assert!(matches!(e, PlanError::SourceLoop { .. }), "{e:?}");
+    let e = run(&fs, &[fm("loop2", "/d")], &[], B::Disallow, &[]).unwrap_err();
     assert!(matches!(e, PlanError::SourceLoop { .. }), "{e:?}");
     let fs = MemFs::new().file("/ar/a\nb").dir("/d");
     let e = run(&fs, &[fm("a\nb", "/d")], &[], B::Disallow, &[]).unwrap_err();
@@ -330,7 +333,7 @@ fn symlink_sources_copy_as_links_and_dir_links_are_followed() {
     let fs = MemFs::new()
         .file("/ar/real/f")
         .link("/ar/ln", "real/f")
-        .link("/ar/dirln", "/ar/real")
+        .link("/ar/dirln", "real")
         .dir("/d");
     let p = run(&fs, &[fm("/", "/d")], &[], B::Disallow, &[]).unwrap();
     assert_eq!(
@@ -343,6 +346,118 @@ fn symlink_sources_copy_as_links_and_dir_links_are_followed() {
             cp("/ar/real/f", "/d/real/f", false),
         ]
     );
+}
+
+/// A revision whose links lead outside it in every way: absolute, through `..`, by a chain,
+/// through a directory link inside, and dangling. The host files they name exist in the view
+/// (so following them would plan copies of `/etc`); none may be planned.
+fn hostile_links() -> MemFs {
+    MemFs::new()
+        .file("/etc/shadow")
+        .file("/etc/passwd")
+        .file("/ar/inner/app.ini")
+        .link("/ar/inner/secret", "/etc/shadow")
+        .link("/ar/inner/up", "../..")
+        .link("/ar/etc", "/etc")
+        .link("/ar/conf", "inner")
+        .link("/ar/chain1", "chain2")
+        .link("/ar/chain2", "etc")
+        .link("/ar/dotdot", "inner/../../etc")
+        .link("/ar/dangling", "nowhere")
+        .dir("/d")
+}
+
+#[test]
+fn links_leaving_the_revision_are_copied_as_links_never_followed() {
+    let p = run(&hostile_links(), &[fm("/", "/d")], &[], B::Disallow, &[]).unwrap();
+    let steps: Vec<Step> = p.steps().collect();
+    assert_eq!(
+        steps,
+        vec![
+            cp("/ar/chain1", "/d/chain1", false),
+            cp("/ar/chain2", "/d/chain2", false),
+            // A link to a directory inside is followed; the links in it that leave are not.
+            mk("/d/conf", false),
+            cp("/ar/conf/app.ini", "/d/conf/app.ini", false),
+            cp("/ar/conf/secret", "/d/conf/secret", false),
+            cp("/ar/conf/up", "/d/conf/up", false),
+            cp("/ar/dangling", "/d/dangling", false),
+            cp("/ar/dotdot", "/d/dotdot", false),
+            cp("/ar/etc", "/d/etc", false),
+            mk("/d/inner", false),
+            cp("/ar/inner/app.ini", "/d/inner/app.ini", false),
+            cp("/ar/inner/secret", "/d/inner/secret", false),
+            cp("/ar/inner/up", "/d/inner/up", false),
+        ]
+    );
+    // Each of them named as a source of its own: still a link.
+    for src in [
+        "etc",
+        "chain1",
+        "dotdot",
+        "conf/secret",
+        "conf/up",
+        "dangling",
+    ] {
+        let p = run(&hostile_links(), &[fm(src, "/d")], &[], B::Disallow, &[]).unwrap();
+        let name = Path::new(src).file_name().unwrap().to_str().unwrap();
+        let want = cp(&format!("/ar/{src}"), &format!("/d/{name}"), false);
+        assert_eq!(p.steps().collect::<Vec<_>>(), vec![want], "{src}");
+    }
+}
+
+#[test]
+fn sources_reaching_outside_through_a_link_are_refused_naming_it() {
+    for (src, link) in [
+        ("etc/shadow", "etc -> /etc"),
+        ("chain1/passwd", "etc -> /etc"),
+        ("dotdot/passwd", "dotdot -> inner/../../etc"),
+        ("conf/up/etc/shadow", "inner/up -> ../.."),
+        ("inner/up/x", "inner/up -> ../.."),
+    ] {
+        let e = run(&hostile_links(), &[fm(src, "/d")], &[], B::Disallow, &[]).unwrap_err();
+        match &e {
+            PlanError::SourceLeavesRevision {
+                src: s, link: l, ..
+            } => {
+                assert_eq!((s.as_str(), l.as_str()), (src, link));
+            }
+            other => panic!("{src}: {other:?}"),
+        }
+        assert!(e.to_string().contains(link), "{e}");
+        assert_eq!(e.location(), Some(("files", Pos { line: 7, col: 3 })));
+    }
+    // Through a link that stays inside, a source is fine.
+    let p = run(
+        &hostile_links(),
+        &[fm("conf/app.ini", "/d")],
+        &[],
+        B::Disallow,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        p.steps().collect::<Vec<_>>(),
+        vec![cp("/ar/conf/app.ini", "/d/app.ini", false)]
+    );
+}
+
+#[test]
+fn permissions_on_a_linked_path_apply_to_the_link_only() {
+    // `**` under the destination matches the copied link, which the install then treats as
+    // a link (lchown only); nothing below it exists in the plan.
+    let p = run(
+        &hostile_links(),
+        &[fm("etc", "/d")],
+        &[perm("/d")],
+        B::Disallow,
+        &[],
+    )
+    .unwrap();
+    let targets: Vec<PathBuf> = p.permission_steps().map(|s| s.path.clone()).collect();
+    assert_eq!(targets, [PathBuf::from("/d/etc")]);
+    let copies: Vec<PathBuf> = p.copy_destinations().collect();
+    assert_eq!(copies, [PathBuf::from("/d/etc")]);
 }
 
 fn perm(object: &str) -> Permission {

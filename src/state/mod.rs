@@ -6,6 +6,8 @@
 //! directory, fsync, rename, fsync of the directory), so a crash leaves the old or the new
 //! content, never a torn one.
 
+pub mod lock;
+
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,17 @@ impl Layout {
     pub fn install_json(&self, group: &str) -> PathBuf {
         self.instructions_dir()
             .join(format!("{group}-install.json"))
+    }
+    /// The group's lock (see [`lock`]): one deployment per group at a time, across processes.
+    pub fn group_lock_file(&self, group: &str) -> PathBuf {
+        self.instructions_dir().join(format!("{group}.lock"))
+    }
+    /// The record of the hook a group's deployment is running right now (written before the
+    /// hook starts, removed when it has ended), so that a later lock holder can end a hook
+    /// whose agent died.
+    pub fn running_hook_file(&self, group: &str) -> PathBuf {
+        self.instructions_dir()
+            .join(format!("{group}.running-hook"))
     }
     pub fn deployment_logs_dir(&self) -> PathBuf {
         self.root.join("deployment-logs")

@@ -158,6 +158,7 @@ impl Read for PieceReader {
                         return Err(self.fail(e));
                     }
                     self.current = b;
+                    crate::failpoint::hit("download");
                 }
                 Some(Piece::Done) => self.done = true,
                 Some(Piece::Failed(e)) => return Err(self.fail(e)),

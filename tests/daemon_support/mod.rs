@@ -34,9 +34,16 @@ impl World {
     /// One registered on-premises host whose keys are moto's, so the agent's one set of
     /// credentials signs both the command service and S3.
     pub fn with_host(host_id: &str) -> World {
+        Self::with_poll_idle(host_id, Duration::from_secs(5))
+    }
+
+    /// A world whose emulator answers an idle long poll after `poll_idle`. A test that kills
+    /// the agent waits that long before going on: the emulator cannot tell that the dead
+    /// agent's poll has no reader, and would hand it the next command.
+    pub fn with_poll_idle(host_id: &str, poll_idle: Duration) -> World {
         let moto = moto::Moto::start();
         let emu = Emulator::start(EmulatorConfig {
-            poll_idle: Duration::from_secs(5),
+            poll_idle,
             command_timeout: Duration::from_secs(300),
             ..EmulatorConfig::default()
         })
@@ -188,6 +195,11 @@ impl World {
         Agent::start(&self.config(), &self.path().join("agent.out"))
     }
 
+    /// The agent with extra environment variables (failpoints, containment knobs).
+    pub fn agent_with(&self, env: &[(&str, &str)]) -> Agent {
+        Agent::start_with(&self.config(), &self.path().join("agent.out"), env)
+    }
+
     pub fn agent_log(&self) -> String {
         let mut s = fs::read_to_string(self.path().join("agent.out")).unwrap_or_default();
         s.push_str(
@@ -217,6 +229,10 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(config: &Path, out: &Path) -> Agent {
+        Self::start_with(config, out, &[])
+    }
+
+    pub fn start_with(config: &Path, out: &Path, env: &[(&str, &str)]) -> Agent {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -231,6 +247,7 @@ impl Agent {
             .env_remove("AWS_REGION")
             .env_remove("NOTIFY_SOCKET")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
             .stderr(log)
