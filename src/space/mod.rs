@@ -55,11 +55,16 @@ impl NoSpace {
     }
 }
 
-/// The nearest ancestor of `path` (itself included) that exists.
+/// The nearest ancestor of `path` (itself included) that exists; the working directory for
+/// a relative path none of whose ancestors exists.
 pub fn existing_ancestor(path: &Path) -> &Path {
     path.ancestors()
         .find(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_ok())
-        .unwrap_or(Path::new("/"))
+        .unwrap_or(if path.is_absolute() {
+            Path::new("/")
+        } else {
+            Path::new(".")
+        })
 }
 
 /// Size and free bytes of the file system holding `path` (or the nearest existing ancestor,
