@@ -36,7 +36,7 @@ done
 # bounds how far the fuzzer explores; see FUZZING.md.
 max_len() {
     case "$1" in
-        appspec | tar | zip) echo 65536 ;;
+        appspec | tar | zip | pkcs7) echo 65536 ;;
         tgz | scripts_log) echo 32768 ;;
         onprem) echo 4096 ;;
         *) echo 8192 ;;

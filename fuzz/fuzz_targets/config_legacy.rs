@@ -16,7 +16,9 @@ fn simple_key(line: &str) -> Option<usize> {
     let key = &line[..end];
     let rest = &line[end + 1..];
     let ok = !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && (rest.is_empty() || rest.starts_with(' '));
     ok.then_some(end)
 }

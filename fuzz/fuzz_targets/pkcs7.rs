@@ -44,7 +44,11 @@ fn open(payload: String) {
     let anchored = open_envelope_at(&env, SpecFormatPolicy::PkcsOnly, Some(anchors()), at);
     // Anchors only ever take acceptance away.
     if anchored.is_ok() {
-        assert_eq!(plain.as_ref().ok(), anchored.as_ref().ok(), "anchors changed the content");
+        assert_eq!(
+            plain.as_ref().ok(),
+            anchored.as_ref().ok(),
+            "anchors changed the content"
+        );
     }
     if std::env::var_os("CD_FUZZ_VERBOSE").is_some() {
         eprintln!("without anchors: {plain:?}\nwith anchors: {anchored:?}");

@@ -93,13 +93,19 @@ pub fn init() {
             ss_size: ALT_STACK,
         };
         if libc::sigaltstack(&ss, std::ptr::null_mut()) != 0 {
-            panic!("harness: sigaltstack failed: {}", std::io::Error::last_os_error());
+            panic!(
+                "harness: sigaltstack failed: {}",
+                std::io::Error::last_os_error()
+            );
         }
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = libc::SIG_DFL;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         if libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut()) != 0 {
-            panic!("harness: sigaction failed: {}", std::io::Error::last_os_error());
+            panic!(
+                "harness: sigaction failed: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
