@@ -25,6 +25,12 @@ const COMMITTED: &[(&str, &str)] = &[
         "tar-pax-size-overflows.tar",
         "member size 18446744073709551615 is too large",
     ),
+    // A DeploymentId ARN ending in `deployment/` shortened to an empty id, which named the
+    // group's directory as the deployment's (found by the deployspec target).
+    (
+        "deployspec-arn-without-resource-id.json",
+        r#"DeploymentId "" cannot be used as a directory name"#,
+    ),
 ];
 
 fn opts() -> UnpackOptions {
@@ -53,6 +59,13 @@ fn refusal(file: &str, data: &[u8]) -> String {
             let bundle = tmp.path().join("bundle.zip");
             std::fs::write(&bundle, data).unwrap();
             unpack_file(&bundle, BundleType::Zip, &archive, &opts()).map(|_| ())
+        }
+        "deployspec" => {
+            let text = std::str::from_utf8(data).unwrap();
+            return match codedeploy_agent::deployspec::decode(text) {
+                Ok(spec) => panic!("{file}: accepted as {spec:?}, expected a refusal"),
+                Err(e) => e.to_string(),
+            };
         }
         other => panic!("{file}: no runner for target {other:?}; add one here"),
     };
