@@ -422,7 +422,6 @@ mod tests {
         );
     }
 
-    #[test]
     /// Found by the deployspec fuzz target: `deployment/` with nothing after it shortened to an
     /// empty id, and the deployment's directory became its group's directory.
     #[test]
