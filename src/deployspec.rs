@@ -183,8 +183,14 @@ pub fn decode(text: &str) -> Result<DeploymentSpec, SpecError> {
         ("DeploymentId", &deployment_id),
         ("DeploymentGroupId", &group_id),
     ] {
-        // These become directory names: refuse anything that could leave the root.
-        if value == "." || value == ".." || value.contains('/') || value.contains('\0') {
+        // These become directory names: refuse anything that could leave the root, or name
+        // the group directory itself (an ARN ending in `/` shortens to nothing).
+        if value.is_empty()
+            || value == "."
+            || value == ".."
+            || value.contains('/')
+            || value.contains('\0')
+        {
             return err(format!(
                 "{field} {value:?} cannot be used as a directory name"
             ));
@@ -413,6 +419,20 @@ mod tests {
                 ("BUNDLE_KEY".to_string(), "k.zip".to_string()),
                 ("BUNDLE_ETAG".to_string(), "\"e\"".to_string())
             ]
+        );
+    }
+
+    /// Found by the deployspec fuzz target: `deployment/` with nothing after it shortened to an
+    /// empty id, and the deployment's directory became its group's directory.
+    #[test]
+    fn an_arn_without_a_resource_id_is_refused() {
+        let text = r#"{"DeploymentId": "arn:aws:codedeploy:us-east-1:1:deployment/",
+            "DeploymentGroupId": "g", "DeploymentGroupName": "g", "ApplicationName": "a",
+            "Revision": {"RevisionType": "S3",
+                "S3Revision": {"Bucket": "b", "Key": "k", "BundleType": "zip"}}}"#;
+        assert_eq!(
+            decode(text).unwrap_err().0,
+            r#"DeploymentId "" cannot be used as a directory name"#
         );
     }
 

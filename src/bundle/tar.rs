@@ -292,6 +292,10 @@ pub fn produce<R: Read>(
             .link
             .unwrap_or_else(|| cstr(&block[157..257]).to_vec());
         let size = pending.size.unwrap_or(header_size);
+        // A pax `size` may be any u64; the member and its padding must still be addressable.
+        let padded = size
+            .checked_add(Reader::<R>::padding(size))
+            .ok_or_else(|| rd.malformed(format!("member size {size} is too large")))?;
         let kind = match typeflag {
             b'0' | b'\0' | b'7' if name.ends_with(b"/") => Kind::Dir,
             b'0' | b'\0' | b'7' => Kind::File,
@@ -302,7 +306,7 @@ pub fn produce<R: Read>(
             b'5' | b'D' => Kind::Dir,
             b'6' => Kind::Special("fifo"),
             b'V' => {
-                rd.skip(size + Reader::<R>::padding(size))?;
+                rd.skip(padded)?;
                 continue;
             }
             b'S' | b'M' | b'N' => {
@@ -373,7 +377,7 @@ pub fn produce<R: Read>(
             tx.send(Msg::End)?;
             rd.skip(Reader::<R>::padding(size))?;
         } else {
-            rd.skip(size + Reader::<R>::padding(size))?;
+            rd.skip(padded)?;
         }
     }
     // Whatever follows the end marker is read (and dropped) so a gzip stream's checksum is

@@ -41,3 +41,11 @@ pub use spec::{
     SpecFormatPolicy, TrustAnchors, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
 };
 pub use wire::{CommandStatus, Envelope, HostCommand, SpecResponse};
+
+/// Entry points for the fuzz targets in `fuzz/` (not an API). The decoders of the service's
+/// answers are only reached through an HTTP exchange otherwise, and the fuzzer must call them
+/// on raw bytes; keeping them behind this hidden module leaves `wire` private.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::wire::{parse_ack, parse_error, parse_poll, parse_spec};
+}

@@ -29,8 +29,19 @@ impl<'a> Tlv<'a> {
         all(self.content)
     }
 
-    /// The bytes of an OCTET STRING, primitive or (BER) constructed.
+    /// The bytes of an OCTET STRING, primitive or (BER) constructed. Constructed strings
+    /// nest at most [`MAX_DEPTH`] deep: each level costs a stack frame, and a spec of a few
+    /// dozen KiB of nested headers would otherwise overflow an agent thread's 2 MiB stack.
     pub fn octets(&self) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        self.octets_into(&mut out, 0)?;
+        Ok(out)
+    }
+
+    fn octets_into(&self, out: &mut Vec<u8>, depth: u32) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err("OCTET STRING nesting too deep".into());
+        }
         if self.tag & 0x1f != 0x04 {
             return Err(format!(
                 "expected an OCTET STRING, found tag 0x{:02x}",
@@ -38,13 +49,13 @@ impl<'a> Tlv<'a> {
             ));
         }
         if !self.constructed() {
-            return Ok(self.content.to_vec());
+            out.extend_from_slice(self.content);
+            return Ok(());
         }
-        let mut out = Vec::new();
         for c in self.children()? {
-            out.extend(c.octets()?);
+            c.octets_into(out, depth + 1)?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -189,6 +200,50 @@ mod tests {
             deep.extend([0x30, 0x80]);
         }
         assert!(read(&deep).is_err());
+    }
+
+    /// `depth` constructed OCTET STRINGs around "x", definite lengths, built outside-in in
+    /// linear time.
+    fn nested_octets(depth: usize) -> Vec<u8> {
+        let header = |len: usize| -> Vec<u8> {
+            let mut h = vec![0x24];
+            if len < 0x80 {
+                h.push(len as u8);
+            } else {
+                let b: Vec<u8> = len
+                    .to_be_bytes()
+                    .into_iter()
+                    .skip_while(|b| *b == 0)
+                    .collect();
+                h.push(0x80 | b.len() as u8);
+                h.extend(b);
+            }
+            h
+        };
+        let mut sizes = vec![3usize]; // 04 01 'x'
+        for _ in 0..depth {
+            let inner = *sizes.last().unwrap();
+            sizes.push(inner + header(inner).len());
+        }
+        let mut out = Vec::with_capacity(sizes[depth]);
+        for level in (0..depth).rev() {
+            out.extend(header(sizes[level]));
+        }
+        out.extend([0x04, 0x01, b'x']);
+        out
+    }
+
+    /// Found while writing the PKCS#7 fuzz target: nested constructed OCTET STRINGs recursed
+    /// once per level; on a 2 MiB stack 30,000 levels (130 KiB of eContent) overflowed it, a
+    /// SIGSEGV of the whole agent.
+    #[test]
+    fn deeply_nested_octet_strings_are_refused_not_recursed() {
+        let ok = nested_octets(MAX_DEPTH as usize);
+        assert_eq!(read(&ok).unwrap().0.octets().unwrap(), b"x");
+        let deep = nested_octets(200_000);
+        let (t, rest) = read(&deep).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(t.octets().unwrap_err(), "OCTET STRING nesting too deep");
     }
 
     #[test]
