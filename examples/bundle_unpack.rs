@@ -109,6 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 max_total_bytes: 16 << 30,
                 reject_setuid: false,
                 restore_ownership: false,
+                reserve: None,
             };
             let t = Instant::now();
             let r = unpack_file(Path::new(&args[2]), kind, Path::new(&args[4]), &opts)?;

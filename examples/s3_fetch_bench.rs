@@ -31,6 +31,7 @@ fn main() {
             max_total_bytes: 1 << 40,
             reject_setuid: true,
             restore_ownership: false,
+            reserve: None,
         };
         codedeploy_agent::bundle::unpack_file(bundle, BundleType::Tgz, dest, &opts).unwrap();
         return;
@@ -234,6 +235,7 @@ fn child_fetch(a: &[String]) {
         max_total_bytes: 1 << 40,
         reject_setuid: true,
         restore_ownership: false,
+        reserve: None,
     };
     let report = f.fetch(&rev, &PathBuf::from(dest), &opts).unwrap();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

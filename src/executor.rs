@@ -169,30 +169,11 @@ impl Executor {
         install::prune_old_revisions(&self.layout, group, dir, self.config.max_revisions)?;
         let archive = state::archive_dir(dir);
         let opts = bundle::UnpackOptions::from_config(&self.config, self.is_root);
-        let report = match &spec.revision {
-            Revision::LocalDirectory { location } => {
-                bundle::copy_directory_bundle(Path::new(location), &archive, &opts)?
-            }
-            Revision::LocalFile {
-                location,
-                bundle_type,
-            } => {
-                let bundle_path = state::bundle_file(dir);
-                link_or_copy_bundle(Path::new(location), &bundle_path)?;
-                remove_tree(&archive)?;
-                bundle::unpack_file(&bundle_path, *bundle_type, &archive, &opts)?
-            }
-            Revision::S3 { .. } | Revision::GitHub { .. } => {
-                let Some(remote) = &self.remote else {
-                    return Err(ExecError::Revision(
-                        "this command cannot download S3 or GitHub revisions (no transfer client configured)".into(),
-                    ));
-                };
-                remove_tree(&archive)?;
-                remote
-                    .fetch(spec, dir, &opts)
-                    .map_err(|e| ExecError::Revision(e.to_string()))?
-            }
+        // As the official agent: the archive dir is replaced, never merged into.
+        remove_tree(&archive)?;
+        let report = match self.fetch_revision(spec, dir, &archive, &opts) {
+            Ok(r) => r,
+            Err(e) => return Err(undo_download(dir, e)),
         };
         std::fs::create_dir_all(self.layout.instructions_dir())
             .map_err(|e| StateError::new("create directory", &self.layout.instructions_dir(), e))?;
@@ -210,6 +191,39 @@ impl Executor {
         })
     }
 
+    /// Puts the revision into `archive` (and `bundle.tar` beside it when it is a file).
+    fn fetch_revision(
+        &self,
+        spec: &DeploymentSpec,
+        dir: &Path,
+        archive: &Path,
+        opts: &bundle::UnpackOptions,
+    ) -> Result<bundle::UnpackReport, ExecError> {
+        Ok(match &spec.revision {
+            Revision::LocalDirectory { location } => {
+                bundle::copy_directory_bundle(Path::new(location), archive, opts)?
+            }
+            Revision::LocalFile {
+                location,
+                bundle_type,
+            } => {
+                let bundle_path = state::bundle_file(dir);
+                link_or_copy_bundle(Path::new(location), &bundle_path, opts)?;
+                bundle::unpack_file(&bundle_path, *bundle_type, archive, opts)?
+            }
+            Revision::S3 { .. } | Revision::GitHub { .. } => {
+                let Some(remote) = &self.remote else {
+                    return Err(ExecError::Revision(
+                        "this command cannot download S3 or GitHub revisions (no transfer client configured)".into(),
+                    ));
+                };
+                remote
+                    .fetch(spec, dir, opts)
+                    .map_err(|e| ExecError::Revision(e.to_string()))?
+            }
+        })
+    }
+
     fn install(&self, spec: &DeploymentSpec, dir: &Path) -> Result<EventOutcome, ExecError> {
         let archive = state::archive_dir(dir);
         let appspec = self.read_appspec(dir, spec)?;
@@ -220,7 +234,11 @@ impl Executor {
             dir,
             &appspec,
             spec.file_exists_behavior,
-            &install::InstallOptions::default(),
+            &install::InstallOptions {
+                reserve: Some(self.config.free_space_reserve),
+                appspec_name: spec.appspec_filename.clone(),
+                ..install::InstallOptions::default()
+            },
         )?;
         for w in &report.warnings {
             tracing::warn!("{w}");
@@ -361,19 +379,65 @@ fn check_events_against_spec(
     Ok(())
 }
 
-/// `bundle.tar` of a local file revision is a symlink to it, or a copy where links fail.
-fn link_or_copy_bundle(location: &Path, bundle_path: &Path) -> Result<(), StateError> {
+/// `bundle.tar` of a local file revision is a symlink to it, or a copy where links fail
+/// (checked against the reserve first: it is written to the deployment root).
+fn link_or_copy_bundle(
+    location: &Path,
+    bundle_path: &Path,
+    opts: &bundle::UnpackOptions,
+) -> Result<(), ExecError> {
     match std::fs::symlink_metadata(bundle_path) {
         Ok(_) => std::fs::remove_file(bundle_path)
             .map_err(|e| StateError::new("remove", bundle_path, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(StateError::new("inspect", bundle_path, e)),
+        Err(e) => return Err(StateError::new("inspect", bundle_path, e).into()),
     }
     let abs = std::path::absolute(location).map_err(|e| StateError::new("resolve", location, e))?;
     if std::os::unix::fs::symlink(&abs, bundle_path).is_err() {
+        if let Some(rule) = opts.reserve {
+            let len = std::fs::metadata(&abs)
+                .map_err(|e| StateError::new("inspect", &abs, e))?
+                .len();
+            let guard = crate::space::Guard::new(bundle_path, rule)
+                .map_err(|e| StateError::new("measure free space for", bundle_path, e))?;
+            guard.ahead(len).map_err(|space| {
+                ExecError::Revision(format!(
+                    "copying {} to {}: {space}",
+                    abs.display(),
+                    bundle_path.display()
+                ))
+            })?;
+        }
         std::fs::copy(&abs, bundle_path).map_err(|e| StateError::new("copy bundle", &abs, e))?;
     }
     Ok(())
+}
+
+/// After a failed DownloadBundle: removes what it wrote (the archive dir, the strip rule's
+/// temp dir, `bundle.tar`), so a failed or refused bundle leaves the disk as it was. The
+/// error gains a note only when something could not be removed.
+fn undo_download(dir: &Path, error: ExecError) -> ExecError {
+    let archive = state::archive_dir(dir);
+    let temp = bundle::strip_temp_dir(&archive);
+    let mut left = Vec::new();
+    for tree in [&archive, &temp] {
+        if let Err(e) = remove_tree(tree) {
+            left.push(e.to_string());
+        }
+    }
+    let bundle_file = state::bundle_file(dir);
+    match std::fs::remove_file(&bundle_file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => left.push(StateError::new("remove", &bundle_file, e).to_string()),
+    }
+    if left.is_empty() {
+        return error;
+    }
+    ExecError::Revision(format!(
+        "{error}; cleaning up after it failed too: {}",
+        left.join("; ")
+    ))
 }
 
 fn remove_tree(path: &Path) -> Result<(), StateError> {

@@ -22,9 +22,10 @@ fn main() -> ExitCode {
             cli.config_file.as_deref(),
         )),
         Command::Validate(args) => {
-            let report = codedeploy_agent::validate::validate_path(
+            let report = codedeploy_agent::validate::validate_on_host(
                 &args.path,
                 args.appspec_filename.as_deref(),
+                cli.config_file.as_deref(),
             );
             print!("{}", report.render());
             if report.ok {

@@ -9,9 +9,30 @@ use std::os::unix::fs::symlink;
 
 use bundle_support::*;
 use codedeploy_agent::bundle::{
-    copy_directory_bundle, unpack_file, unpack_reader, BundleError, BundleType, UnpackOptions,
-    Unsafe,
+    copy_directory_bundle, list_bundle, unpack_file, unpack_reader, BundleError, BundleType,
+    UnpackOptions, Unsafe,
 };
+
+/// `validate`'s listing of the bundle file at `b` must refuse it as the unpack did.
+fn listing_agrees(b: &std::path::Path, opts: &UnpackOptions, unpacked: &BundleError) {
+    let listed = list_bundle(b, opts, None, &["appspec.yml"]).unwrap_err();
+    let judged = |e: &BundleError| match e {
+        BundleError::Refused { entry, reason, .. } => format!("refused {entry:?}: {reason}"),
+        BundleError::TooLarge { entry, limit, .. } => format!("too large {entry:?} {limit}"),
+        other => format!("{:?}", std::mem::discriminant(other)),
+    };
+    assert_eq!(judged(&listed), judged(unpacked), "{listed} / {unpacked}");
+}
+
+/// A refused unpack leaves no archive dir behind (unless one was a symlink to begin with).
+fn assert_removed(l: &Layout) {
+    let left = fs::symlink_metadata(&l.archive).is_ok_and(|m| m.is_dir());
+    assert!(
+        !left,
+        "the partial extraction was left in {}",
+        l.archive.display()
+    );
+}
 use tar::EntryType;
 
 /// Unpacks `tar` both as a tar file and gzipped as a tgz stream; both must fail with `check`.
@@ -25,14 +46,21 @@ fn refuse_tar_and_tgz(
     for kind in [BundleType::Tar, BundleType::Tgz] {
         let l = Layout::new();
         prepare(&l);
+        // What was on disk before matters to the unpack, not to a listing.
+        let fresh = fs::symlink_metadata(&l.archive).is_err();
         let err = if kind == BundleType::Tar {
             let b = write(&l.bundle("bundle.tar"), &raw);
-            unpack_file(&b, kind, &l.archive, opts).unwrap_err()
+            let err = unpack_file(&b, kind, &l.archive, opts).unwrap_err();
+            if fresh {
+                listing_agrees(&b, opts, &err);
+            }
+            err
         } else {
             let gz = gzip(&raw);
             unpack_reader(&gz[..], kind, &l.archive, opts).unwrap_err()
         };
         check(&err);
+        assert_removed(&l);
         l.assert_sentinel_untouched();
     }
 }
@@ -42,6 +70,8 @@ fn refuse_zip(members: &[Z<'_>], opts: &UnpackOptions, check: impl Fn(&BundleErr
     let b = write(&l.bundle("bundle.tar"), &zip_bytes(members));
     let err = unpack_file(&b, BundleType::Zip, &l.archive, opts).unwrap_err();
     check(&err);
+    listing_agrees(&b, opts, &err);
+    assert_removed(&l);
     l.assert_sentinel_untouched();
 }
 

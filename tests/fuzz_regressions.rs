@@ -38,6 +38,7 @@ fn opts() -> UnpackOptions {
         max_total_bytes: 4 << 20,
         reject_setuid: false,
         restore_ownership: false,
+        reserve: None,
     }
 }
 

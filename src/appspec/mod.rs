@@ -26,7 +26,10 @@ pub use events::{
     event_name_problem, is_lifecycle_hook_event, is_reserved_event, LIFECYCLE_HOOK_EVENTS,
     RESERVED_EVENTS,
 };
-pub use locate::{find_appspec, parse_file, APPSPEC_DEFAULT_NAMES};
+pub use locate::{
+    appspec_text, candidate_names, find_appspec, locate_appspec, parse_file, APPSPEC_DEFAULT_NAMES,
+    MAX_APPSPEC_BYTES,
+};
 pub use model::*;
 pub use summary::summary;
 

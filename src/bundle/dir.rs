@@ -23,6 +23,7 @@ use std::sync::Mutex;
 
 use super::entry::{shown, EntryHead, Kind};
 use super::error::BundleError;
+use super::pipeline::Sink;
 use super::writer::Writer;
 use super::UnpackReport;
 use crate::fscopy;
@@ -68,11 +69,13 @@ fn read_err(bundle: &Path, entry: &[u8], source: io::Error) -> BundleError {
 }
 
 /// Applies one batch with `w`.
-fn apply(w: &mut Writer, bundle: &Path, batch: Vec<Item>) -> Result<(), BundleError> {
+fn apply(w: &mut impl Sink, bundle: &Path, batch: Vec<Item>) -> Result<(), BundleError> {
     for item in batch {
         let name = item.head.raw_name.clone();
         w.begin(item.head)?;
-        if let Some((path, len)) = item.file {
+        if let Some((_, len)) = item.file.as_ref().filter(|_| !w.wants_data()) {
+            w.skipped(*len)?;
+        } else if let Some((path, len)) = item.file {
             // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the copy.
             let mut f: File = OpenOptions::new()
                 .read(true)
@@ -135,6 +138,25 @@ fn walk(
         sink(batch)?;
     }
     Ok(())
+}
+
+/// What copying the tree at `src` needs: its files' sizes plus a `block` per entry.
+pub fn need(src: &Path, block: u64) -> Result<u64, BundleError> {
+    let mut sum: u64 = 0;
+    walk(src, &mut |batch| {
+        for item in batch {
+            let len = item.file.map_or(0, |(_, len)| len);
+            sum = sum.saturating_add(len).saturating_add(block);
+        }
+        Ok(())
+    })?;
+    Ok(sum)
+}
+
+/// Gives every entry of the tree at `src` to `sink` on this thread (a listing).
+pub(super) fn list(src: &Path, sink: &mut impl Sink) -> Result<(), BundleError> {
+    walk(src, &mut |batch| apply(sink, src, batch))?;
+    sink.end()
 }
 
 /// Copies the tree at `src` with `writer` (and siblings of it on other threads), then

@@ -4,9 +4,8 @@
 //! Member names are shown through [`crate::names`] (bytes that are not UTF-8 as `\xHH`),
 //! quoted as they are.
 //!
-//! Refusals say that the archive dir may hold a partial extraction: nothing is ever written
-//! outside it, but what was unpacked before the bad member stays (the caller removes the
-//! archive dir before the next attempt, as the official agent does).
+//! A failed or refused unpack removes what it wrote (the archive dir and the strip rule's
+//! temp dir); if that removal fails, [`BundleError::LeftBehind`] says so and where.
 
 use std::io;
 use std::path::PathBuf;
@@ -42,7 +41,7 @@ pub enum BundleError {
     },
     #[error(
         "bundle {bundle}: entry \"{entry}\" refused: {reason}; nothing was written outside \
-         {archive_dir}, which may hold a partial extraction"
+         {archive_dir}, and the partial extraction was removed"
     )]
     Refused {
         bundle: PathBuf,
@@ -52,7 +51,7 @@ pub enum BundleError {
     },
     #[error(
         "bundle {bundle}: entry \"{entry}\" takes the unpacked size past the limit of {limit} bytes \
-         (archive_max_extraction_size); {archive_dir} may hold a partial extraction"
+         (archive_max_extraction_size); the partial extraction in {archive_dir} was removed"
     )]
     TooLarge {
         bundle: PathBuf,
@@ -91,6 +90,25 @@ pub enum BundleError {
     },
     #[error("bundle {bundle}: {what}")]
     Unsupported { bundle: PathBuf, what: String },
+    /// Unpacking would take the file system into the reserve: refused before the bytes are
+    /// written (`entry` empty: refused before the first member, from the bundle's known size).
+    #[error(
+        "bundle {bundle}: {}{space}; nothing of it was kept",
+        if entry.is_empty() { String::new() } else { format!("entry \"{entry}\": ") }
+    )]
+    NoSpace {
+        bundle: PathBuf,
+        entry: String,
+        space: Box<crate::space::NoSpace>,
+    },
+    /// The unpack failed and removing what it wrote failed too.
+    #[error("{error}; removing what it wrote from {path} failed too: {source}")]
+    LeftBehind {
+        error: Box<BundleError>,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("bundle {bundle}: zip entry \"{entry}\": {source}")]
     Zip {
         bundle: PathBuf,

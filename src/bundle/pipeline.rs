@@ -20,6 +20,27 @@ use super::error::BundleError;
 use super::writer::Writer;
 use super::UnpackReport;
 
+/// What members are applied to: the [`Writer`] (deploy), or a listing that only records them
+/// (`validate`). Both see the same messages from the same producers, so they judge a bundle
+/// alike.
+pub(crate) trait Sink {
+    fn begin(&mut self, head: EntryHead) -> Result<(), BundleError>;
+    fn data(&mut self, buf: &[u8]) -> Result<(), BundleError>;
+    fn end(&mut self) -> Result<(), BundleError>;
+    /// The open member's content from a file of `len` bytes (directory bundles).
+    fn data_from_file(&mut self, src: &mut std::fs::File, len: u64) -> Result<(), BundleError>;
+    /// Whether the open member's content is wanted at all; when not, a directory walk need not
+    /// open the file (a listing keeps only the appspec candidates' bytes).
+    fn wants_data(&self) -> bool {
+        true
+    }
+    /// `n` content bytes of the open member that were not read (when not wanted): counted
+    /// as if written.
+    fn skipped(&mut self, _n: u64) -> Result<(), BundleError> {
+        Ok(())
+    }
+}
+
 /// Size of one data chunk. Large enough for few syscalls on big files, small enough that the
 /// chunks in flight stay far below the memory target.
 pub const CHUNK: usize = 256 * 1024;
@@ -49,20 +70,20 @@ impl From<BundleError> for Stop {
     }
 }
 
-/// The producer's end: a channel to the writer thread, or the writer itself when running on
+/// The producer's end: a channel to the writer thread, or the sink itself when running on
 /// one thread.
-pub struct Tx {
-    inner: TxInner,
+pub struct Tx<'s> {
+    inner: TxInner<'s>,
 }
 
-enum TxInner {
+enum TxInner<'s> {
     Channel {
         /// One queue per writer thread.
         txs: Vec<SyncSender<Vec<Msg>>>,
         pool: Receiver<Vec<u8>>,
         batch: RefCell<Batch>,
     },
-    Direct(Box<RefCell<Direct>>),
+    Direct(Box<RefCell<Direct<'s>>>),
 }
 
 /// The batch being filled, for the writer `route`.
@@ -75,13 +96,14 @@ struct Batch {
     links: bool,
 }
 
-struct Direct {
-    writer: Option<Writer>,
+struct Direct<'s> {
+    /// None once it failed: nothing more is applied.
+    sink: Option<&'s mut dyn Sink>,
     failed: Option<BundleError>,
     spare: Option<Vec<u8>>,
 }
 
-impl Tx {
+impl Tx<'_> {
     /// An empty buffer with room for `n` (at most [`CHUNK`]) bytes. Chunk-sized buffers are
     /// reused when one came back; small pieces get a buffer of their own size, so a batch of
     /// small files does not hold a chunk per file.
@@ -152,7 +174,7 @@ impl Tx {
             }
             TxInner::Direct(d) => {
                 let mut d = d.borrow_mut();
-                let Some(w) = d.writer.as_mut() else {
+                let Some(w) = d.sink.as_mut() else {
                     return Err(Stop::WriterGone);
                 };
                 let res = match msg {
@@ -169,7 +191,7 @@ impl Tx {
                     }
                 };
                 res.map_err(|e| {
-                    d.writer = None;
+                    d.sink = None;
                     d.failed = Some(e);
                     Stop::WriterGone
                 })
@@ -178,7 +200,7 @@ impl Tx {
     }
 }
 
-impl Tx {
+impl Tx<'_> {
     fn flush_batch(txs: &[SyncSender<Vec<Msg>>], batch: &RefCell<Batch>) -> Result<(), Stop> {
         let (msgs, route) = {
             let mut b = batch.borrow_mut();
@@ -296,33 +318,17 @@ fn threaded() -> bool {
 
 /// Runs `produce` on this thread and the writer on a scoped thread (or inline on one CPU),
 /// then finishes the writer.
-pub fn run<F>(bundle: &Path, writer: Writer, produce: F) -> Result<UnpackReport, BundleError>
+pub fn run<F>(bundle: &Path, mut writer: Writer, produce: F) -> Result<UnpackReport, BundleError>
 where
-    F: FnOnce(&Tx) -> Result<(), Stop>,
+    F: FnOnce(&Tx<'_>) -> Result<(), Stop>,
 {
     let internal = |what: &str| BundleError::Unsupported {
         bundle: bundle.to_path_buf(),
         what: format!("internal error: {what}"),
     };
     if !threaded() {
-        let tx = Tx {
-            inner: TxInner::Direct(Box::new(RefCell::new(Direct {
-                writer: Some(writer),
-                failed: None,
-                spare: None,
-            }))),
-        };
-        let produced = produce(&tx);
-        let TxInner::Direct(d) = tx.inner else {
-            return Err(internal("inline writer missing"));
-        };
-        let d = d.into_inner();
-        return match (produced, d.failed, d.writer) {
-            (_, Some(e), _) => Err(e),
-            (Err(Stop::Failed(e)), None, _) => Err(e),
-            (Ok(()), None, Some(w)) => w.finish(),
-            _ => Err(internal("the writer stopped without an error")),
-        };
+        run_inline(bundle, &mut writer, produce)?;
+        return writer.finish();
     }
     let writers = writer.with_siblings(crate::fscopy::copy_threads())?;
     let (pool_tx, pool_rx) = sync_channel(DEPTH + 2);
@@ -353,5 +359,41 @@ where
         Err(Stop::Failed(e)) => Err(e),
         Err(Stop::WriterGone) => Err(internal("the writer stopped without an error")),
         Ok(()) => Writer::finish_all(done),
+    }
+}
+
+/// Runs `produce` with `sink` applying every message on this thread. `Ok` means the producer
+/// reached the end of the bundle and the sink took every member; finishing is the caller's.
+pub fn run_inline<F>(bundle: &Path, sink: &mut dyn Sink, produce: F) -> Result<(), BundleError>
+where
+    F: FnOnce(&Tx<'_>) -> Result<(), Stop>,
+{
+    let tx = Tx {
+        inner: TxInner::Direct(Box::new(RefCell::new(Direct {
+            sink: Some(sink),
+            failed: None,
+            spare: None,
+        }))),
+    };
+    let produced = produce(&tx);
+    let TxInner::Direct(d) = tx.inner else {
+        return Err(internal_error(bundle, "inline sink missing"));
+    };
+    let d = d.into_inner();
+    match (produced, d.failed) {
+        (_, Some(e)) => Err(e),
+        (Err(Stop::Failed(e)), None) => Err(e),
+        (Ok(()), None) => Ok(()),
+        (Err(Stop::WriterGone), None) => Err(internal_error(
+            bundle,
+            "the writer stopped without an error",
+        )),
+    }
+}
+
+fn internal_error(bundle: &Path, what: &str) -> BundleError {
+    BundleError::Unsupported {
+        bundle: bundle.to_path_buf(),
+        what: format!("internal error: {what}"),
     }
 }

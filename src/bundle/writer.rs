@@ -9,7 +9,9 @@
 //!   name is unlinked first (GNU tar does the same), so an earlier hard link or symlink is
 //!   replaced, never written through. Directories are never removed, which keeps the cached
 //!   descriptors of the current path valid.
-//! * Bytes are counted as written, not as declared, against `max_total_bytes`.
+//! * Bytes are counted as written, not as declared, against `max_total_bytes`, and (with a
+//!   reserve) against the room above it on the archive dir's file system, each member
+//!   costing one block more, so a bomb of empty files is bounded too (see `space`).
 //! * Directory modes and times are applied after the last member (a read-only directory must
 //!   still accept its children; writing children changes its mtime).
 
@@ -34,7 +36,7 @@ use nix::unistd::{
 use super::entry::{normalize, shown, EntryHead, Kind, Owner, RelPath};
 use super::error::{BundleError, Unsafe};
 use super::{UnpackOptions, UnpackReport};
-use crate::fscopy;
+use crate::{fscopy, space};
 
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
@@ -113,6 +115,8 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
     /// Bytes written by this writer and its siblings, checked against the limit.
     total: Arc<AtomicU64>,
+    /// The archive dir's file system, shared with the siblings; None without a reserve.
+    space: Option<Arc<space::Guard>>,
 }
 
 impl Writer {
@@ -132,6 +136,12 @@ impl Writer {
         std::fs::create_dir_all(archive_dir).map_err(werr)?;
         let root = openat(nix::fcntl::AT_FDCWD, archive_dir, DIR_FLAGS, Mode::empty())
             .map_err(|e| werr(e.into()))?;
+        let space = match opts.reserve {
+            Some(rule) => Some(Arc::new(
+                space::Guard::new(archive_dir, rule).map_err(werr)?,
+            )),
+            None => None,
+        };
         Ok(Self {
             bundle: bundle.to_path_buf(),
             archive_dir: archive_dir.to_path_buf(),
@@ -146,7 +156,30 @@ impl Writer {
             groups: HashMap::new(),
             buf: Vec::new(),
             total: Arc::new(AtomicU64::new(0)),
+            space,
         })
+    }
+
+    /// Refuses, before anything is written, a bundle known to need `needed` bytes (content
+    /// plus a block per member, as [`Writer::block`] counts) that do not fit above the reserve.
+    pub fn ahead(&self, needed: u64) -> Result<(), BundleError> {
+        match &self.space {
+            Some(g) => g.ahead(needed).map_err(|s| self.no_space(b"", s)),
+            None => Ok(()),
+        }
+    }
+
+    /// What one member costs beyond its content: the archive dir's allocation unit.
+    pub fn block(&self) -> u64 {
+        self.space.as_ref().map_or(4096, |g| g.block())
+    }
+
+    fn no_space(&self, entry: &[u8], space: space::NoSpace) -> BundleError {
+        BundleError::NoSpace {
+            bundle: self.bundle.clone(),
+            entry: shown(entry),
+            space: Box::new(space),
+        }
     }
 
     /// Another writer into the same archive dir, for another thread, sharing the size limit.
@@ -168,6 +201,7 @@ impl Writer {
             groups: HashMap::new(),
             buf: Vec::new(),
             total: Arc::clone(&self.total),
+            space: self.space.clone(),
         })
     }
 
@@ -180,11 +214,32 @@ impl Writer {
         }
     }
 
-    /// Counts `n` more bytes; false when that passes the limit.
-    fn count(&mut self, n: u64) -> bool {
+    /// Counts `n` more content bytes of `entry`, before they are written: refused past the
+    /// configured limit or into the reserve.
+    fn count(&mut self, n: u64, entry: &[u8]) -> Result<(), BundleError> {
         let before = self.total.fetch_add(n, Ordering::Relaxed);
         self.report.bytes += n;
-        before.saturating_add(n) <= self.opts.max_total_bytes
+        if before.saturating_add(n) > self.opts.max_total_bytes {
+            return Err(self.too_large(entry));
+        }
+        self.count_space(n, entry)
+    }
+
+    /// Counts `n` bytes against the reserve only (a member's block).
+    fn count_space(&self, n: u64, entry: &[u8]) -> Result<(), BundleError> {
+        match &self.space {
+            Some(g) => g.wrote(n).map_err(|s| self.no_space(entry, s)),
+            None => Ok(()),
+        }
+    }
+
+    /// Bytes that may still be written: under the configured limit and above the reserve.
+    fn allowance(&self) -> u64 {
+        let cap = self
+            .opts
+            .max_total_bytes
+            .saturating_sub(self.total.load(Ordering::Relaxed));
+        self.space.as_ref().map_or(cap, |g| cap.min(g.remaining()))
     }
 
     fn refuse(&self, entry: &[u8], reason: Unsafe) -> BundleError {
@@ -290,6 +345,7 @@ impl Writer {
         if let Kind::Special(what) = head.kind {
             return Err(self.refuse(entry, Unsafe::Special(what)));
         }
+        self.count_space(self.block(), entry)?;
         let path = match normalize(entry) {
             Err(reason) => return Err(self.refuse(entry, reason)),
             // `./` names the archive dir itself, which belongs to the agent.
@@ -422,9 +478,8 @@ impl Writer {
         if self.open.is_none() {
             return Ok(());
         }
-        if !self.count(buf.len() as u64) {
-            let entry = self.open_name();
-            return Err(self.too_large(&entry));
+        if let Err(e) = self.count(buf.len() as u64, b"") {
+            return Err(self.name_error(e));
         }
         let Some(of) = self.open.as_mut() else {
             return Ok(());
@@ -443,19 +498,24 @@ impl Writer {
             .unwrap_or_default()
     }
 
+    /// Puts the open member's name into a counting error (cloned only on failure).
+    fn name_error(&self, mut e: BundleError) -> BundleError {
+        if let BundleError::TooLarge { entry, .. } | BundleError::NoSpace { entry, .. } = &mut e {
+            *entry = shown(&self.open_name());
+        }
+        e
+    }
+
     /// Appends the rest of `src` (a file of a directory bundle, `len` bytes by its `fstat`)
     /// to the open file, counting against the extraction limit: small files in one read and
     /// one write, large ones inside the kernel.
     pub fn data_from_file(&mut self, src: &mut File, len: u64) -> Result<(), BundleError> {
         const SMALL: u64 = 256 * 1024;
+        let room = self.allowance();
         let Some(of) = self.open.as_mut() else {
             return Ok(());
         };
         let entry = of.head.raw_name.clone();
-        let room = self
-            .opts
-            .max_total_bytes
-            .saturating_sub(self.total.load(Ordering::Relaxed));
         let read_err = |source| BundleError::Read {
             bundle: self.bundle.clone(),
             entry: shown(&entry),
@@ -475,8 +535,10 @@ impl Writer {
             fscopy::copy_range(src, &mut of.file, room.saturating_add(1))
                 .map_err(|e| self.werr(&entry, e))?
         };
-        // Siblings may have written meanwhile: the shared count decides.
-        if copied > room || !self.count(copied) {
+        // Siblings may have written meanwhile: the shared counts decide. A copy past the room
+        // fails one of them (the room is the smaller of the two allowances).
+        self.count(copied, &entry)?;
+        if copied > room {
             return Err(self.too_large(&entry));
         }
         Ok(())
@@ -595,5 +657,20 @@ impl Writer {
             .and_then(|n| *self.groups.entry(n.clone()).or_insert_with(|| by_group(n)))
             .unwrap_or(Gid::from_raw(o.gid));
         Some((uid, gid))
+    }
+}
+
+impl super::pipeline::Sink for Writer {
+    fn begin(&mut self, head: EntryHead) -> Result<(), BundleError> {
+        Writer::begin(self, head)
+    }
+    fn data(&mut self, buf: &[u8]) -> Result<(), BundleError> {
+        Writer::data(self, buf)
+    }
+    fn end(&mut self) -> Result<(), BundleError> {
+        Writer::end(self)
+    }
+    fn data_from_file(&mut self, src: &mut File, len: u64) -> Result<(), BundleError> {
+        Writer::data_from_file(self, src, len)
     }
 }

@@ -51,9 +51,24 @@ fn dos_to_unix(dt: zip::DateTime) -> Option<i64> {
     (t != -1).then_some(t)
 }
 
+/// What unpacking needs as the central directory declares it: the members' sizes plus a
+/// `block` each. Sizes can lie (a bomb declares little); the writer counts what it writes.
+pub fn need(archive: &zip::ZipArchive<File>, block: u64) -> u64 {
+    let declared = archive
+        .decompressed_size()
+        .map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX));
+    let members = u64::try_from(archive.len()).unwrap_or(u64::MAX);
+    declared.saturating_add(members.saturating_mul(block))
+}
+
 /// Setuid/setgid/sticky bits are dropped, as `unzip` without `-K` does; with
 /// `reject_setuid` they are kept so the writer refuses the member instead.
-pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Result<(), Stop> {
+pub fn produce(
+    mut archive: zip::ZipArchive<File>,
+    bundle: &Path,
+    reject_setuid: bool,
+    tx: &Tx,
+) -> Result<(), Stop> {
     let zerr = |entry: String, source| {
         Stop::Failed(BundleError::Zip {
             bundle: bundle.to_path_buf(),
@@ -61,7 +76,6 @@ pub fn produce(file: File, bundle: &Path, reject_setuid: bool, tx: &Tx) -> Resul
             source,
         })
     };
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| zerr(String::new(), e))?;
     for i in 0..archive.len() {
         let name_i = match archive.name_for_index(i) {
             Some(Ok(n)) => crate::names::encode(n.as_bytes()).into_owned(),
@@ -147,5 +161,27 @@ mod tests {
             kind_of(Some(0o020644), false),
             Kind::Special("character device")
         );
+    }
+}
+
+#[cfg(test)]
+mod need_tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn need_is_the_declared_sizes_plus_a_block_per_member() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("b.zip");
+        let mut z = zip::ZipWriter::new(File::create(&p).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
+        z.add_directory("d/", o).unwrap();
+        z.start_file("d/a", o).unwrap();
+        z.write_all(&[0u8; 10_000]).unwrap();
+        z.start_file("b", o).unwrap();
+        z.write_all(b"hello").unwrap();
+        z.finish().unwrap();
+        let archive = zip::ZipArchive::new(File::open(&p).unwrap()).unwrap();
+        assert_eq!(need(&archive, 4096), 10_005 + 3 * 4096);
     }
 }

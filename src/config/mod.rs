@@ -46,8 +46,11 @@ pub struct Config {
     pub wait_after_connection_problem: u64,
     pub user: Option<String>,
     pub group: Option<String>,
-    /// Upper bound of the bytes one bundle may unpack to (zip-bomb guard).
-    pub archive_max_extraction_size: u64,
+    /// A fixed upper bound of the bytes one bundle may unpack to. None: the free space above
+    /// `free_space_reserve` on the deployment root's file system is the bound.
+    pub archive_max_extraction_size: Option<u64>,
+    /// What must stay free on the file systems of root_dir and of every install destination.
+    pub free_space_reserve: crate::space::Reserve,
     /// Refuse setuid/setgid files inside bundles.
     pub reject_unsafe_permissions_in_bundle: bool,
     /// Do not restore tar ownership even when running as root.
@@ -93,7 +96,8 @@ impl Default for Config {
             wait_after_connection_problem: 5,
             user: None,
             group: None,
-            archive_max_extraction_size: 16 * 1024 * 1024 * 1024,
+            archive_max_extraction_size: None,
+            free_space_reserve: crate::space::Reserve::default(),
             reject_unsafe_permissions_in_bundle: false,
             ignore_ownership_in_bundle: false,
             deployment_spec_ca_file: None,
@@ -283,7 +287,20 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
                 c.max_revisions = u32::try_from(n).map_err(|_| bad("a number below 2^32", text))?;
             }
             "archive_max_extraction_size" => {
-                c.archive_max_extraction_size = number(1, "a size in bytes, at least 1")?
+                c.archive_max_extraction_size = match opt_string() {
+                    None => None,
+                    Some(v) => Some(
+                        crate::space::parse_size(&v)
+                            .filter(|n| *n >= 1)
+                            .ok_or_else(|| {
+                                bad("a size of at least 1 byte (bytes, or 512MiB, 16GiB)", text)
+                            })?,
+                    ),
+                }
+            }
+            "free_space_reserve" => {
+                c.free_space_reserve =
+                    crate::space::parse_reserve(text.trim()).map_err(|e| bad(&e, text))?
             }
             "scripts_log_max_bytes" => {
                 c.scripts_log_max_bytes = number(4096, "a size in bytes, at least 4096")?
@@ -347,6 +364,7 @@ const KNOWN_KEYS: &[&str] = &[
     "wait_after_connection_problem",
     "max_revisions",
     "archive_max_extraction_size",
+    "free_space_reserve",
     "scripts_log_max_bytes",
     "log_max_bytes",
     "log_keep_files",
@@ -372,26 +390,74 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     parse(path, &text)
 }
 
-/// Checks the directories the configuration names against the file system: each must be a
-/// directory or not exist yet (it is created on first use).
+/// The start-up checks, shared by `run` and `deploy-local`: what would make every deployment
+/// fail is refused here, naming the key, the path and the cause. root_dir and log_dir are
+/// created when missing and must accept a new file (a read-only file system, a full one or
+/// missing permissions show here, not in the first lifecycle event); deployment_spec_ca_file,
+/// when set, and the on-premises file, when present, must be readable.
 pub fn check_paths(c: &Config) -> Result<(), ConfigError> {
     let file = c
         .source
         .clone()
         .unwrap_or_else(|| PathBuf::from("(built-in defaults)"));
+    let fail = |key: &str, message: String| ConfigError {
+        file: file.clone(),
+        line: None,
+        key: Some(key.into()),
+        message,
+    };
     for (key, dir) in [("root_dir", &c.root_dir), ("log_dir", &c.log_dir)] {
-        if let Ok(meta) = std::fs::metadata(dir) {
-            if !meta.is_dir() {
-                return Err(ConfigError {
-                    file,
-                    line: None,
-                    key: Some(key.into()),
-                    message: format!("expected a directory, but {} is a file", dir.display()),
-                });
-            }
-        }
+        writable_dir(dir).map_err(|m| fail(key, m))?;
     }
+    if let Some(ca) = &c.deployment_spec_ca_file {
+        readable_file(ca, false).map_err(|m| fail("deployment_spec_ca_file", m))?;
+    }
+    readable_file(&c.on_premises_config_file, true)
+        .map_err(|m| fail("on_premises_config_file", m))?;
     Ok(())
+}
+
+/// `dir` exists (created if missing) as a directory in which a file can be created.
+fn writable_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(format!(
+                "expected a directory, but {} is a file",
+                dir.display()
+            ))
+        }
+        Ok(_) => {}
+        Err(_) => std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?,
+    }
+    let probe = dir.join(format!(".codedeploy-write-check.{}", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        // Left by a process of the same id that died between the two calls: writable.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot write in {}: {e}", dir.display())),
+    }
+}
+
+/// `path` can be opened and read; with `optional`, a missing file is fine.
+fn readable_file(path: &Path, optional: bool) -> Result<(), String> {
+    use std::io::Read;
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut [0u8; 1]));
+    match read {
+        Ok(_) => Ok(()),
+        Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
 }
 
 /// Where the configuration comes from when the command line does not say.

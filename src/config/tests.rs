@@ -143,6 +143,71 @@ fn source_choice() {
 }
 
 #[test]
+fn free_space_reserve_and_extraction_size() {
+    use crate::space::Reserve;
+    let c = p("").unwrap().config;
+    assert_eq!(c.free_space_reserve, Reserve::default());
+    assert_eq!(
+        c.archive_max_extraction_size, None,
+        "the file system is the bound"
+    );
+    let c = p(":free_space_reserve: 10%, 2GiB\narchive_max_extraction_size: 512MiB\n")
+        .unwrap()
+        .config;
+    assert_eq!(
+        c.free_space_reserve,
+        Reserve {
+            basis_points: 1000,
+            bytes: 2 << 30
+        }
+    );
+    assert_eq!(c.archive_max_extraction_size, Some(512 << 20));
+    assert_eq!(
+        p("archive_max_extraction_size: 4096\n")
+            .unwrap()
+            .config
+            .archive_max_extraction_size,
+        Some(4096)
+    );
+    let e = p("free_space_reserve: lots\n").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("free_space_reserve"));
+    assert!(e.message.contains("percentage"), "{e}");
+    assert!(p("archive_max_extraction_size: 0\n").is_err());
+}
+
+#[test]
+fn the_packaged_default_file_parses_with_the_default_reserve() {
+    let text = include_str!("../../packaging/files/codedeployagent.yml");
+    let loaded = p(text).unwrap();
+    assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
+    assert_eq!(
+        loaded.config.free_space_reserve,
+        crate::space::Reserve::default()
+    );
+}
+
+#[test]
+fn start_up_checks_create_and_probe_the_directories() {
+    let t = tempfile::tempdir().unwrap();
+    let c = Config {
+        root_dir: t.path().join("new/root"),
+        log_dir: t.path().join("new/log"),
+        on_premises_config_file: t.path().join("absent.yml"),
+        ..Config::default()
+    };
+    check_paths(&c).unwrap();
+    assert!(c.root_dir.is_dir() && c.log_dir.is_dir());
+    assert_eq!(std::fs::read_dir(&c.root_dir).unwrap().count(), 0);
+    let bad_ca = Config {
+        deployment_spec_ca_file: Some(t.path().join("missing.pem")),
+        ..c.clone()
+    };
+    let e = check_paths(&bad_ca).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("deployment_spec_ca_file"));
+    assert!(e.message.contains("missing.pem"), "{e}");
+}
+
+#[test]
 fn deploy_local_lock_wait() {
     assert_eq!(p("").unwrap().config.deploy_local_lock_wait_seconds, 60);
     let c = p(":deploy_local_lock_wait_seconds: 0\n").unwrap().config;

@@ -3,9 +3,12 @@
 //! plus retention of old deployment directories (spec 6.3).
 //!
 //! Invariants:
-//! * nothing changes on disk until the plan is checked, the tools it needs are found and its
-//!   users and groups resolved; a refused plan leaves the previous revision installed and its
+//! * nothing changes on disk until the plan is checked, the tools it needs are found, its
+//!   users and groups resolved and (with a reserve) its bytes found to fit on every
+//!   destination's file system; a refused plan leaves the previous revision installed and its
 //!   journal in place;
+//! * an install that fails once the disk has changed removes what it wrote (its journal
+//!   lists it) and reinstalls the previous revision ([`restore`]); the error reports both;
 //! * every path is written to the new `<group>-cleanup` journal before it is created, so a
 //!   crash at any point leaves a journal that covers everything this install created;
 //! * removal and permission changes never follow a symlink in the last component; a
@@ -17,8 +20,11 @@ mod cleanup;
 mod copy;
 mod perms;
 mod realfs;
+mod restore;
 mod retention;
+mod room;
 
+pub use restore::Restored;
 pub use retention::{prune_old_revisions, record_most_recent};
 
 use crate::appspec::model::{AppSpec, FileExistsBehavior};
@@ -72,6 +78,15 @@ pub enum InstallError {
     /// The filesystem changed between planning and applying.
     #[error("{}: {what} appeared after the install was planned; refusing to replace it", crate::names::Shown(.path))]
     Changed { path: PathBuf, what: &'static str },
+    /// The plan does not fit above the reserve on a destination's file system.
+    #[error("the install was refused before anything changed: {0}")]
+    NoSpace(crate::space::NoSpace),
+    /// The install failed after the disk changed; `restored` says what was put back.
+    #[error("{error}; {restored}")]
+    RolledBack {
+        error: Box<InstallError>,
+        restored: Restored,
+    },
     /// Only from [`InstallOptions::fail_after_steps`].
     #[doc(hidden)]
     #[error("simulated crash after {0} applied steps")]
@@ -99,6 +114,11 @@ pub struct InstallOptions {
     /// Fault injection for tests: stop, as a crash would, once this many steps are applied.
     #[doc(hidden)]
     pub fail_after_steps: Option<usize>,
+    /// `free_space_reserve`: what must stay free on every destination's file system. None:
+    /// no free-space check.
+    pub reserve: Option<crate::space::Reserve>,
+    /// The appspec's name (`-A`), to find the previous revision's when it is reinstalled.
+    pub appspec_name: Option<String>,
 }
 
 /// What an install did.
@@ -126,6 +146,28 @@ pub fn install(
     appspec: &AppSpec,
     override_behavior: Option<FileExistsBehavior>,
     opts: &InstallOptions,
+) -> Result<InstallReport, InstallError> {
+    install_inner(
+        layout,
+        group,
+        deployment_dir,
+        appspec,
+        override_behavior,
+        opts,
+        true,
+    )
+}
+
+/// [`install`]; `restore_on_failure` is false for the reinstall of a previous revision, which
+/// has nothing to go back to.
+fn install_inner(
+    layout: &Layout,
+    group: &str,
+    deployment_dir: &Path,
+    appspec: &AppSpec,
+    override_behavior: Option<FileExistsBehavior>,
+    opts: &InstallOptions,
+    restore_on_failure: bool,
 ) -> Result<InstallReport, InstallError> {
     let instructions = layout.instructions_dir();
     fs::create_dir_all(&instructions)
@@ -159,31 +201,50 @@ pub fn install(
     let plan = plan::plan_install(&input, &realfs::RealFs)?;
     let tools = perms::Tools::find(opts.tool_path.as_deref());
     let ids = perms::check_and_resolve(&plan, &tools)?;
+    if let Some(rule) = opts.reserve {
+        room::check(&plan, &previous, rule)?;
+    }
 
     // From here on the disk changes.
     let mut report = InstallReport {
         retained: plan.retained.clone(),
         ..InstallReport::default()
     };
-    report.previous_removals = cleanup::apply_removals(&previous, &tools, &mut report.warnings)?;
-    match fs::remove_file(&cleanup_path) {
+    let applied = (|| {
+        report.previous_removals =
+            cleanup::apply_removals(&previous, &tools, &mut report.warnings)?;
+        match fs::remove_file(&cleanup_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(InstallError::io("remove", &cleanup_path, e)),
+        }
+        state::write_atomic_with(&layout.install_json(group), |w| {
+            plan::write_install_json(&plan, w)
+        })?;
+        let archive = plan::normalize(&cwd, &archive);
+        apply::apply_plan(
+            &plan,
+            &archive,
+            &cleanup_path,
+            &ids,
+            &tools,
+            opts,
+            &mut report,
+        )
+    })();
+    match applied {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(InstallError::io("remove", &cleanup_path, e)),
+        // A simulated crash leaves what a crash leaves.
+        Err(e @ InstallError::SimulatedCrash(_)) => return Err(e),
+        Err(e) if restore_on_failure => {
+            let restored = restore::after_failure(layout, group, deployment_dir, opts);
+            return Err(InstallError::RolledBack {
+                error: Box::new(e),
+                restored,
+            });
+        }
+        Err(e) => return Err(e),
     }
-    state::write_atomic_with(&layout.install_json(group), |w| {
-        plan::write_install_json(&plan, w)
-    })?;
-    let archive = plan::normalize(&cwd, &archive);
-    apply::apply_plan(
-        &plan,
-        &archive,
-        &cleanup_path,
-        &ids,
-        &tools,
-        opts,
-        &mut report,
-    )?;
     state::write_pointer(&layout.last_successful_install(group), deployment_dir)?;
     Ok(report)
 }

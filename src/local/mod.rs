@@ -41,8 +41,16 @@ fn usage<T>(m: String) -> Result<T, LocalError> {
 }
 
 /// Loads the configuration the way deploy-local does (explicit file, default file, or
-/// defaults under the user's state directory for non-root developers).
+/// defaults under the user's state directory for non-root developers), then makes the
+/// start-up checks ([`config::check_paths`]).
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, LocalError> {
+    let cfg = read_config(explicit)?;
+    config::check_paths(&cfg)?;
+    Ok(cfg)
+}
+
+/// [`load_config`] without the start-up checks, for commands that only read (`validate`).
+pub fn read_config(explicit: Option<&Path>) -> Result<Config, LocalError> {
     let is_root = nix::unistd::geteuid().is_root();
     let xdg = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
     let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -69,7 +77,6 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, LocalError> {
         }
         config::Source::Defaults { state_dir } => config::defaults_under(state_dir.as_deref()),
     };
-    config::check_paths(&cfg)?;
     Ok(cfg)
 }
 

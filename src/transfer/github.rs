@@ -111,6 +111,11 @@ impl GitHub {
         tracing::info!("Downloading bundle from {url}");
         let mut progress = Progress::new(url.to_string());
         progress.set_total(resp.content_length());
+        if let Some(len) = resp.content_length() {
+            if tx.send(Piece::Size(len)).await.is_err() {
+                return Ok(false);
+            }
+        }
         let mut received = 0u64;
         while let Some(chunk) = resp.chunk().await.map_err(net)? {
             received += chunk.len() as u64;

@@ -276,6 +276,31 @@ fn receive(
         _ => {}
     }
     let mut reader = stream::PieceReader::new(rx, tee, bundle_path.clone());
+    if let Some(rule) = opts.reserve {
+        let guard =
+            crate::space::Guard::new(deployment_dir, rule).map_err(write_err(deployment_dir))?;
+        // Known up front: the object's length is written to bundle.tar, and a tar or tgz
+        // unpacks to at least about as much beside it.
+        if let Some(len) = reader.announced_len() {
+            let unpacked = match kind {
+                BundleType::Tar => {
+                    crate::space::archive_lower_bound(crate::space::ArchiveKind::Tar, len)
+                }
+                BundleType::Tgz => {
+                    crate::space::archive_lower_bound(crate::space::ArchiveKind::Tgz, len)
+                }
+                _ => 0,
+            };
+            guard.ahead(len.saturating_add(unpacked)).map_err(|space| {
+                TransferError::Bundle(bundle::BundleError::NoSpace {
+                    bundle: Path::new(name).to_path_buf(),
+                    entry: String::new(),
+                    space: Box::new(space),
+                })
+            })?;
+        }
+        reader = reader.with_space(guard);
+    }
     match kind {
         BundleType::Tar | BundleType::Tgz => {
             match bundle::unpack_reader_named(&mut reader, kind, Path::new(name), &archive, opts) {

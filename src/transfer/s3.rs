@@ -103,6 +103,11 @@ impl S3 {
                 }
                 total = out.content_length().and_then(|n| u64::try_from(n).ok());
                 progress.set_total(total);
+                if let Some(len) = total {
+                    if tx.send(Piece::Size(len)).await.is_err() {
+                        return Ok(false);
+                    }
+                }
                 seen_etag = (!etag.is_empty()).then_some(etag);
             } else if !rules::range_starts_at(out.content_range(), received)
                 || seen_etag

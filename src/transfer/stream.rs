@@ -23,6 +23,8 @@ use super::TransferError;
 pub const DEPTH: usize = 16;
 
 pub enum Piece {
+    /// The object's length as the server announced it, before its first byte.
+    Size(u64),
     Data(Bytes),
     Done,
     Failed(TransferError),
@@ -39,6 +41,11 @@ pub struct PieceReader {
     tee_path: PathBuf,
     done: bool,
     failed: Option<TransferError>,
+    /// The announced length, once the first piece arrived.
+    announced: Option<u64>,
+    started: bool,
+    /// Checks the free space `bundle.tar` takes, as it grows.
+    space: Option<crate::space::Guard>,
 }
 
 impl PieceReader {
@@ -50,7 +57,59 @@ impl PieceReader {
             tee_path,
             done: false,
             failed: None,
+            announced: None,
+            started: false,
+            space: None,
         }
+    }
+
+    /// Refuses to grow `bundle.tar` into the reserve `guard` keeps.
+    pub fn with_space(mut self, guard: crate::space::Guard) -> Self {
+        self.space = Some(guard);
+        self
+    }
+
+    /// The object's length as announced, waiting for the first piece (None: not announced,
+    /// or the download failed; the failure then surfaces on the first read).
+    pub fn announced_len(&mut self) -> Option<u64> {
+        if !self.started {
+            self.started = true;
+            match self.rx.blocking_recv() {
+                Some(Piece::Size(n)) => self.announced = Some(n),
+                Some(Piece::Data(b)) => {
+                    if let Err(e) = self.tee_write(&b) {
+                        self.failed = Some(e);
+                    }
+                    self.current = b;
+                }
+                Some(Piece::Done) => self.done = true,
+                Some(Piece::Failed(e)) => self.failed = Some(e),
+                None => {
+                    self.failed = Some(TransferError::Internal(
+                        "the download task ended without a result".into(),
+                    ))
+                }
+            }
+        }
+        self.announced
+    }
+
+    fn tee_write(&mut self, b: &[u8]) -> Result<(), TransferError> {
+        if let Some(g) = &self.space {
+            g.wrote(b.len() as u64).map_err(|space| {
+                TransferError::Bundle(crate::bundle::BundleError::NoSpace {
+                    bundle: self.tee_path.clone(),
+                    entry: String::new(),
+                    space: Box::new(space),
+                })
+            })?;
+        }
+        self.tee
+            .write_all(b)
+            .map_err(|source| TransferError::Write {
+                path: self.tee_path.clone(),
+                source,
+            })
     }
 
     /// Reads what the unpacker left (tar padding after the end blocks, say) so `bundle.tar` is
@@ -84,6 +143,7 @@ impl PieceReader {
 
 impl Read for PieceReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.started = true;
         while self.current.is_empty() {
             if self.done {
                 return Ok(0);
@@ -92,10 +152,10 @@ impl Read for PieceReader {
                 return Err(io::Error::other("download failed"));
             }
             match self.rx.blocking_recv() {
+                Some(Piece::Size(n)) => self.announced = Some(n),
                 Some(Piece::Data(b)) => {
-                    if let Err(source) = self.tee.write_all(&b) {
-                        let path = self.tee_path.clone();
-                        return Err(self.fail(TransferError::Write { path, source }));
+                    if let Err(e) = self.tee_write(&b) {
+                        return Err(self.fail(e));
                     }
                     self.current = b;
                     crate::failpoint::hit("download");

@@ -63,6 +63,7 @@ pub fn opts() -> UnpackOptions {
         max_total_bytes: 1 << 30,
         reject_setuid: false,
         restore_ownership: false,
+        reserve: None,
     }
 }
 

@@ -1,0 +1,121 @@
+//! After an install failed part-way (a full disk, an I/O error, a failing `setfacl`): removes
+//! what it wrote, as its own journal lists it, and reinstalls the previous revision from its
+//! deployment directory through the same engine, so the host is left as it was.
+//!
+//! Why RETAIN for the reinstall: every path the previous install created or replaced is in
+//! its journal and was removed by the cleanup, and what it retained was never journaled and
+//! is still there; so copying what is absent and keeping what is present gives back exactly
+//! what it left, whatever behaviour it ran with. Only a file the failed install itself
+//! replaced (OVERWRITE of something the previous revision did not own) cannot come back.
+
+use super::perms::Tools;
+use super::{cleanup, install_inner, InstallError, InstallOptions};
+use crate::appspec::{self, FileExistsBehavior};
+use crate::plan::PreviousInstall;
+use crate::state::{self, Layout};
+use std::path::{Path, PathBuf};
+
+/// What happened to the previous revision after a failed install.
+#[derive(Debug)]
+pub enum Restored {
+    /// Reinstalled from this deployment directory.
+    Reinstalled(PathBuf),
+    /// No earlier revision of the group is recorded.
+    NothingToRestore,
+    /// Removing what the failed install wrote, or the reinstall, failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for Restored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Restored::Reinstalled(dir) => write!(
+                f,
+                "what it wrote was removed and the previous revision ({}) was installed again",
+                dir.display()
+            ),
+            Restored::NothingToRestore => write!(
+                f,
+                "what it wrote was removed; no previous revision of the group was installed"
+            ),
+            Restored::Failed(why) => write!(f, "restoring the previous state failed: {why}"),
+        }
+    }
+}
+
+/// Undoes a failed install of `deployment_dir` and reinstalls the group's last successful
+/// revision; the outcome is reported, never raised.
+pub(super) fn after_failure(
+    layout: &Layout,
+    group: &str,
+    deployment_dir: &Path,
+    opts: &InstallOptions,
+) -> Restored {
+    if let Err(e) = remove_written(layout, group, opts) {
+        return Restored::Failed(format!("removing what the failed install wrote: {e}"));
+    }
+    let previous = match state::read_pointer(&layout.last_successful_install(group)) {
+        Ok(p) => p.filter(|p| p != deployment_dir && state::archive_dir(p).is_dir()),
+        Err(e) => return Restored::Failed(e.to_string()),
+    };
+    let Some(previous) = previous else {
+        let _ = std::fs::remove_file(layout.install_json(group));
+        return Restored::NothingToRestore;
+    };
+    match reinstall(layout, group, &previous, opts) {
+        Ok(()) => Restored::Reinstalled(previous),
+        Err(e) => Restored::Failed(format!(
+            "reinstalling the previous revision ({}): {e}",
+            previous.display()
+        )),
+    }
+}
+
+/// Removes everything the failed install's journal lists (last line first, directories only
+/// when empty), then the journal itself.
+fn remove_written(layout: &Layout, group: &str, opts: &InstallOptions) -> Result<(), InstallError> {
+    let path = layout.cleanup_file(group);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(InstallError::io("read", &path, e)),
+    };
+    let written = PreviousInstall::parse(bytes);
+    let tools = Tools::find(opts.tool_path.as_deref());
+    let mut warnings = Vec::new();
+    cleanup::apply_removals(&written, &tools, &mut warnings)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(InstallError::io("remove", &path, e)),
+    }
+}
+
+fn reinstall(
+    layout: &Layout,
+    group: &str,
+    previous: &Path,
+    opts: &InstallOptions,
+) -> Result<(), String> {
+    let archive = state::archive_dir(previous);
+    let found = opts
+        .appspec_name
+        .as_deref()
+        .and_then(|n| appspec::find_appspec(&archive, Some(n)).ok())
+        .map_or_else(|| appspec::find_appspec(&archive, None), Ok)
+        .map_err(|e| e.to_string())?;
+    let mut spec = appspec::parse_file(&found).map_err(|e| e.to_string())?;
+    spec.file_exists_behavior = Some(FileExistsBehavior::Retain);
+    let again = InstallOptions {
+        // It fitted before; the reserve is not a reason to leave the host without it.
+        reserve: None,
+        fail_after_steps: None,
+        ..opts.clone()
+    };
+    install_inner(layout, group, previous, &spec, None, &again, false)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

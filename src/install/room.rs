@@ -1,0 +1,111 @@
+//! Before an install changes anything: does the plan fit on every destination's file system,
+//! above the reserve? Counted per file system (by device): each copy's size rounded up to the
+//! block, a block per new directory, less what the previous revision's cleanup will free
+//! there (its journaled regular files that have no other link).
+//!
+//! Invariant: only looks (`lstat`, `statvfs`); a refusal leaves the previous revision
+//! installed. When root_dir shares a file system with a destination, the archive copy is
+//! already on it and so already out of its free space: both copies are counted.
+
+use super::InstallError;
+use crate::plan::{InstallPlan, PreviousInstall, Removal, Step};
+use crate::space::{self, NoSpace, Reserve};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// What the plan needs and frees on one file system.
+#[derive(Debug, Default)]
+struct Tally {
+    needed: u64,
+    freed: u64,
+    /// A destination on it, for measuring and for the message.
+    example: PathBuf,
+    block: u64,
+}
+
+/// PURE: the bytes a file system must still give: what is written less what is freed first.
+pub(crate) fn net_need(needed: u64, freed: u64) -> u64 {
+    needed.saturating_sub(freed)
+}
+
+/// Refuses the plan when some destination file system would end up inside its reserve.
+pub(crate) fn check(
+    plan: &InstallPlan,
+    previous: &PreviousInstall,
+    rule: Reserve,
+) -> Result<(), InstallError> {
+    let mut by_dev: HashMap<u64, Tally> = HashMap::new();
+    // Copies come grouped by destination directory: one device lookup per directory.
+    let mut last_dir: Option<(PathBuf, u64)> = None;
+    let mut dev_of = |p: &Path| -> Result<u64, InstallError> {
+        let dir = p.parent().unwrap_or(p);
+        if let Some((d, dev)) = &last_dir {
+            if d == dir {
+                return Ok(*dev);
+            }
+        }
+        let dev = space::device_of(dir).map_err(|e| InstallError::io("inspect", dir, e))?;
+        last_dir = Some((dir.to_path_buf(), dev));
+        Ok(dev)
+    };
+    for step in plan.steps() {
+        let (dest, len) = match &step {
+            Step::Mkdir { dir, .. } => (dir.clone(), None),
+            Step::Copy {
+                source,
+                destination,
+                ..
+            } => {
+                let m = std::fs::symlink_metadata(source)
+                    .map_err(|e| InstallError::io("inspect", source, e))?;
+                (
+                    destination.clone(),
+                    Some(if m.is_file() { m.len() } else { 0 }),
+                )
+            }
+            Step::SetPermissions(_) => continue,
+        };
+        let dev = dev_of(&dest)?;
+        let t = by_dev.entry(dev).or_default();
+        if t.example.as_os_str().is_empty() {
+            t.example = dest.clone();
+            t.block = space::probe(&dest).map_or(4096, |s| s.block);
+        }
+        // A directory takes a block; a file its content rounded up to blocks.
+        let cost = len.map_or(t.block, |l| space::on_disk(l, t.block));
+        t.needed = t.needed.saturating_add(cost);
+    }
+    for r in previous.removals() {
+        let Removal::Path(p) = r else { continue };
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            continue;
+        };
+        if !m.is_file() || m.nlink() > 1 {
+            continue;
+        }
+        if let Some(t) = by_dev.get_mut(&m.dev()) {
+            t.freed = t.freed.saturating_add(m.blocks().saturating_mul(512));
+        }
+    }
+    for t in by_dev.values() {
+        let need = net_need(t.needed, t.freed);
+        let fs =
+            space::probe(&t.example).map_err(|e| InstallError::io("measure", &t.example, e))?;
+        if let Err(short) = space::check(need, fs, &rule) {
+            return Err(InstallError::NoSpace(NoSpace::new(short, &t.example, rule)));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_space_counts_against_what_is_written() {
+        assert_eq!(net_need(10, 3), 7);
+        assert_eq!(net_need(3, 10), 0);
+    }
+}
