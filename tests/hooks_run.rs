@@ -80,7 +80,7 @@ fn success_writes_both_logs_in_the_official_format() {
         .log_tail
         .starts_with("LifecycleEvent - ApplicationStart\nScript - scripts/start.sh\n"));
     assert!(
-        matches!(&seen[0], HookProgress::ScriptStarted { location, index: 1, count: 2 } if location == "scripts/start.sh")
+        matches!(&seen[0], HookProgress::ScriptStarted { location, index: 1, count: 2, timeout_secs: 30 } if location == "scripts/start.sh")
     );
     assert!(matches!(
         seen.last().unwrap(),

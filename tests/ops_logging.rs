@@ -15,6 +15,7 @@ fn emit_deployment_events(marker: &str) {
         location: "scripts/migrate.sh".into(),
         index: 1,
         count: 1,
+        timeout_secs: 60,
     });
     logging::log_hook_progress(&HookProgress::Output {
         location: "scripts/migrate.sh".into(),

@@ -8,6 +8,7 @@
 //! files, spec 3.7, and docs/crash-recovery.md); polling stops at once on SIGTERM/SIGINT.
 
 mod process;
+mod refresh;
 pub mod tracking;
 
 use crate::config::{onprem, Config};
@@ -238,8 +239,11 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     notify::status(&status.line());
     info!("agent started; polling for commands");
 
+    let refresher = refresh::spawn(status.clone());
     let tasks = poll_loop(&shared, &cfg, heartbeat, stop_rx).await;
     shutdown(&shared, &cfg, tasks, &cancel).await;
+    refresher.abort();
+    notify::status(&status.line());
     Ok(())
 }
 
@@ -485,6 +489,7 @@ async fn shutdown(
 ) {
     shared.status.agent_stopping();
     notify::stopping();
+    notify::status(&shared.status.line());
     if !tasks.is_empty() {
         info!(
             "Gracefully shutting down agent child threads now, will wait up to {} seconds",

@@ -255,15 +255,16 @@ fn observe(
         location,
         index,
         count,
+        timeout_secs,
     } = &p
     {
-        status.script_progress(
-            &spec.deployment_id,
-            event,
-            location,
-            *index as u32,
-            *count as u32,
-        );
+        let start = crate::status::ScriptStart {
+            script: location,
+            index: u32::try_from(*index).unwrap_or(u32::MAX),
+            count: u32::try_from(*count).unwrap_or(u32::MAX),
+            timeout: *timeout_secs,
+        };
+        status.script_progress(&spec.deployment_id, event, &start);
         crate::notify::status(&status.line());
     }
 }

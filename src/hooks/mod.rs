@@ -127,11 +127,12 @@ pub enum Stream {
 /// Live progress, for printing or status updates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookProgress {
-    /// Script `index` (from 1) of the event's `count`.
+    /// Script `index` (from 1) of the event's `count`, ended after `timeout_secs`.
     ScriptStarted {
         location: String,
         index: usize,
         count: usize,
+        timeout_secs: u32,
     },
     /// One output line, escape sequences removed, newline kept when there was one.
     Output {

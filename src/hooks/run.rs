@@ -171,6 +171,7 @@ pub fn run_script(
         location: location.to_string(),
         index: index + 1,
         count,
+        timeout_secs: script.timeout_secs,
     });
 
     let spawn_failed = |observer: &mut dyn FnMut(HookProgress), log: &HookLog, why: String| {

@@ -73,9 +73,16 @@ fn run_one(
             location,
             index,
             count,
+            timeout_secs,
         } = &p
         {
-            status.script_progress(id, event, location, *index as u32, *count as u32);
+            let start = crate::status::ScriptStart {
+                script: location,
+                index: u32::try_from(*index).unwrap_or(u32::MAX),
+                count: u32::try_from(*count).unwrap_or(u32::MAX),
+                timeout: *timeout_secs,
+            };
+            status.script_progress(id, event, &start);
         }
     });
     let outcome = match &result {

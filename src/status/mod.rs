@@ -17,7 +17,10 @@ mod model;
 pub mod report;
 pub mod version;
 
-pub use model::{progress_line, status_line, AgentState, LastResult, Progress, StatusData};
+pub use model::{
+    needs_refresh, progress_line, status_line, AgentState, LastResult, Progress, ScriptStart,
+    StatusData,
+};
 
 use crate::config::Config;
 use std::path::{Path, PathBuf};
@@ -127,17 +130,14 @@ impl StatusFile {
         });
     }
 
-    /// A script started: `index` is its 1-based position in the event's list, `count` the
-    /// length of that list (0 if unknown).
-    pub fn script_progress(
-        &self,
-        deployment_id: &str,
-        event: &str,
-        script: &str,
-        index: u32,
-        count: u32,
-    ) {
-        self.update(|d, now| d.script_progress(deployment_id, event, script, index, count, now));
+    /// A script of a running event started.
+    pub fn script_progress(&self, deployment_id: &str, event: &str, start: &ScriptStart<'_>) {
+        self.update(|d, now| d.script_progress(deployment_id, event, start, now));
+    }
+
+    /// Whether the STATUS= line shows a running clock (see [`needs_refresh`]).
+    pub fn needs_refresh(&self) -> bool {
+        needs_refresh(&self.lock())
     }
 
     /// `result`: `Succeeded`, or `Failed: <code> <message>`.
@@ -215,7 +215,13 @@ mod tests {
         f.agent_started(std::process::id(), "0.1.0", "instance profile", "https://e");
         f.polling();
         f.command_started("hc", "d-1", "g", "AfterInstall");
-        f.script_progress("d-1", "AfterInstall", "s.sh", 1, 2);
+        let start = ScriptStart {
+            script: "s.sh",
+            index: 1,
+            count: 2,
+            timeout: 60,
+        };
+        f.script_progress("d-1", "AfterInstall", &start);
         let on_disk: StatusData =
             serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
         assert_eq!(on_disk, f.snapshot());

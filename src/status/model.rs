@@ -50,6 +50,9 @@ pub struct Progress {
     /// Scripts in the event's list; `None` when the caller did not know.
     pub script_count: Option<u32>,
     pub script_started_at: Option<u64>,
+    /// The running script's timeout in seconds (absent in files of older agents).
+    #[serde(default)]
+    pub script_timeout: Option<u32>,
 }
 
 /// How the last command of a deployment group ended.
@@ -61,6 +64,15 @@ pub struct LastResult {
     /// `Succeeded`, or `Failed: <code> <message>`.
     pub result: String,
     pub finished_at: u64,
+}
+
+/// A script that starts: `index` is 1-based; `count` and `timeout` (seconds) 0 mean unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptStart<'a> {
+    pub script: &'a str,
+    pub index: u32,
+    pub count: u32,
+    pub timeout: u32,
 }
 
 /// The status file's content.
@@ -129,20 +141,25 @@ impl StatusData {
             script_index: None,
             script_count: None,
             script_started_at: None,
+            script_timeout: None,
         });
         self.updated_at = now;
     }
 
-    /// A script of a running event started. `index` is 1-based; `count` 0 means unknown.
+    /// A script of a running event started.
     pub fn script_progress(
         &mut self,
         deployment_id: &str,
         event: &str,
-        script: &str,
-        index: u32,
-        count: u32,
+        start: &ScriptStart<'_>,
         now: u64,
     ) {
+        let ScriptStart {
+            script,
+            index,
+            count,
+            timeout,
+        } = *start;
         let found = self
             .in_progress
             .iter_mut()
@@ -161,6 +178,7 @@ impl StatusData {
                     script_index: None,
                     script_count: None,
                     script_started_at: None,
+                    script_timeout: None,
                 });
                 let last = self.in_progress.len() - 1;
                 &mut self.in_progress[last]
@@ -170,6 +188,7 @@ impl StatusData {
         p.script_index = Some(index);
         p.script_count = (count > 0).then_some(count);
         p.script_started_at = Some(now);
+        p.script_timeout = (timeout > 0).then_some(timeout);
         self.updated_at = now;
     }
 
@@ -211,7 +230,8 @@ impl StatusData {
     }
 }
 
-/// `d-ABC123 AfterInstall: scripts/migrate.sh (2 of 3), 41 s`
+/// `d-ABC123 AfterInstall: scripts/migrate.sh (2 of 3), 41 s of 300 s` (the script's
+/// elapsed time and its timeout).
 pub fn progress_line(p: &Progress, now: u64) -> String {
     match (&p.script, p.script_index) {
         (Some(script), Some(index)) => {
@@ -220,8 +240,12 @@ pub fn progress_line(p: &Progress, now: u64) -> String {
                 None => format!("script {index}"),
             };
             let since = p.script_started_at.unwrap_or(p.event_started_at);
+            let limit = p
+                .script_timeout
+                .map(|t| format!(" of {t} s"))
+                .unwrap_or_default();
             format!(
-                "{} {}: {script} ({position}), {} s",
+                "{} {}: {script} ({position}), {} s{limit}",
                 p.deployment_id,
                 p.event,
                 now.saturating_sub(since)
@@ -236,6 +260,12 @@ pub fn progress_line(p: &Progress, now: u64) -> String {
     }
 }
 
+/// Whether the STATUS= line must be sent again although nothing happened: it shows a
+/// running time (a script or event runs) or the agent is stopping (the wait is news).
+pub fn needs_refresh(data: &StatusData) -> bool {
+    data.state == AgentState::Stopping || !data.in_progress.is_empty()
+}
+
 /// The systemd STATUS= text: `idle, polling`, or what is running.
 pub fn status_line(data: &StatusData, now: u64) -> String {
     let running: Vec<String> = data
@@ -247,7 +277,7 @@ pub fn status_line(data: &StatusData, now: u64) -> String {
         AgentState::Starting => "starting".into(),
         AgentState::Stopped => "stopped".into(),
         AgentState::Stopping if running.is_empty() => "stopping".into(),
-        AgentState::Stopping => format!("stopping, waiting for {}", running.join("; ")),
+        AgentState::Stopping => format!("stopping: waiting for {}", running.join("; ")),
         AgentState::Polling if running.is_empty() => "idle, polling".into(),
         AgentState::Polling => running.join("; "),
     }
@@ -271,13 +301,21 @@ mod tests {
         assert_eq!(status_line(&d, 1001), "idle, polling");
         d.command_started("hc-1", "d-ABC123", "g-1", "AfterInstall", 1010);
         assert_eq!(status_line(&d, 1015), "d-ABC123 AfterInstall, 5 s");
-        d.script_progress("d-ABC123", "AfterInstall", "scripts/migrate.sh", 2, 3, 1020);
+        let migrate = ScriptStart {
+            script: "scripts/migrate.sh",
+            index: 2,
+            count: 3,
+            timeout: 300,
+        };
+        d.script_progress("d-ABC123", "AfterInstall", &migrate, 1020);
         assert_eq!(
             status_line(&d, 1061),
-            "d-ABC123 AfterInstall: scripts/migrate.sh (2 of 3), 41 s"
+            "d-ABC123 AfterInstall: scripts/migrate.sh (2 of 3), 41 s of 300 s"
         );
+        assert!(needs_refresh(&d));
         d.command_finished("hc-1", "d-ABC123", "g-1", "AfterInstall", "Succeeded", 1070);
         assert_eq!(status_line(&d, 1070), "idle, polling");
+        assert!(!needs_refresh(&d));
         let last = &d.last_results["g-1"];
         assert_eq!(last.event, "AfterInstall");
         assert_eq!(last.result, "Succeeded");
@@ -288,7 +326,13 @@ mod tests {
     fn unknown_count_and_missing_start() {
         let mut d = started();
         d.polling(1000);
-        d.script_progress("d-1", "BeforeInstall", "a.sh", 1, 0, 1000);
+        let a = ScriptStart {
+            script: "a.sh",
+            index: 1,
+            count: 0,
+            timeout: 0,
+        };
+        d.script_progress("d-1", "BeforeInstall", &a, 1000);
         assert_eq!(
             status_line(&d, 1003),
             "d-1 BeforeInstall: a.sh (script 1), 3 s"
@@ -296,12 +340,17 @@ mod tests {
         d.agent_stopping(1004);
         assert_eq!(
             status_line(&d, 1004),
-            "stopping, waiting for d-1 BeforeInstall: a.sh (script 1), 4 s"
+            "stopping: waiting for d-1 BeforeInstall: a.sh (script 1), 4 s"
         );
         d.command_finished("", "d-1", "g", "BeforeInstall", "Failed: 5 stopped", 1005);
         assert_eq!(status_line(&d, 1005), "stopping");
+        assert!(
+            needs_refresh(&d),
+            "the stop itself is shown until the agent exits"
+        );
         d.agent_stopped(1006);
         assert_eq!(status_line(&d, 1006), "stopped");
+        assert!(!needs_refresh(&d));
     }
 
     #[test]
