@@ -105,9 +105,12 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Keep printing as hooks write, until interrupted
+    /// Keep printing as hooks write, until interrupted (after the last 10 lines, or -n)
     #[arg(short, long)]
     pub follow: bool,
+    /// Print only the last N lines of the history (with --follow: 10 unless given)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub lines: Option<usize>,
     /// Only this deployment id
     #[arg(long, value_name = "ID")]
     pub deployment: Option<String>,

@@ -12,8 +12,10 @@ pub fn run(args: &LogsArgs, config_file: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Buffered: a long history is written in large writes; `logs` flushes after each
+    // follow round, so what is followed shows at once.
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     match super::run(&cfg, args, &mut out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

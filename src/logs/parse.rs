@@ -1,9 +1,13 @@
 //! PURE: scripts.log lines (spec 10.5) -> records that know their deployment, event and
 //! script, the filters of `logs`, and the printed form.
 //!
-//! Invariants: the file's own order is kept (records are only ever stably sorted by their
-//! second-resolution time); a line without a time stamp (the continuation of an output line
-//! that had no newline) takes the time and context of the line before it.
+//! Invariants: each file's own order is kept (files are merged by their second-resolution
+//! time, never sorted within); a line without a time stamp (the continuation of an output
+//! line that had no newline) takes the time and context of the line before it; merging holds
+//! one record per file, whatever the files' length.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Where a record came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,10 +127,66 @@ pub fn render(r: &Record) -> String {
     format!("{} [{}/{}] {}", r.time, r.group, r.deployment, r.entry)
 }
 
-/// Orders records from several files by time, keeping each file's own order.
-pub fn merge(mut records: Vec<Record>) -> Vec<Record> {
-    records.sort_by(|a, b| a.time.cmp(&b.time));
-    records
+/// Merges record streams (one per deployment) by time, keeping each stream's own order;
+/// on equal times the earlier stream goes first. Holds one record per stream.
+pub struct Merge<I: Iterator<Item = Record>> {
+    streams: Vec<I>,
+    heads: Vec<Option<Record>>,
+    /// (time of the stream's head, stream index), smallest first.
+    order: BinaryHeap<Reverse<(String, usize)>>,
+}
+
+impl<I: Iterator<Item = Record>> Merge<I> {
+    pub fn new(mut streams: Vec<I>) -> Self {
+        let mut heads = Vec::with_capacity(streams.len());
+        let mut order = BinaryHeap::new();
+        for (i, s) in streams.iter_mut().enumerate() {
+            let head = s.next();
+            if let Some(r) = &head {
+                order.push(Reverse((r.time.clone(), i)));
+            }
+            heads.push(head);
+        }
+        Self {
+            streams,
+            heads,
+            order,
+        }
+    }
+
+    /// The streams back (all exhausted once the merge returned `None`).
+    pub fn into_streams(self) -> Vec<I> {
+        self.streams
+    }
+}
+
+impl<I: Iterator<Item = Record>> Iterator for Merge<I> {
+    type Item = Record;
+    fn next(&mut self) -> Option<Record> {
+        let Reverse((_, i)) = self.order.pop()?;
+        let record = self.heads[i].take()?;
+        if let Some(next) = self.streams[i].next() {
+            self.order.push(Reverse((next.time.clone(), i)));
+            self.heads[i] = Some(next);
+        }
+        Some(record)
+    }
+}
+
+/// The last `n` items of a sequence, holding at most `n` (as `tail -n`). The sequence is
+/// always consumed to its end, also for `n == 0` (`--follow` goes on from there).
+pub fn last_n<T>(items: impl Iterator<Item = T>, n: usize) -> VecDeque<T> {
+    let mut kept = VecDeque::with_capacity(n.min(4096));
+    for item in items {
+        if n == 0 {
+            continue;
+        }
+        if kept.len() == n {
+            kept.pop_front();
+        }
+        kept.push_back(item);
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -196,22 +256,54 @@ continued\n";
         assert!(recs.iter().all(|r| f.wants(r)));
     }
 
+    fn merged(files: &[(&str, &str)]) -> Vec<String> {
+        let streams: Vec<_> = files
+            .iter()
+            .map(|(dep, text)| parse_all(&mut Tracker::new(src("g", dep)), text).into_iter())
+            .collect();
+        Merge::new(streams).map(|r| r.entry).collect()
+    }
+
     #[test]
     fn merge_interleaves_by_time_and_keeps_file_order() {
-        let mut a = parse_all(
-            &mut Tracker::new(src("g", "d-1")),
-            "2024-05-01 10:00:00 [stdout]a1\n2024-05-01 10:00:05 [stdout]a2\n",
-        );
-        let b = parse_all(
-            &mut Tracker::new(src("h", "d-2")),
-            "2024-05-01 10:00:03 [stdout]b1\n2024-05-01 10:00:05 [stdout]b2\n",
-        );
-        a.extend(b);
-        let order: Vec<String> = merge(a).into_iter().map(|r| r.entry).collect();
+        let order = merged(&[
+            (
+                "d-1",
+                "2024-05-01 10:00:00 [stdout]a1\n2024-05-01 10:00:05 [stdout]a2\n",
+            ),
+            (
+                "d-2",
+                "2024-05-01 10:00:03 [stdout]b1\n2024-05-01 10:00:05 [stdout]b2\n",
+            ),
+        ]);
         assert_eq!(
             order,
             ["[stdout]a1", "[stdout]b1", "[stdout]a2", "[stdout]b2"]
         );
+    }
+
+    #[test]
+    fn merge_never_reorders_within_a_file() {
+        // A clock set back inside one file: its lines stay in the file's order.
+        let order = merged(&[
+            (
+                "d-1",
+                "2024-05-01 10:00:09 [stdout]late\n2024-05-01 10:00:01 [stdout]after\n",
+            ),
+            ("d-2", "2024-05-01 10:00:05 [stdout]middle\n"),
+            ("d-3", ""),
+        ]);
+        assert_eq!(order, ["[stdout]middle", "[stdout]late", "[stdout]after"]);
+        assert!(merged(&[]).is_empty());
+    }
+
+    #[test]
+    fn last_n_keeps_the_end() {
+        assert_eq!(last_n(1..=10, 3), [8, 9, 10]);
+        assert_eq!(last_n(1..=2, 3), [1, 2]);
+        let mut seen = 0;
+        assert!(last_n((1..=10).inspect(|_| seen += 1), 0).is_empty());
+        assert_eq!(seen, 10, "consumed to the end");
     }
 
     #[test]
