@@ -1,6 +1,7 @@
 //! `logs` and `status`, black box, against real deploy-local runs whose hook waits for the
 //! test: output of a hook that is still running shows in `logs --follow` (started before the
-//! deployment), and `status --json` names the running event and script.
+//! deployment), and `status --json` names the running event and script, then lists the
+//! finished local deployments with their result.
 
 mod common;
 use common::*;
@@ -239,5 +240,40 @@ fn status_json_reports_the_running_event_and_script() {
         serde_json::json!([]),
         "{after:#}"
     );
-    assert_eq!(fs::read_dir(s.sb.path().join("pid")).unwrap().count(), 0);
+    // The finished run is listed with its result; its progress file is gone.
+    let recent = &after["recent_local_deployments"];
+    assert_eq!(recent.as_array().map(Vec::len), Some(1), "{after:#}");
+    assert_eq!(recent[0]["result"], "Succeeded", "{after:#}");
+    assert_eq!(recent[0]["group_id"], "grp");
+    let id = recent[0]["deployment_id"].as_str().unwrap().to_string();
+    let left: Vec<String> = fs::read_dir(s.sb.path().join("pid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [format!("local-result-{id}.json")]);
+
+    // A failing run is listed first, with the event and the message.
+    write(
+        &s.bundle.join("slow.sh"),
+        "#!/bin/sh
+echo broken >&2
+exit 3
+",
+        true,
+    );
+    assert!(!wait_exit(start_deploy(&s)).success());
+    let shown = agent(&s.sb).arg("status").output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let listed: Vec<&str> = shown
+        .lines()
+        .skip_while(|l| !l.contains("latest local deployments:"))
+        .skip(1)
+        .collect();
+    assert_eq!(listed.len(), 2, "{shown}");
+    assert!(
+        listed[0].contains("(group grp, ") && listed[0].contains("): Failed in AfterInstall: "),
+        "{shown}"
+    );
+    assert!(listed[1].contains(&format!("{id} (group grp, ")), "{shown}");
+    assert!(listed[1].contains("): Succeeded ("), "{shown}");
 }

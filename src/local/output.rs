@@ -1,5 +1,6 @@
 //! Runs a list of events for deploy-local and prints what happens, one line per event, and
-//! the details of a failure (spec 12.5, plus the script's status and output tail).
+//! the details of a failure (spec 12.5, plus the script's status and output tail); the
+//! outcome is recorded for `status` (`status::local_results`).
 
 use crate::deployspec::DeploymentSpec;
 use crate::executor::{EventOutcome, ExecError, Executor};
@@ -16,6 +17,8 @@ pub fn run_events(executor: &Executor, spec: &DeploymentSpec, events: &[String])
         dir.display()
     );
     let mut succeeded = true;
+    let mut outcome = "Succeeded".to_string();
+    let started_at = crate::status::unix_now();
     // Progress for `codedeploy-agent status`; None when pid_dir does not exist.
     let status = crate::status::StatusFile::for_local(&executor.config);
     for event in events {
@@ -44,11 +47,26 @@ pub fn run_events(executor: &Executor, spec: &DeploymentSpec, events: &[String])
             Err(e) => {
                 println!(" FAILED   {secs:>6.2}s");
                 report_failure(event, &e, &dir);
+                let d = e.diagnostics();
+                outcome = format!("Failed in {event}: {} {}", d.code.code(), d.message);
                 succeeded = false;
                 break;
             }
         }
     }
+    drop(status);
+    crate::status::local_results::record(
+        &executor.config.pid_dir,
+        &crate::status::local_results::LocalResult {
+            deployment_id: spec.deployment_id.clone(),
+            group_id: spec.group_id.clone(),
+            application: spec.application_name.clone(),
+            result: outcome,
+            started_at,
+            finished_at: crate::status::unix_now(),
+            pid: std::process::id(),
+        },
+    );
     println!(
         "See the deployment log at {} for more details",
         state::scripts_log(&dir).display()

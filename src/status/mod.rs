@@ -8,11 +8,13 @@
 //!
 //! Files: `<pid_dir>/status.json` for the daemon; `<pid_dir>/local-<pid>.status.json` for a
 //! running `deploy-local` (removed when it ends, and ignored by readers once its process is
-//! gone). Both are owned by root in the root-owned pid_dir and readable by everyone (mode
+//! gone); `<pid_dir>/local-result-<deployment-id>.json` for the latest finished ones
+//! (`local_results`). Both are owned by root in the root-owned pid_dir and readable by everyone (mode
 //! 0644 by the agent's umask): they hold ids, event names and the endpoint, nothing secret,
 //! and `status` should work for an operator without sudo the way `systemctl status` does.
 
 pub mod cli;
+pub mod local_results;
 mod model;
 pub mod report;
 pub mod version;

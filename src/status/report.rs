@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// Finished deploy-local runs `status` lists.
+pub const RECENT_LOCAL_SHOWN: usize = 5;
+
 /// LSB `status` exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lsb {
@@ -47,6 +50,8 @@ pub struct Report {
     pub problem: Option<String>,
     /// deploy-local runs whose process is alive.
     pub local: Vec<StatusData>,
+    /// The latest finished deploy-local runs, newest first.
+    pub recent_local: Vec<super::local_results::LocalResult>,
     pub now: u64,
 }
 
@@ -141,6 +146,7 @@ pub fn gather(cfg: &Config) -> Report {
         status_file,
         problem,
         local: local_runs(&cfg.pid_dir),
+        recent_local: super::local_results::latest(&cfg.pid_dir, RECENT_LOCAL_SHOWN),
         now,
     }
 }
@@ -208,6 +214,7 @@ pub fn render_json(r: &Report) -> Value {
             "in_progress": progress_json(d, r.now),
             "last_results": d.last_results,
         })).collect::<Vec<_>>(),
+        "recent_local_deployments": r.recent_local,
     })
 }
 
@@ -277,6 +284,19 @@ pub fn render_text(r: &Report, program: &str) -> String {
             ));
         }
     }
+    if !r.recent_local.is_empty() {
+        line("  latest local deployments:".into());
+        for l in &r.recent_local {
+            line(format!(
+                "    {} (group {}, {}): {} ({})",
+                l.deployment_id,
+                l.group_id,
+                l.application,
+                l.result,
+                ago(r.now, l.finished_at)
+            ));
+        }
+    }
     out
 }
 
@@ -341,6 +361,27 @@ mod tests {
         let text = render_text(&r, "codedeploy-agent");
         assert!(text.contains("is running"), "{text}");
         assert!(text.contains("d-1 AfterInstall"), "{text}");
+        assert!(!text.contains("latest local"), "{text}");
+        let done = super::super::local_results::LocalResult {
+            deployment_id: "d-L1-local".into(),
+            group_id: "web".into(),
+            application: "/srv/app".into(),
+            result: "Failed in Install: 5 disk full".into(),
+            started_at: 1,
+            finished_at: super::super::unix_now(),
+            pid: 9,
+        };
+        super::super::local_results::record(t.path(), &done).unwrap();
+        let r = gather(&c);
+        let j = render_json(&r);
+        assert_eq!(j["recent_local_deployments"][0]["result"], done.result);
+        let text = render_text(&r, "codedeploy-agent");
+        assert!(
+            text.contains(
+                "d-L1-local (group web, /srv/app): Failed in Install: 5 disk full (0 s ago)"
+            ),
+            "{text}"
+        );
         std::fs::write(f.path(), "{not json").unwrap();
         let r = gather(&c);
         assert_eq!(r.lsb, Lsb::Unknown);
