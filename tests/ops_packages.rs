@@ -50,6 +50,67 @@ fn mode(p: &Path) -> u32 {
     fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
+/// Where the unit's `Documentation=` and the default configuration say operations.md is.
+fn documentation_paths() -> Vec<String> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = fs::read_to_string(repo.join("systemd/codedeploy-agent.service")).unwrap();
+    let from_unit = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("Documentation=file://"))
+        .expect("the unit has a Documentation=file:// line")
+        .trim()
+        .to_string();
+    let config = fs::read_to_string(repo.join("packaging/files/codedeployagent.yml")).unwrap();
+    assert!(
+        config.contains(&from_unit),
+        "the configuration points elsewhere"
+    );
+    assert_eq!(from_unit, "/opt/codedeploy-agent/share/doc/operations.md");
+    vec![from_unit]
+}
+
+/// Without the packages: what the unit and the configuration name is in the repository and
+/// in both packages' asset lists, and so are the /usr/bin links.
+#[test]
+fn documentation_and_links_are_in_both_asset_lists() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = fs::read_to_string(repo.join("Cargo.toml")).unwrap();
+    let (deb, rpm) = manifest
+        .split_once("[package.metadata.generate-rpm]")
+        .unwrap();
+    for doc in documentation_paths() {
+        assert!(repo.join("docs/operations.md").is_file());
+        let line = format!(
+            "\"docs/operations.md\", \"{}\"",
+            doc.trim_start_matches('/')
+        );
+        assert!(deb.contains(&line), "deb assets lack {line}");
+        let line = format!("source = \"docs/operations.md\", dest = \"{doc}\"");
+        assert!(rpm.contains(&line), "rpm assets lack {line}");
+    }
+    for name in ["codedeploy-agent", "codedeploy-local"] {
+        let link = repo.join("packaging/files/usr-bin").join(name);
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            Path::new("/opt/codedeploy-agent/bin").join(name)
+        );
+        assert!(deb.contains(&format!("dest = \"usr/bin/{name}\"")));
+        let post = fs::read_to_string(repo.join("packaging/rpm/post.sh")).unwrap();
+        assert!(post.contains(&format!(
+            "ln -sfn /opt/codedeploy-agent/bin/{name} /usr/bin/{name}"
+        )));
+    }
+    for (assets, dest) in [
+        (deb, "\"opt/codedeploy-agent/share/hardening.conf.example\""),
+        (
+            rpm,
+            "\"/opt/codedeploy-agent/share/hardening.conf.example\"",
+        ),
+    ] {
+        assert!(assets.contains(dest), "{dest}");
+    }
+}
+
 fn deb_or_skip() -> Option<PathBuf> {
     if !have("dpkg-deb") {
         println!("SKIPPED: dpkg-deb is not installed");
@@ -106,6 +167,33 @@ fn deb_metadata_contents_and_scripts() {
         "-r--r--r--"
     ));
     entry("./opt/codedeploy-agent/share/codedeployagent.yml.default");
+    // On PATH, and the documentation the unit and the configuration point to.
+    for (name, target) in [
+        (
+            "codedeploy-agent",
+            "/opt/codedeploy-agent/bin/codedeploy-agent",
+        ),
+        (
+            "codedeploy-local",
+            "/opt/codedeploy-agent/bin/codedeploy-local",
+        ),
+    ] {
+        let link = entry(&format!("./usr/bin/{name}"));
+        assert!(
+            link.starts_with('l') && link.ends_with(&format!("-> {target}")),
+            "{link}"
+        );
+    }
+    for doc in documentation_paths() {
+        assert!(
+            root_owned(&entry(&format!(".{doc}")), "-rw-r--r--"),
+            "{doc}"
+        );
+    }
+    assert!(root_owned(
+        &entry("./opt/codedeploy-agent/share/hardening.conf.example"),
+        "-rw-r--r--"
+    ));
     assert!(
         !list.contains("./etc/codedeploy-agent/conf/codedeployagent.yml"),
         "config must not be a packaged file"
@@ -265,6 +353,13 @@ fn deb_installs_over_the_ruby_agent_keeps_its_state_and_removes_cleanly() {
         fs::read_link(home.join("bin/codedeploy-local")).unwrap(),
         Path::new("codedeploy-agent")
     );
+    for name in ["codedeploy-agent", "codedeploy-local"] {
+        assert_eq!(
+            fs::read_link(root.join("usr/bin").join(name)).unwrap(),
+            Path::new("/opt/codedeploy-agent/bin").join(name)
+        );
+    }
+    assert!(home.join("share/doc/operations.md").is_file());
     assert_eq!(mode(&home.join(".version")), 0o444);
     assert_eq!(
         mode(&root.join("lib/systemd/system/codedeploy-agent.service")),
@@ -304,6 +399,7 @@ fn deb_installs_over_the_ruby_agent_keeps_its_state_and_removes_cleanly() {
 
     run(dpkg(&root).args(["-r", "codedeploy-agent-rs"]));
     assert!(!bin.exists());
+    assert!(fs::symlink_metadata(root.join("usr/bin/codedeploy-agent")).is_err());
     assert!(fs::symlink_metadata(home.join("bin/codedeploy-local")).is_err());
     assert!(
         fs::symlink_metadata(&wants).is_err(),
@@ -360,8 +456,12 @@ fn rpm_metadata_contents_and_scripts() {
         "/usr/lib/systemd/system/codedeploy-agent.service",
         "/opt/codedeploy-agent/.version",
         "/opt/codedeploy-agent/share/codedeployagent.yml.default",
+        "/opt/codedeploy-agent/share/hardening.conf.example",
     ] {
         assert!(files.lines().any(|l| l == f), "{f} missing:\n{files}");
+    }
+    for doc in documentation_paths() {
+        assert!(files.lines().any(|l| l == doc), "{doc} missing:\n{files}");
     }
     let scripts = q(&["--scripts"]);
     for part in [
@@ -371,6 +471,8 @@ fn rpm_metadata_contents_and_scripts() {
         "postuninstall",
         "posttrans",
         "ln -sfn codedeploy-agent",
+        "ln -sfn /opt/codedeploy-agent/bin/codedeploy-agent /usr/bin/codedeploy-agent",
+        "ln -sfn /opt/codedeploy-agent/bin/codedeploy-local /usr/bin/codedeploy-local",
         "try-restart",
     ] {
         assert!(scripts.contains(part), "{part} missing:\n{scripts}");

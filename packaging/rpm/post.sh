@@ -1,10 +1,13 @@
 # codedeploy-agent-rs %post ($1: 1 install, 2 upgrade): directories, configuration (created
-# once, never replaced), the codedeploy-local link, enabling on first install. Starting
+# once, never replaced), the codedeploy-local link and the /usr/bin links, enabling on first install. Starting
 # and restarting happen in %posttrans, after an obsoleted Ruby package's removal scripts
 # (which stop a unit of the same name) have run.
 mkdir -p /etc/codedeploy-agent/conf /var/log/aws/codedeploy-agent \
     /opt/codedeploy-agent/deployment-root /opt/codedeploy-agent/state/.pid
 ln -sfn codedeploy-agent /opt/codedeploy-agent/bin/codedeploy-local
+# On PATH, as the .deb ships them.
+ln -sfn /opt/codedeploy-agent/bin/codedeploy-agent /usr/bin/codedeploy-agent
+ln -sfn /opt/codedeploy-agent/bin/codedeploy-local /usr/bin/codedeploy-local
 CONF=/etc/codedeploy-agent/conf/codedeployagent.yml
 if [ ! -e "$CONF" ]; then
     if [ -f /var/lib/codedeploy-agent-rs/codedeployagent.yml.ruby-agent ]; then

@@ -7,5 +7,11 @@ if [ "$1" = 0 ]; then
         systemctl disable codedeploy-agent.service >/dev/null 2>&1 || true
     fi
     rm -f /opt/codedeploy-agent/bin/codedeploy-local
+    # Only our links: a file someone else put there stays.
+    for l in /usr/bin/codedeploy-agent /usr/bin/codedeploy-local; do
+        case "$(readlink "$l" 2>/dev/null)" in
+        /opt/codedeploy-agent/bin/*) rm -f "$l" ;;
+        esac
+    done
 fi
 exit 0
