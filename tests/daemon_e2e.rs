@@ -34,7 +34,7 @@ fn names(cmds: &[codedeploy_emulator::Command]) -> Vec<String> {
 
 #[test]
 fn seed_app_deploys_from_an_s3_zip_pinned_by_version_and_etag() {
-    let w = World::new();
+    let Some(w) = World::new() else { return };
     let seed = seed_zip(w.path(), "seed");
     let (version, etag) = w.upload("seed.zip", fs::read(&seed.zip).unwrap());
     let _agent = w.agent();
@@ -92,7 +92,7 @@ fn seed_app_deploys_from_an_s3_zip_pinned_by_version_and_etag() {
 
 #[test]
 fn failed_validate_service_is_rolled_back_to_the_previous_revision() {
-    let w = World::new();
+    let Some(w) = World::new() else { return };
     let good = seed_zip(w.path(), "good");
     let (v1, e1) = w.upload("app.zip", fs::read(&good.zip).unwrap());
     // Revision 2: same app, but its health check fails and it ships an extra file.
@@ -157,7 +157,7 @@ fn failed_validate_service_is_rolled_back_to_the_previous_revision() {
 
 #[test]
 fn tampered_spec_is_refused_and_reported() {
-    let w = World::new();
+    let Some(w) = World::new() else { return };
     let seed = seed_zip(w.path(), "seed");
     let (v, e) = w.upload("seed.zip", fs::read(&seed.zip).unwrap());
     w.emu.inject_fault(FaultRule::new(
@@ -191,7 +191,7 @@ fn tampered_spec_is_refused_and_reported() {
 
 #[test]
 fn throttling_and_server_faults_lose_no_result() {
-    let w = World::new();
+    let Some(w) = World::new() else { return };
     let seed = seed_zip(w.path(), "seed");
     let (v, e) = w.upload("seed.zip", fs::read(&seed.zip).unwrap());
     w.emu
@@ -236,7 +236,9 @@ fn sigkill_during_a_hook_then_restart_reports_code_7_and_the_next_deployment_wor
     // A short idle poll: the killed agent's outstanding poll must be answered (into the void)
     // before the next deployment, or the emulator may hand it that deployment's first command.
     let poll_idle = Duration::from_millis(800);
-    let w = World::with_poll_idle("arn:aws:iam::111122223333:user/host-1", poll_idle);
+    let Some(w) = World::with_poll_idle("arn:aws:iam::111122223333:user/host-1", poll_idle) else {
+        return;
+    };
     let dir = w.path().join("slow");
     let marker = format!("cd-e2e-slow-{}", std::process::id());
     struct Reap(String);
@@ -320,7 +322,7 @@ fn sigkill_during_a_hook_then_restart_reports_code_7_and_the_next_deployment_wor
 
 #[test]
 fn sigterm_during_a_long_hook_lets_it_finish_then_exits_and_reports() {
-    let w = World::new();
+    let Some(w) = World::new() else { return };
     let dir = w.path().join("long");
     let done = w.path().join("hook-finished");
     write(
@@ -403,7 +405,7 @@ fn stamp(lines: &str, what: &str) -> u128 {
 
 #[test]
 fn two_deployment_groups_deploy_at_the_same_time() {
-    let w = World::new();
+    let Some(w) = World::new() else { return };
     // The same host, in a second group (same keys: the emulator adds the group).
     w.emu
         .register(codedeploy_emulator::HostRegistration {
@@ -457,7 +459,7 @@ fn two_deployment_groups_deploy_at_the_same_time() {
 
 #[test]
 fn a_command_delivered_again_while_it_runs_runs_once() {
-    let w = World::new();
+    let Some(w) = World::new() else { return };
     let log = w.path().join("hooks.log");
     let (k, v, e) = timed_bundle(&w, "once", &log, 3);
     let _agent = w.agent();

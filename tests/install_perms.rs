@@ -1,6 +1,8 @@
 //! Permissions on real files: mode/owner/group with object, pattern, except and type;
 //! symlinks never followed; ACLs through setfacl; clear errors when tools are missing.
 
+#[path = "support/skip.rs"]
+mod skip;
 use codedeploy_agent::appspec::model::{
     Ace, AceKind, AppSpec, FileMapping, Hooks, Mode, ObjectTypes, Os, Permission, Pos, SeContext,
 };
@@ -224,8 +226,7 @@ fn unknown_owner_is_refused_before_anything_changes() {
 
 #[test]
 fn acl_is_set_with_setfacl_when_installed() {
-    if Command::new("setfacl").arg("--version").output().is_err() {
-        println!("SKIPPED: setfacl is not installed on this host");
+    if skip::require_tool("setfacl", "apt-get install acl (scripts/test does)").is_none() {
         return;
     }
     let e = env();

@@ -9,6 +9,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "support/skip.rs"]
+mod skip;
+use skip::Kind;
+
+/// How to get the packages, for the skip line.
+const GET_PACKAGES: &str =
+    "run packaging/build.sh --install-tools (scripts/test does; tools go to target/tools)";
+
 fn packages_dir() -> PathBuf {
     std::env::var_os("CODEDEPLOY_PACKAGES_DIR")
         .map(PathBuf::from)
@@ -25,10 +33,6 @@ fn find(ext: &str) -> Option<PathBuf> {
         .collect();
     found.sort();
     found.pop()
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok()
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -112,16 +116,11 @@ fn documentation_and_links_are_in_both_asset_lists() {
 }
 
 fn deb_or_skip() -> Option<PathBuf> {
-    if !have("dpkg-deb") {
-        println!("SKIPPED: dpkg-deb is not installed");
-        return None;
-    }
+    skip::require_tool("dpkg-deb", "apt-get install dpkg")?;
     let deb = find("deb");
     if deb.is_none() {
-        println!(
-            "SKIPPED: no codedeploy-agent-rs .deb in {} (run packaging/build.sh)",
-            packages_dir().display()
-        );
+        let missing = format!("a codedeploy-agent-rs .deb in {}", packages_dir().display());
+        skip::skip(&missing, GET_PACKAGES, Kind::Tool);
     }
     deb
 }
@@ -290,8 +289,7 @@ fn fake_ruby_package(dir: &Path) -> PathBuf {
 #[test]
 fn deb_installs_over_the_ruby_agent_keeps_its_state_and_removes_cleanly() {
     let Some(deb) = deb_or_skip() else { return };
-    if !have("dpkg") {
-        println!("SKIPPED: dpkg is not installed");
+    if skip::require_tool("dpkg", "apt-get install dpkg").is_none() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -419,8 +417,7 @@ fn deb_installs_over_the_ruby_agent_keeps_its_state_and_removes_cleanly() {
 #[test]
 fn deb_fresh_install_creates_the_default_configuration() {
     let Some(deb) = deb_or_skip() else { return };
-    if !have("dpkg") {
-        println!("SKIPPED: dpkg is not installed");
+    if skip::require_tool("dpkg", "apt-get install dpkg").is_none() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -436,15 +433,12 @@ fn deb_fresh_install_creates_the_default_configuration() {
 
 #[test]
 fn rpm_metadata_contents_and_scripts() {
-    if !have("rpm") {
-        println!("SKIPPED: rpm is not installed (apt-get install rpm)");
+    if skip::require_tool("rpm", "apt-get install rpm (scripts/test does)").is_none() {
         return;
     }
     let Some(rpm) = find("rpm") else {
-        println!(
-            "SKIPPED: no codedeploy-agent-rs .rpm in {} (run packaging/build.sh)",
-            packages_dir().display()
-        );
+        let missing = format!("a codedeploy-agent-rs .rpm in {}", packages_dir().display());
+        skip::skip(&missing, GET_PACKAGES, Kind::Tool);
         return;
     };
     let q = |args: &[&str]| stdout(&run(Command::new("rpm").arg("-qp").args(args).arg(&rpm)));
@@ -494,9 +488,11 @@ fn rpm_metadata_contents_and_scripts() {
         .output()
         .unwrap();
     if !out.status.success() {
-        println!(
-            "SKIPPED install check: rpm --root failed here: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let why = String::from_utf8_lossy(&out.stderr);
+        skip::skip(
+            &format!("an rpm that installs into --root here ({})", why.trim()),
+            "the files and scripts were checked above; this host's rpm cannot unpack",
+            Kind::Machine,
         );
         return;
     }

@@ -5,6 +5,12 @@ use codedeploy_agent::config::Config;
 use std::path::Path;
 use std::process::Command;
 
+#[path = "support/skip.rs"]
+mod skip;
+
+/// How to get systemd-analyze, for the skip line.
+const GET_ANALYZE: &str = "apt-get install systemd (scripts/test does)";
+
 const UNIT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/systemd/codedeploy-agent.service"
@@ -37,12 +43,7 @@ fn get(settings: &[(String, String)], key: &str) -> String {
 
 #[test]
 fn systemd_analyze_verify_is_silent() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("SKIPPED: systemd-analyze is not installed");
+    if skip::require_tool("systemd-analyze", GET_ANALYZE).is_none() {
         return;
     }
     let out = Command::new("systemd-analyze")
@@ -61,12 +62,7 @@ fn systemd_analyze_verify_is_silent() {
 
 #[test]
 fn verify_catches_a_bad_setting() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("SKIPPED: systemd-analyze is not installed");
+    if skip::require_tool("systemd-analyze", GET_ANALYZE).is_none() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -137,12 +133,7 @@ fn exposure(unit: &Path) -> String {
 /// docs/operations.md are the ones measured; the default unit stays without it.
 #[test]
 fn hardening_example_verifies_and_its_exposure_is_documented() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("SKIPPED: systemd-analyze is not installed (apt-get install systemd)");
+    if skip::require_tool("systemd-analyze", GET_ANALYZE).is_none() {
         return;
     }
     let dropin = std::fs::read_to_string(HARDENING).unwrap();

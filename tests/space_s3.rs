@@ -75,7 +75,9 @@ fn s3_bundles_are_checked_against_the_reserve() {
     let Some(fs_) = tmpfs_or_skip("s3_bundles_are_checked_against_the_reserve", "size=16m") else {
         return;
     };
-    let moto = Moto::start();
+    let Some(moto) = Moto::start_or_skip() else {
+        return;
+    };
     let fetcher = Fetcher::with_tuning(
         Some(moto.settings()),
         GitHubSettings::default(),

@@ -1,7 +1,9 @@
 //! A moto S3 server for tests and benchmarks, with SigV4 authentication switched on.
 //!
-//! moto (`python3 -m moto.server`, PyPI package `moto[server]`; `.ci/run` installs it) is
-//! started on a free loopback port with `INITIAL_NO_AUTH_ACTION_COUNT` set, so only the first
+//! moto (`python -m moto.server`, PyPI package `moto[server]`) runs from the virtual
+//! environment `scripts/test` makes in `target/moto-venv`, else from `$CODEDEPLOY_MOTO_PYTHON`
+//! or the system's `python3` when those have it; without moto the tests skip
+//! ([`Moto::start_or_skip`]). It is started on a free loopback port with `INITIAL_NO_AUTH_ACTION_COUNT` set, so only the first
 //! few actions go unauthenticated: the embedded setup script spends them creating an IAM user with an
 //! allow-all policy and an access key, then creates the bucket and enables versioning signed
 //! with that key, and checks that a request signed with a wrong secret is refused. Everything
@@ -21,6 +23,38 @@ use std::time::{Duration, Instant};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use codedeploy_agent::transfer::S3Settings;
+
+#[path = "skip.rs"]
+pub mod skip;
+
+/// How to get moto, for the skip line.
+pub const HOW: &str = "run scripts/test, or: python3 -m venv target/moto-venv && \
+target/moto-venv/bin/pip install 'moto[server]>=5'";
+
+/// A Python that can run moto's server and the set-up script, looked for in this order:
+/// `$CODEDEPLOY_MOTO_PYTHON`, `target/moto-venv/bin/python3` (made by scripts/test),
+/// `python3`. Checked once per test binary.
+pub fn python() -> Option<PathBuf> {
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/moto-venv/bin/python3");
+            std::env::var_os("CODEDEPLOY_MOTO_PYTHON")
+                .map(PathBuf::from)
+                .into_iter()
+                .chain([venv, PathBuf::from("python3")])
+                .find(|py| {
+                    Command::new(py)
+                        .args(["-c", "import moto.server, flask, flask_cors, boto3"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success())
+                })
+        })
+        .clone()
+}
 
 /// Run as `python3 -c SETUP <endpoint> <region> <bucket>`; prints the key as JSON.
 const SETUP: &str = r#"
@@ -68,8 +102,26 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts moto and sets it up; panics with the reason (moto missing, not ready in time).
+    /// Starts moto, or prints the skip line and returns `None` when no Python here has it
+    /// (see [`skip`]).
+    pub fn start_or_skip() -> Option<Moto> {
+        match python() {
+            Some(py) => Some(Self::start_with(&py)),
+            None => {
+                skip::skip("moto (python -m moto.server)", HOW, skip::Kind::Tool);
+                None
+            }
+        }
+    }
+
+    /// For benchmarks, which cannot skip: starts moto or panics saying how to get it.
     pub fn start() -> Moto {
+        let py = python().unwrap_or_else(|| panic!("moto is missing; {HOW}"));
+        Self::start_with(&py)
+    }
+
+    /// Starts moto with `python` and sets it up; panics with the reason (not ready in time).
+    fn start_with(python: &std::path::Path) -> Moto {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("moto.log");
         let mut last_err = String::new();
@@ -77,7 +129,7 @@ impl Moto {
         for _ in 0..3 {
             let port = free_port();
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let mut child = Command::new("python3")
+            let mut child = Command::new(python)
                 .args([
                     "-m",
                     "moto.server",
@@ -94,7 +146,7 @@ impl Moto {
                 .stderr(std::fs::File::create(dir.path().join("moto.err")).unwrap())
                 .process_group(0)
                 .spawn()
-                .expect("python3 must be installed to run moto (see .ci/run)");
+                .expect("run moto's python");
             match wait_ready(&mut child, addr) {
                 Ok(()) => {
                     let mut moto = Moto {
@@ -120,11 +172,12 @@ impl Moto {
                 }
             }
         }
-        panic!("moto did not start (is `moto[server]` installed? .ci/run installs it): {last_err}");
+        panic!("moto did not start: {last_err}");
     }
 
     fn setup(&mut self) {
-        let out = Command::new("python3")
+        let python = python().unwrap_or_else(|| PathBuf::from("python3"));
+        let out = Command::new(python)
             .args(["-c", SETUP, &self.endpoint, REGION, &self.bucket])
             .stdin(Stdio::null())
             .output()
