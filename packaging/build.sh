@@ -2,19 +2,24 @@
 # Builds the .deb and .rpm from the Cargo metadata into target/packages/.
 #   packaging/build.sh                  build with the tools on PATH
 #   packaging/build.sh --install-tools  first install the pinned cargo-deb and cargo-generate-rpm
-#                                       when missing (about 12 minutes on 2 busy cores)
+#                                       into target/tools when missing (about 12 minutes on 2
+#                                       busy cores; kept, so later runs reuse them)
 # The release binary is built once and packaged by both tools (--no-build / default reuse).
+# Tools in $CODEDEPLOY_TOOLS_DIR/bin (default target/tools/bin) are found before PATH's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+TOOLS_DIR="${CODEDEPLOY_TOOLS_DIR:-$PWD/target/tools}"
+export PATH="$TOOLS_DIR/bin:$PATH"
 
 CARGO_DEB_VERSION=3.8.0
 CARGO_GENERATE_RPM_VERSION=0.21.1
 
 if [[ "${1:-}" == "--install-tools" ]]; then
     cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION" ||
-        cargo install --locked "cargo-deb@$CARGO_DEB_VERSION"
+        cargo install --locked --root "$TOOLS_DIR" "cargo-deb@$CARGO_DEB_VERSION"
     cargo generate-rpm --version 2>/dev/null | grep -q "$CARGO_GENERATE_RPM_VERSION" ||
-        cargo install --locked "cargo-generate-rpm@$CARGO_GENERATE_RPM_VERSION"
+        cargo install --locked --root "$TOOLS_DIR" "cargo-generate-rpm@$CARGO_GENERATE_RPM_VERSION"
 fi
 
 cargo build --release --bin codedeploy-agent
