@@ -64,6 +64,7 @@ pub fn run_events(executor: &Executor, spec: &DeploymentSpec, events: &[String])
             result: outcome,
             started_at,
             finished_at: crate::status::unix_now(),
+            finished_at_ms: crate::status::local_results::unix_now_ms(),
             pid: std::process::id(),
         },
     );

@@ -28,6 +28,9 @@ pub struct LocalResult {
     /// Unix seconds.
     pub started_at: u64,
     pub finished_at: u64,
+    /// Unix milliseconds of the end, which orders runs that end within one second.
+    #[serde(default)]
+    pub finished_at_ms: u64,
     /// Process id of the run.
     pub pid: u32,
 }
@@ -85,10 +88,24 @@ fn read_all(pid_dir: &Path) -> Vec<LocalResult> {
         .collect()
 }
 
-/// PURE: newest first; equal times by deployment id, so the order is stable.
+/// PURE: newest first (by the second, then the millisecond, which files of older agents
+/// lack); equal times by deployment id, so the order is stable.
 fn newest_first(results: &mut [LocalResult]) {
-    results
-        .sort_by(|a, b| (b.finished_at, &b.deployment_id).cmp(&(a.finished_at, &a.deployment_id)));
+    results.sort_by(|a, b| {
+        (b.finished_at, b.finished_at_ms, &b.deployment_id).cmp(&(
+            a.finished_at,
+            a.finished_at_ms,
+            &a.deployment_id,
+        ))
+    });
+}
+
+/// Unix milliseconds now (0 if the clock is before 1970).
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// PURE: the results beyond the newest `keep`.
@@ -109,6 +126,7 @@ mod tests {
             result: outcome.into(),
             started_at: finished_at.saturating_sub(5),
             finished_at,
+            finished_at_ms: finished_at * 1000,
             pid: 1,
         }
     }
@@ -126,6 +144,17 @@ mod tests {
             .collect();
         assert_eq!(gone, ["d-1"]);
         assert!(to_prune(all, 5).is_empty());
+    }
+
+    #[test]
+    fn runs_ending_in_one_second_are_ordered_by_the_millisecond() {
+        let mut first = result("d-Z", 10, "Failed in Install: 5 x");
+        first.finished_at_ms = 10_100;
+        let mut second = result("d-A", 10, "Succeeded");
+        second.finished_at_ms = 10_900;
+        let mut all = vec![first, second];
+        newest_first(&mut all);
+        assert_eq!(all[0].deployment_id, "d-A");
     }
 
     #[test]

@@ -369,6 +369,7 @@ mod tests {
             result: "Failed in Install: 5 disk full".into(),
             started_at: 1,
             finished_at: super::super::unix_now(),
+            finished_at_ms: 0,
             pid: 9,
         };
         super::super::local_results::record(t.path(), &done).unwrap();
