@@ -10,6 +10,7 @@
 //! | POST | /admin/deployments/{id}/stop | | `{}` |
 //! | GET | /admin/commands/{id} | | one host command |
 //! | GET, POST, DELETE | /admin/faults | FaultRule | rules / `{}` |
+//! | GET | /admin/faults/log | | `[{"second","count"}]`: injected faults per Unix second |
 //! | GET | /admin/state | | the whole state |
 //!
 //! Errors answer `{"error": message}` with 400 (bad input) or 404 (unknown path or object).
@@ -128,6 +129,12 @@ fn route(
             to_json(c)
         }
         (&Method::GET, ["faults"]) => to_json(&*lock(&shared.faults)),
+        (&Method::GET, ["faults", "log"]) => Ok(Value::Array(
+            lock(&shared.fault_log)
+                .iter()
+                .map(|(s, n)| json!({ "second": s, "count": n }))
+                .collect(),
+        )),
         (&Method::POST, ["faults"]) => {
             let rule: FaultRule = parse(body)?;
             lock(&shared.faults).push(rule);

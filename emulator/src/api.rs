@@ -108,6 +108,9 @@ async fn handle_inner(
             .ok_or_else(ApiError::unrecognized_client)?
     };
     let fault = faults::take(&mut lock(&shared.faults), op, &host);
+    if fault.is_some() {
+        faults::note_fault(&mut lock(&shared.fault_log), now_ms());
+    }
     let tamper = fault == Some(FaultKind::TamperSpec);
     match fault {
         Some(FaultKind::ServerError) => return Err(ApiError::server("Injected server fault")),
@@ -248,7 +251,11 @@ fn get_spec(
                         .pki
                         .sign(doc.as_bytes())
                         .map_err(|e| ApiError::server(e.to_string()))?;
-                    lock(&shared.spec_cache).insert(dep_id, p.clone());
+                    let mut cache = lock(&shared.spec_cache);
+                    if cache.len() >= crate::server::SPEC_CACHE_MAX {
+                        cache.clear();
+                    }
+                    cache.insert(dep_id, p.clone());
                     p
                 }
             };

@@ -5,6 +5,20 @@
 //! Faults apply after authentication, like a throttle or fault of the real service.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Seconds of fault counts kept by [`note_fault`]: an hour, so the log stays small.
+pub const FAULT_LOG_SECONDS: usize = 3600;
+
+/// PURE: counts one injected fault in the second of `now_ms` (Unix seconds as keys) and drops
+/// the oldest seconds beyond [`FAULT_LOG_SECONDS`]. Benchmarks read it to see how a fleet's
+/// retries spread over time.
+pub fn note_fault(log: &mut BTreeMap<u64, u32>, now_ms: u64) {
+    *log.entry(now_ms / 1000).or_default() += 1;
+    while log.len() > FAULT_LOG_SECONDS {
+        log.pop_first();
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "fault")]
@@ -133,6 +147,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(json.kind, FaultKind::Redeliver);
+    }
+
+    #[test]
+    fn fault_log_counts_per_second_and_stays_bounded() {
+        let mut log = BTreeMap::new();
+        for ms in [1_000, 1_999, 2_000] {
+            note_fault(&mut log, ms);
+        }
+        assert_eq!(log.into_iter().collect::<Vec<_>>(), vec![(1, 2), (2, 1)]);
+        let mut log = BTreeMap::new();
+        for s in 0..(FAULT_LOG_SECONDS as u64 + 5) {
+            note_fault(&mut log, s * 1000);
+        }
+        assert_eq!(log.len(), FAULT_LOG_SECONDS);
+        assert_eq!(log.keys().next(), Some(&5));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod model;
 pub mod pki;
 mod request;
+pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod sigv4;
@@ -53,6 +54,9 @@ pub struct EmulatorConfig {
     pub state_file: Option<PathBuf>,
     /// Worker threads of the emulator's own runtime.
     pub threads: usize,
+    /// Finished deployments kept with their commands and history (`None`: all); older ones
+    /// are forgotten so a long run stays flat in memory.
+    pub keep_finished: Option<usize>,
 }
 
 impl Default for EmulatorConfig {
@@ -65,6 +69,7 @@ impl Default for EmulatorConfig {
             pki_dir: None,
             state_file: None,
             threads: 2,
+            keep_finished: Some(retention::DEFAULT_KEEP_FINISHED),
         }
     }
 }
@@ -105,10 +110,11 @@ impl Emulator {
             }
         };
         let pki = pki::Pki::load_or_create(&pki_dir)?;
-        let state = match &config.state_file {
+        let mut state = match &config.state_file {
             Some(p) if p.exists() => state::State::load(p)?,
             _ => state::State::new(&config.region),
         };
+        state.keep_finished = config.keep_finished;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.max(1))
             .thread_name("codedeploy-emulator")
@@ -120,6 +126,7 @@ impl Emulator {
             state: Mutex::new(state),
             notifiers: Mutex::default(),
             faults: Mutex::default(),
+            fault_log: Mutex::default(),
             spec_cache: Mutex::default(),
             pki,
             poll_idle: config.poll_idle,
@@ -232,6 +239,14 @@ impl Emulator {
     /// The fault rules not yet used up.
     pub fn faults(&self) -> Vec<FaultRule> {
         lock(&self.shared.faults).clone()
+    }
+
+    /// Injected faults per Unix second, oldest first (the last hour).
+    pub fn fault_log(&self) -> Vec<(u64, u32)> {
+        lock(&self.shared.fault_log)
+            .iter()
+            .map(|(s, n)| (*s, *n))
+            .collect()
     }
 
     pub fn clear_faults(&self) {
