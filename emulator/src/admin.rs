@@ -10,7 +10,7 @@
 //! | POST | /admin/deployments/{id}/stop | | `{}` |
 //! | GET | /admin/commands/{id} | | one host command |
 //! | GET, POST, DELETE | /admin/faults | FaultRule | rules / `{}` |
-//! | GET | /admin/faults/log | | `[{"second","count"}]`: injected faults per Unix second |
+//! | GET | /admin/faults/log | | `[{"second","count","retries"}]`: injected faults per second |
 //! | GET | /admin/state | | the whole state |
 //!
 //! Errors answer `{"error": message}` with 400 (bad input) or 404 (unknown path or object).
@@ -131,8 +131,9 @@ fn route(
         (&Method::GET, ["faults"]) => to_json(&*lock(&shared.faults)),
         (&Method::GET, ["faults", "log"]) => Ok(Value::Array(
             lock(&shared.fault_log)
+                .per_second
                 .iter()
-                .map(|(s, n)| json!({ "second": s, "count": n }))
+                .map(|(s, (n, r))| json!({ "second": s, "count": n, "retries": r }))
                 .collect(),
         )),
         (&Method::POST, ["faults"]) => {
@@ -142,6 +143,7 @@ fn route(
         }
         (&Method::DELETE, ["faults"]) => {
             lock(&shared.faults).clear();
+            lock(&shared.fault_log).rules_cleared();
             Ok(json!({}))
         }
         (&Method::GET, ["state"]) => to_json(&*lock(&shared.state)),

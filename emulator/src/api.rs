@@ -109,7 +109,7 @@ async fn handle_inner(
     };
     let fault = faults::take(&mut lock(&shared.faults), op, &host);
     if fault.is_some() {
-        faults::note_fault(&mut lock(&shared.fault_log), now_ms());
+        lock(&shared.fault_log).note(&host, now_ms());
     }
     let tamper = fault == Some(FaultKind::TamperSpec);
     match fault {

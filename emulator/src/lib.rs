@@ -241,16 +241,20 @@ impl Emulator {
         lock(&self.shared.faults).clone()
     }
 
-    /// Injected faults per Unix second, oldest first (the last hour).
-    pub fn fault_log(&self) -> Vec<(u64, u32)> {
+    /// Injected faults per Unix second, oldest first (the last hour), as
+    /// (second, faults, of which retries: faults on a host already faulted since the rules
+    /// were last cleared).
+    pub fn fault_log(&self) -> Vec<(u64, u32, u32)> {
         lock(&self.shared.fault_log)
+            .per_second
             .iter()
-            .map(|(s, n)| (*s, *n))
+            .map(|(s, (n, r))| (*s, *n, *r))
             .collect()
     }
 
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+        lock(&self.shared.fault_log).rules_cleared();
     }
 
     /// Stops accepting, answers pending long polls, drains connections, saves the state file,

@@ -32,8 +32,8 @@ pub struct Shared {
     pub state: Mutex<State>,
     pub notifiers: Mutex<HashMap<String, Arc<Notify>>>,
     pub faults: Mutex<Vec<FaultRule>>,
-    /// Injected faults per Unix second (`faults::note_fault`), for `/admin/faults/log`.
-    pub fault_log: Mutex<std::collections::BTreeMap<u64, u32>>,
+    /// Injected faults per Unix second, for `/admin/faults/log`.
+    pub fault_log: Mutex<crate::faults::FaultLog>,
     /// Signed envelopes by deployment id: signing once per deployment keeps RSA off the hot
     /// path. Emptied when it reaches `SPEC_CACHE_MAX` (a deployment then signs again).
     pub spec_cache: Mutex<HashMap<String, String>>,
