@@ -69,10 +69,11 @@ def memory(pids):
 
 
 def cpu_share(pids, secs):
-    t0 = sum(b.cpu_ticks(p) for p in pids)
+    """The agents' CPU over `secs` as % of one core: (schedstat, clock ticks of /proc/PID/stat)."""
+    n0, t0 = sum(b.cpu_ns(p) for p in pids), sum(b.cpu_ticks(p) for p in pids)
     time.sleep(secs)
-    t1 = sum(b.cpu_ticks(p) for p in pids)
-    return (t1 - t0) / HZ / secs * 100
+    n1, t1 = sum(b.cpu_ns(p) for p in pids), sum(b.cpu_ticks(p) for p in pids)
+    return (n1 - n0) / 1e9 / secs * 100, (t1 - t0) / HZ / secs * 100
 
 
 def outcome(d):
@@ -124,8 +125,9 @@ def main():
         alive = sum(p.poll() is None for p in procs)
         line, _ = memory(pids)
         print(f"idle, before any deployment ({alive} alive): {line}")
-        print(f"idle CPU of all agents over {a.cpu_secs} s: "
-              f"{cpu_share(pids, a.cpu_secs):.2f} % of one core")
+        ns, ticks = cpu_share(pids, a.cpu_secs)
+        print(f"idle CPU of all agents over {a.cpu_secs} s: {ns:.2f} % of one core "
+              f"(schedstat; {ticks:.2f} % by /proc/PID/stat ticks)")
 
         for config in [c for c in a.configs.split(",") if c]:
             dep = emu.deploy("hooks.tgz", version, etag, config=config)
@@ -149,7 +151,7 @@ def main():
         time.sleep(a.storm_secs)
         emu.call("DELETE", "/faults")
         end_s = int(time.time())
-        cpu_after = cpu_share(pids, 5)
+        cpu_after = cpu_share(pids, 5)[0]
         d = emu.wait_done(dep, within=3600, poll=0.5)
         secs, bad = outcome(d)
         log = [(e["second"] - start_s, e["count"], e["retries"])
