@@ -18,6 +18,10 @@ registered with the emulator, which needs one access key per host). Phases:
    all the storm's retries and of the fleet, and whether the deployment still succeeded
    after the storm.
 
+moto is one Python process: with 500 or more agents downloading at once some connections
+time out (BENCHMARKS.md), so failed hosts are listed with their names; their reasons are in
+agent-NNNN/log/codedeploy-agent.log under the work directory (kept with --keep-workdir).
+
 The bundle has no `files` section (every agent shares one machine and one bundle, so a
 common destination would collide); its four hooks print a few lines each.
 
@@ -30,6 +34,7 @@ on exit (finally block and SIGTERM/SIGINT handlers).
 import argparse
 import io
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -92,11 +97,11 @@ def main():
     ap.add_argument("--poll-idle-secs", type=int, default=45)
     ap.add_argument("--configs", default="OneAtATime,HalfAtATime,AllAtOnce")
     ap.add_argument("--hook-lines", type=int, default=5)
-    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--workdir", default=None, help="parent of the temporary work directory")
+    ap.add_argument("--keep-workdir", action="store_true", help="leave the agents' files")
     a = ap.parse_args()
     b.install_signal_handlers()
-    tmp = tempfile.TemporaryDirectory(prefix="fleet-", dir=a.workdir)
-    w = tmp.name
+    w = tempfile.mkdtemp(prefix="fleet-", dir=a.workdir)
     failed = []
     try:
         print(f"# fleet: {a.agents} agents; {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
@@ -180,7 +185,10 @@ def main():
         print(f"# agents still running at the end: {alive} of {a.agents}")
     finally:
         b.stop_all()
-        tmp.cleanup()
+        if a.keep_workdir:
+            print(f"# work directory kept: {w}")
+        else:
+            shutil.rmtree(w, ignore_errors=True)
     return 1 if failed else 0
 
 
