@@ -5,7 +5,8 @@ One `codedeploy-agent run` (release build) polls the emulator (`codedeploy-emula
 release build, history bounded with --keep-finished) and downloads from moto with SigV4 on.
 Deployments alternate two revisions of a FILES-file tgz bundle whose four hooks print
 HOOK_LINES lines each. Every EVERY deployments it prints one row: the agent's RSS, open fds
-(/proc/PID/fd), threads, disk use under root_dir and log_dir, the number of revision
+(/proc/PID/fd), threads, disk use under root_dir (and of it the deployments log, which
+grows until it rotates at 64 MiB) and log_dir, the number of revision
 directories kept, the log files in log_dir, and the emulator's RSS. At the end it prints
 whether retention held max_revisions and whether the logs rotated. It prints figures and
 asserts nothing about time; it exits 1 if a deployment did not succeed.
@@ -75,7 +76,8 @@ def main():
               f"{a.keep_finished} finished deployments")
         print(f"# {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; {b.machine()}")
         head = ("deploys", "secs", "agent_rss_kib", "agent_hwm_kib", "fds", "threads",
-                "root_mib", "log_mib", "revs_kept", "log_files", "emu_rss_kib")
+                "root_mib", "of_it_deploy_logs_mib", "log_mib", "revs_kept", "log_files",
+                "emu_rss_kib")
         print(" | ".join(head))
         t0 = time.time()
         max_kept = 0
@@ -98,6 +100,7 @@ def main():
                 row = (i, f"{time.time() - t0:.0f}", b.status_kib(pid, "VmRSS:"),
                        b.status_kib(pid, "VmHWM:"), b.count_dir(f"/proc/{pid}/fd"),
                        b.count_dir(f"/proc/{pid}/task"), f"{b.du_bytes(root) / 2**20:.1f}",
+                       f"{b.du_bytes(os.path.join(root, 'deployment-logs')) / 2**20:.1f}",
                        f"{b.du_bytes(logs) / 2**20:.1f}", kept, b.count_dir(logs),
                        b.status_kib(emu.proc.pid, "VmRSS:"))
                 print(" | ".join(str(x) for x in row), flush=True)
