@@ -10,6 +10,7 @@
 //! | POST | /admin/deployments/{id}/stop | | `{}` |
 //! | GET | /admin/commands/{id} | | one host command |
 //! | GET, POST, DELETE | /admin/faults | FaultRule | rules / `{}` |
+//! | GET | /admin/faults/log | | `[{"second","count","retries"}]`: injected faults per second |
 //! | GET | /admin/state | | the whole state |
 //!
 //! Errors answer `{"error": message}` with 400 (bad input) or 404 (unknown path or object).
@@ -128,6 +129,13 @@ fn route(
             to_json(c)
         }
         (&Method::GET, ["faults"]) => to_json(&*lock(&shared.faults)),
+        (&Method::GET, ["faults", "log"]) => Ok(Value::Array(
+            lock(&shared.fault_log)
+                .per_second
+                .iter()
+                .map(|(s, (n, r))| json!({ "second": s, "count": n, "retries": r }))
+                .collect(),
+        )),
         (&Method::POST, ["faults"]) => {
             let rule: FaultRule = parse(body)?;
             lock(&shared.faults).push(rule);
@@ -135,6 +143,7 @@ fn route(
         }
         (&Method::DELETE, ["faults"]) => {
             lock(&shared.faults).clear();
+            lock(&shared.fault_log).rules_cleared();
             Ok(json!({}))
         }
         (&Method::GET, ["state"]) => to_json(&*lock(&shared.state)),

@@ -118,6 +118,7 @@ async fn handle_inner(
                 kind,
             },
         );
+        lock(&shared.fault_log).note(&host, now_ms());
     }
     let tamper = fault == Some(FaultKind::TamperSpec);
     match fault {
@@ -259,7 +260,11 @@ fn get_spec(
                         .pki
                         .sign(doc.as_bytes())
                         .map_err(|e| ApiError::server(e.to_string()))?;
-                    lock(&shared.spec_cache).insert(dep_id, p.clone());
+                    let mut cache = lock(&shared.spec_cache);
+                    if cache.len() >= crate::server::SPEC_CACHE_MAX {
+                        cache.clear();
+                    }
+                    cache.insert(dep_id, p.clone());
                     p
                 }
             };

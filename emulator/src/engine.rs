@@ -351,6 +351,7 @@ impl State {
         d.finished_ms = Some(now_ms);
         d.status_reason = reason;
         let d = d.clone();
+        self.retire(deployment_id);
         if succeeded {
             let g = self.ensure_group(&d.request.group);
             g.last_successful_revision = Some(d.request.revision.clone());
@@ -490,6 +491,7 @@ impl State {
                 None,
             );
         }
+        self.retire(deployment_id);
         self.dirty = true;
         Ok(())
     }

@@ -5,6 +5,39 @@
 //! Faults apply after authentication, like a throttle or fault of the real service.
 
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// Seconds of fault counts kept by [`FaultLog::note`]: an hour, so the log stays small.
+pub const FAULT_LOG_SECONDS: usize = 3600;
+
+/// Injected faults per Unix second, for benchmarks that look at how a fleet's retries spread
+/// over time. A fault that hits a host already faulted since the rules were last cleared
+/// counts as a retry as well (its first fault is not a retry: it is where the host met the
+/// fault). Bounded: the last [`FAULT_LOG_SECONDS`] seconds, and one entry per faulted host.
+#[derive(Debug, Default)]
+pub struct FaultLog {
+    /// Unix second -> (faults, of which retries).
+    pub per_second: BTreeMap<u64, (u32, u32)>,
+    faulted: HashSet<String>,
+}
+
+impl FaultLog {
+    /// PURE: counts one injected fault on `host` at `now_ms`.
+    pub fn note(&mut self, host: &str, now_ms: u64) {
+        let retry = !self.faulted.insert(host.to_string());
+        let e = self.per_second.entry(now_ms / 1000).or_default();
+        e.0 += 1;
+        e.1 += u32::from(retry);
+        while self.per_second.len() > FAULT_LOG_SECONDS {
+            self.per_second.pop_first();
+        }
+    }
+
+    /// The rules were cleared: the next fault on any host is a first one again.
+    pub fn rules_cleared(&mut self) {
+        self.faulted.clear();
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "fault")]
@@ -173,6 +206,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(json.kind, FaultKind::Redeliver);
+    }
+
+    #[test]
+    fn fault_log_counts_per_second_retries_and_stays_bounded() {
+        let mut log = FaultLog::default();
+        for (host, ms) in [("a", 1_000), ("b", 1_999), ("a", 2_000)] {
+            log.note(host, ms);
+        }
+        let got: Vec<_> = log.per_second.iter().map(|(s, c)| (*s, *c)).collect();
+        assert_eq!(got, vec![(1, (2, 0)), (2, (1, 1))]);
+        log.rules_cleared();
+        log.note("a", 3_000);
+        assert_eq!(
+            log.per_second[&3],
+            (1, 0),
+            "a first fault again after clearing"
+        );
+        let mut log = FaultLog::default();
+        for s in 0..(FAULT_LOG_SECONDS as u64 + 5) {
+            log.note("h", s * 1000);
+        }
+        assert_eq!(log.per_second.len(), FAULT_LOG_SECONDS);
+        assert_eq!(log.per_second.keys().next(), Some(&5));
     }
 
     #[test]

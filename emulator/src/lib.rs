@@ -19,6 +19,7 @@ pub mod faults;
 pub mod model;
 pub mod pki;
 mod request;
+pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod sigv4;
@@ -53,6 +54,9 @@ pub struct EmulatorConfig {
     pub state_file: Option<PathBuf>,
     /// Worker threads of the emulator's own runtime.
     pub threads: usize,
+    /// Finished deployments kept with their commands and history (`None`: all); older ones
+    /// are forgotten so a long run stays flat in memory.
+    pub keep_finished: Option<usize>,
 }
 
 impl Default for EmulatorConfig {
@@ -65,6 +69,7 @@ impl Default for EmulatorConfig {
             pki_dir: None,
             state_file: None,
             threads: 2,
+            keep_finished: Some(retention::DEFAULT_KEEP_FINISHED),
         }
     }
 }
@@ -105,10 +110,11 @@ impl Emulator {
             }
         };
         let pki = pki::Pki::load_or_create(&pki_dir)?;
-        let state = match &config.state_file {
+        let mut state = match &config.state_file {
             Some(p) if p.exists() => state::State::load(p)?,
             _ => state::State::new(&config.region),
         };
+        state.keep_finished = config.keep_finished;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.max(1))
             .thread_name("codedeploy-emulator")
@@ -121,6 +127,7 @@ impl Emulator {
             notifiers: Mutex::default(),
             faults: Mutex::default(),
             fault_hits: Mutex::default(),
+            fault_log: Mutex::default(),
             spec_cache: Mutex::default(),
             pki,
             poll_idle: config.poll_idle,
@@ -240,8 +247,20 @@ impl Emulator {
         lock(&self.shared.fault_hits).iter().cloned().collect()
     }
 
+    /// Injected faults per Unix second, oldest first (the last hour), as
+    /// (second, faults, of which retries: faults on a host already faulted since the rules
+    /// were last cleared).
+    pub fn fault_log(&self) -> Vec<(u64, u32, u32)> {
+        lock(&self.shared.fault_log)
+            .per_second
+            .iter()
+            .map(|(s, (n, r))| (*s, *n, *r))
+            .collect()
+    }
+
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+        lock(&self.shared.fault_log).rules_cleared();
     }
 
     /// Stops accepting, answers pending long polls, drains connections, saves the state file,

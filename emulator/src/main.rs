@@ -40,6 +40,9 @@ enum Cmd {
         state_file: Option<PathBuf>,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Finished deployments kept with their commands and history; 0 keeps all.
+        #[arg(long, default_value_t = codedeploy_emulator::retention::DEFAULT_KEEP_FINISHED)]
+        keep_finished: usize,
     },
     /// Talk to a running emulator's admin API.
     Admin {
@@ -143,6 +146,7 @@ async fn main() {
             pki_dir,
             state_file,
             threads,
+            keep_finished,
         } => {
             let config = EmulatorConfig {
                 listen,
@@ -152,6 +156,7 @@ async fn main() {
                 pki_dir,
                 state_file,
                 threads,
+                keep_finished: (keep_finished > 0).then_some(keep_finished),
             };
             serve(config).await
         }

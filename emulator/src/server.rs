@@ -18,6 +18,9 @@ use tokio::sync::{watch, Notify};
 
 pub type Body = Full<Bytes>;
 
+/// Signed specs cached at most; far more than deployments run at once.
+pub const SPEC_CACHE_MAX: usize = 256;
+
 /// Returned by a handler to close the connection without answering (injected `Drop` fault).
 #[derive(Debug, thiserror::Error)]
 #[error("connection dropped by fault injection")]
@@ -31,7 +34,10 @@ pub struct Shared {
     pub faults: Mutex<Vec<FaultRule>>,
     /// Faults applied, oldest first (bounded, see `faults::FAULT_HITS_KEPT`).
     pub fault_hits: Mutex<std::collections::VecDeque<crate::faults::FaultHit>>,
-    /// Signed envelopes by deployment id: signing once per deployment keeps RSA off the hot path.
+    /// Injected faults per Unix second, for `/admin/faults/log`.
+    pub fault_log: Mutex<crate::faults::FaultLog>,
+    /// Signed envelopes by deployment id: signing once per deployment keeps RSA off the hot
+    /// path. Emptied when it reaches `SPEC_CACHE_MAX` (a deployment then signs again).
     pub spec_cache: Mutex<HashMap<String, String>>,
     pub pki: Pki,
     pub poll_idle: Duration,

@@ -3,7 +3,8 @@
 //! Invariants: every access key maps to exactly one host; a host may belong to several
 //! groups and so run one deployment per group at a time; a command id appears in at most
 //! one host queue, and only while the command is `Pending`; `open` holds exactly the ids of
-//! commands not yet `Succeeded`/`Failed`. Operations on deployments and commands live in
+//! commands not yet `Succeeded`/`Failed`; `finished` lists the finished deployments still
+//! kept, at most `keep_finished` of them (`retention`). Operations on deployments and commands live in
 //! `engine` and `commands`; they all run under one lock held by the server.
 
 use crate::error::EmulatorError;
@@ -50,6 +51,12 @@ pub struct State {
     pub open: BTreeSet<String>,
     pub history: HashMap<String, Vec<Event>>,
     pub seq: u64,
+    /// Finished deployments, oldest first; see `retention`.
+    #[serde(default)]
+    pub finished: VecDeque<String>,
+    /// How many finished deployments to keep (`None`: all). Configuration, not state.
+    #[serde(skip)]
+    pub keep_finished: Option<usize>,
     /// Hosts whose long polls must wake up; drained by the server after each operation.
     #[serde(skip)]
     pub wake: Vec<String>,

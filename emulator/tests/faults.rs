@@ -96,6 +96,12 @@ async fn faults_hit_exactly_the_targeted_calls() {
         h1.poll().await.is_some(),
         "next command after the slow completion"
     );
+    // Every injected fault is counted in its second: 2 throttles, 1 server error, 1 drop,
+    // 1 slow answer; h1's second to fourth faults are retries, h2's one is not.
+    let log = emu.fault_log();
+    assert_eq!(log.iter().map(|(_, n, _)| n).sum::<u32>(), 5, "{log:?}");
+    assert_eq!(log.iter().map(|(_, _, r)| r).sum::<u32>(), 3, "{log:?}");
+    assert!(log.windows(2).all(|w| w[0].0 < w[1].0), "oldest first");
     emu.shutdown();
 }
 
