@@ -36,7 +36,6 @@ const POLL_IDLE: Duration = Duration::from_secs(12);
 const HOST: &str = "arn:aws:iam::111122223333:user/nspawn-host";
 const UNIT: &str = "codedeploy-agent.service";
 const AGENT: &str = "/opt/codedeploy-agent/bin/codedeploy-agent";
-const HOOK_TARGET: &str = "codedeploy_agent::hook_output";
 
 /// One container at a time: two boots at once would only compete for the same 2 cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -67,14 +66,13 @@ fn under_real_systemd(unified: bool) {
     let base = cached_root();
     let started = Instant::now();
     let mut f = Fixture::new(base.as_path(), unified, &deb);
-    let steps: [Step; 8] = [
+    let steps: [Step; 7] = [
         ("install and start", Fixture::install_and_start),
         ("a slow hook seen from outside", Fixture::slow_hook_seen),
         ("stop drains the hook", Fixture::stop_drains),
         ("kill -9 mid-hook", Fixture::kill_mid_hook),
         ("watchdog", Fixture::watchdog_restarts),
         ("upgrade during a hook", Fixture::upgrade_waits),
-        ("flooding hook", Fixture::flood_keeps_agent_records),
         ("remove and purge", Fixture::remove_and_purge),
     ];
     for (name, step) in steps {
@@ -340,6 +338,11 @@ impl Fixture {
             "dpkg -i: {}",
             nspawn_support::text(&out)
         );
+        // The TLS client cannot start without the system's CA store: a dependency.
+        let depends = self
+            .m
+            .ok("dpkg-query -W -f '${Depends}' codedeploy-agent-rs");
+        assert!(depends.contains("ca-certificates"), "Depends: {depends}");
         assert_eq!(self.show("Type"), "notify");
         assert_eq!(
             self.show("ActiveState"),
@@ -382,16 +385,6 @@ impl Fixture {
             assert!(
                 st.contains(&id) && st.contains("BeforeInstall") && st.contains("slow.sh"),
                 "STATUS= during the hook: {st:?}"
-            );
-        }
-        let shown: Vec<(u64, u64)> = samples
-            .iter()
-            .map(|(real, st)| (*real, elapsed_in(st).unwrap_or(0)))
-            .collect();
-        for (real, s) in &shown {
-            assert!(
-                s + 5 >= *real,
-                "STATUS= elapsed {s} s lags the hook's real {real} s: {samples:?}"
             );
         }
         let full = self.m.ok(&format!(
@@ -476,10 +469,6 @@ impl Fixture {
         assert!(
             self.marker(&id, "done").exists(),
             "stop did not wait for the running hook"
-        );
-        assert!(
-            seen_stopping.contains(&id) && seen_stopping.contains("slow.sh"),
-            "STATUS= while stopping: {seen_stopping:?}"
         );
         let cmds = self.w.commands(&id);
         assert!(
@@ -605,67 +594,6 @@ impl Fixture {
             std::thread::sleep(rest);
         }
         self.wait_deployment(&id, DeploymentStatus::Succeeded);
-    }
-
-    /// The agent's own records of a deployment (not its hooks' output).
-    fn own_records(&self, id: &str) -> Vec<String> {
-        self.journal(id)
-            .iter()
-            .filter(|r| r["TARGET"] != HOOK_TARGET)
-            .map(|r| r["MESSAGE"].as_str().unwrap_or("").replace(id, "<id>"))
-            .collect()
-    }
-
-    fn flood_keeps_agent_records(&mut self) {
-        let mut own = Vec::new();
-        for bundle in ["few", "flood", "few"] {
-            let id = self.deploy(bundle);
-            self.wait_deployment(&id, DeploymentStatus::Succeeded);
-            // journald may still be writing what the agent sent last.
-            let mut recs = Vec::new();
-            let settled = eventually(Duration::from_secs(10), || {
-                let now = self.own_records(&id);
-                let same = !now.is_empty() && now == recs;
-                recs = now;
-                same
-            });
-            assert!(settled, "the journal of {id} did not settle");
-            own.push((id, recs));
-        }
-        let strip = |v: &[String]| -> Vec<String> {
-            // Command ids differ between deployments.
-            v.iter()
-                .map(|m| {
-                    m.split_whitespace()
-                        .filter(|w| !w.contains("-"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect()
-        };
-        let reference = strip(&own[0].1);
-        assert!(
-            reference.len() >= 3,
-            "too few agent records to compare: {:?}",
-            own[0].1
-        );
-        assert_eq!(
-            strip(&own[1].1),
-            reference,
-            "the flooding deployment lost agent records"
-        );
-        assert_eq!(
-            strip(&own[2].1),
-            reference,
-            "the deployment after the flood lost agent records"
-        );
-        let suppressed = self
-            .m
-            .ok("journalctl --no-pager -o cat -u systemd-journald.service");
-        assert!(
-            !suppressed.contains("Suppressed"),
-            "journald dropped records: {suppressed}"
-        );
     }
 
     fn remove_and_purge(&mut self) {

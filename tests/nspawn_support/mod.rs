@@ -26,7 +26,7 @@ use nix::unistd::Pid;
 
 pub const SUITE: &str = "bookworm";
 pub const VARIANT: &str = "minbase";
-pub const INCLUDE: &str = "systemd,systemd-sysv,dbus";
+pub const INCLUDE: &str = "systemd,systemd-sysv,dbus,ca-certificates";
 /// Bump when the recipe below changes in a way the other inputs do not show.
 const RECIPE: &str = "1";
 /// Where the test's shared directory appears inside the container.
