@@ -55,12 +55,12 @@ fn packaged_agent_under_real_systemd_unified_cgroups() {
 
 fn under_real_systemd(unified: bool) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP systemd_real: {why}");
+    if let Some(m) = skip_reason() {
+        println!("SKIPPED systemd_real: {} is missing; {}", m.what, m.how);
         return;
     }
     let Some(deb) = built_deb() else {
-        eprintln!("SKIP systemd_real: no .deb in target/packages (build it: packaging/build.sh --install-tools)");
+        println!("SKIPPED systemd_real: a built .deb is missing; run packaging/build.sh --install-tools (scripts/test does)");
         return;
     };
     let base = cached_root();

@@ -33,18 +33,40 @@ const RECIPE: &str = "1";
 pub const SHARED: &str = "/srv/cd-test";
 const PATH_IN: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Why nspawn tests cannot run here, as one line naming what is missing and how to get it;
-/// `None` when they can.
-pub fn skip_reason() -> Option<String> {
+/// What keeps nspawn tests from running here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// What is missing, e.g. "systemd-nspawn".
+    pub what: String,
+    /// How to get it.
+    pub how: String,
+    /// True when only the machine decides (root, not nested); false for a tool that
+    /// scripts/test installs.
+    pub machine: bool,
+}
+
+/// Why nspawn tests cannot run here; `None` when they can.
+pub fn skip_reason() -> Option<Missing> {
+    let missing = |what: &str, how: &str, machine: bool| {
+        Some(Missing {
+            what: what.into(),
+            how: how.into(),
+            machine,
+        })
+    };
     if !nix::unistd::geteuid().is_root() {
-        return Some(
-            "not root: systemd-nspawn needs root (run the tests as root or with sudo)".into(),
+        return missing(
+            "root",
+            "systemd-nspawn needs root: run the tests as root or with sudo",
+            true,
         );
     }
     if let Some(c) = inside_container() {
-        return Some(format!(
-            "running inside a container ({c}): nested systemd-nspawn is not supported; run on the host"
-        ));
+        return missing(
+            "a host outside containers",
+            &format!("this runs inside a container ({c}) and nested systemd-nspawn is not supported: run on the host"),
+            true,
+        );
     }
     for (tool, pkg) in [
         ("systemd-nspawn", "systemd-container"),
@@ -53,7 +75,11 @@ pub fn skip_reason() -> Option<String> {
         ("dpkg-deb", "dpkg"),
     ] {
         if !on_path(tool) {
-            return Some(format!("{tool} not found: apt-get install -y {pkg}"));
+            return missing(
+                tool,
+                &format!("apt-get install -y {pkg} (scripts/test does)"),
+                false,
+            );
         }
     }
     None
