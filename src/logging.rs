@@ -6,15 +6,18 @@
 //! and unprefixed (`DEPLOYMENT_ID=d-ABC123`, so `journalctl -u codedeploy-agent
 //! DEPLOYMENT_ID=d-ABC123` shows one deployment), and the text log appends them as
 //! `deployment_id=d-ABC123 ...` to each line. Hook output is logged under the target
-//! [`HOOK_OUTPUT_TARGET`]: it goes to the journal, but not to the text log, where the
-//! deployment's scripts.log and the deployments log already hold it.
+//! [`HOOK_OUTPUT_TARGET`]: it goes to the journal (at priority info, within a per-script
+//! budget, see `hook_journal`), but not to the text log, where the deployment's scripts.log
+//! and the deployments log already hold it. The journal writer is `journal`.
 
+mod hook_journal;
+pub mod journal;
 mod rotate;
 
+pub use hook_journal::{HookJournal, WINDOW, WINDOW_LINES};
 pub use rotate::RotatingFile;
 
 use crate::config::Config;
-use crate::hooks::{HookProgress, Stream};
 use std::path::PathBuf;
 use tracing::Subscriber;
 use tracing_subscriber::fmt::format::Writer;
@@ -34,6 +37,9 @@ pub const FIELDS: [(&str, &str); 5] = [
 
 /// Target of hook output events.
 pub const HOOK_OUTPUT_TARGET: &str = "codedeploy_agent::hook_output";
+/// Target of the record saying how many lines of a script were left out of the journal
+/// (under [`HOOK_OUTPUT_TARGET`], so the text log leaves it out as it leaves out the lines).
+pub const HOOK_OUTPUT_SUMMARY_TARGET: &str = "codedeploy_agent::hook_output::summary";
 /// systemd's journal socket.
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
@@ -107,7 +113,7 @@ pub fn choose_target(cfg: &Config) -> LogTarget {
         std::env::var("JOURNAL_STREAM").ok().as_deref(),
         stderr_identity(),
         std::env::var_os("INVOCATION_ID").is_some(),
-        std::path::Path::new(JOURNAL_SOCKET).exists(),
+        journal::socket_path().exists(),
     );
     if journald {
         LogTarget::Journald
@@ -194,12 +200,8 @@ pub fn daemon_subscriber(
 ) -> Result<(Box<dyn Subscriber + Send + Sync>, LogGuard), LoggingError> {
     let mut fallback_reason = None;
     if target == LogTarget::Journald {
-        match tracing_journald::layer() {
+        match journal::JournalLayer::connect(&journal::socket_path(), &cfg.program_name) {
             Ok(layer) => {
-                // Unprefixed names: `deployment_id` becomes DEPLOYMENT_ID, not F_DEPLOYMENT_ID.
-                let layer = layer
-                    .with_field_prefix(None)
-                    .with_syslog_identifier(cfg.program_name.clone());
                 let sub = tracing_subscriber::registry()
                     .with(filter(cfg, false))
                     .with(layer);
@@ -269,43 +271,6 @@ pub fn command_span(
         deployment_group_id = %deployment_group_id,
         lifecycle_event = %lifecycle_event,
     )
-}
-
-/// Logs one hook progress report (call it from the executor's observer inside
-/// [`command_span`]): script start and end at INFO, each output line under
-/// [`HOOK_OUTPUT_TARGET`], all with the `script` field.
-pub fn log_hook_progress(p: &HookProgress) {
-    match p {
-        HookProgress::ScriptStarted { location, .. } => {
-            tracing::info!(script = %location, "Script - {location}");
-        }
-        HookProgress::Output {
-            location,
-            stream,
-            line,
-        } => {
-            let tag = match stream {
-                Stream::Stdout => "stdout",
-                Stream::Stderr => "stderr",
-            };
-            let line = line.strip_suffix('\n').unwrap_or(line);
-            tracing::info!(target: HOOK_OUTPUT_TARGET, script = %location, "[{tag}]{line}");
-        }
-        HookProgress::ScriptFinished {
-            location,
-            duration,
-            exit,
-            code,
-        } => {
-            let exit = exit.map_or_else(|| "no exit status".to_string(), |e| e.to_string());
-            tracing::info!(
-                script = %location,
-                "Script {location} finished after {:.1} s: {exit} (code {})",
-                duration.as_secs_f64(),
-                code.code()
-            );
-        }
-    }
 }
 
 #[cfg(test)]

@@ -192,6 +192,8 @@ fn tampered_spec_is_refused_and_reported() {
 #[test]
 fn throttling_and_server_faults_lose_no_result() {
     let w = World::new();
+    // Throttled calls wait wait_after_throttle_error (60 s by default); 1 s keeps this quick.
+    w.write_config(&["wait_after_throttle_error: 1"]);
     let seed = seed_zip(w.path(), "seed");
     let (v, e) = w.upload("seed.zip", fs::read(&seed.zip).unwrap());
     w.emu

@@ -11,12 +11,13 @@ fn emit_deployment_events(marker: &str) {
     let span = logging::command_span("hc-1", "d-LOGTEST", "g-1", "AfterInstall");
     let _entered = span.enter();
     tracing::info!(marker, "command received");
-    logging::log_hook_progress(&HookProgress::ScriptStarted {
+    let mut journal = logging::HookJournal::new(1000, std::path::Path::new("scripts.log"));
+    journal.log(&HookProgress::ScriptStarted {
         location: "scripts/migrate.sh".into(),
         index: 1,
         count: 1,
     });
-    logging::log_hook_progress(&HookProgress::Output {
+    journal.log(&HookProgress::Output {
         location: "scripts/migrate.sh".into(),
         stream: Stream::Stdout,
         line: format!("hook-says-{marker}\n"),

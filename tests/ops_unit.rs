@@ -4,6 +4,7 @@
 use codedeploy_agent::config::Config;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const UNIT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -92,6 +93,19 @@ fn settings_the_agent_relies_on() {
     assert_eq!(get(&s, "WatchdogSec"), "10min");
     let stop: u64 = get(&s, "TimeoutStopSec").parse().unwrap();
     assert!(stop > Config::default().kill_agent_max_wait_time_seconds);
+    // The journal budget (ADR 0007): the unit's rate limit leaves the agent room above the
+    // most hook output it forwards in one interval.
+    assert_eq!(get(&s, "LogRateLimitIntervalSec"), "30s");
+    assert_eq!(
+        codedeploy_agent::logging::WINDOW,
+        Duration::from_secs(30),
+        "the agent's window is the unit's interval"
+    );
+    let burst: u64 = get(&s, "LogRateLimitBurst").parse().unwrap();
+    assert!(
+        burst >= codedeploy_agent::logging::WINDOW_LINES + 5000,
+        "{burst}"
+    );
     let exec = get(&s, "ExecStart");
     assert!(
         exec.contains("exec /opt/codedeploy-agent/bin/codedeploy-agent run"),

@@ -108,6 +108,17 @@ async fn handle_inner(
             .ok_or_else(ApiError::unrecognized_client)?
     };
     let fault = faults::take(&mut lock(&shared.faults), op, &host);
+    if let Some(kind) = fault {
+        faults::record_hit(
+            &mut lock(&shared.fault_hits),
+            faults::FaultHit {
+                at_ms: now_ms(),
+                operation: op.to_string(),
+                host_id: host.clone(),
+                kind,
+            },
+        );
+    }
     let tamper = fault == Some(FaultKind::TamperSpec);
     match fault {
         Some(FaultKind::ServerError) => return Err(ApiError::server("Injected server fault")),

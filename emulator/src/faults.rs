@@ -51,6 +51,28 @@ impl FaultRule {
     }
 }
 
+/// One injected fault as it was applied: when, to which call. Tests read these to see when
+/// an agent retried (the spacing of its attempts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultHit {
+    pub at_ms: u64,
+    pub operation: String,
+    pub host_id: String,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+}
+
+/// Fault hits kept (the oldest go first), so a long benchmark's memory stays bounded.
+pub const FAULT_HITS_KEPT: usize = 10_000;
+
+/// PURE: appends `hit`, dropping the oldest beyond [`FAULT_HITS_KEPT`].
+pub fn record_hit(hits: &mut std::collections::VecDeque<FaultHit>, hit: FaultHit) {
+    if hits.len() >= FAULT_HITS_KEPT {
+        hits.pop_front();
+    }
+    hits.push_back(hit);
+}
+
 /// PURE: finds the first rule matching the call, uses it up once, and returns its fault.
 /// `Redeliver` rules are left alone: they apply only through [`take_redeliver`].
 pub fn take(rules: &mut Vec<FaultRule>, operation: &str, host_id: &str) -> Option<FaultKind> {
@@ -89,6 +111,24 @@ fn take_if(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_hits_are_bounded() {
+        let mut hits = std::collections::VecDeque::new();
+        for i in 0..FAULT_HITS_KEPT as u64 + 5 {
+            record_hit(
+                &mut hits,
+                FaultHit {
+                    at_ms: i,
+                    operation: "PollHostCommand".into(),
+                    host_id: "h".into(),
+                    kind: FaultKind::Throttle,
+                },
+            );
+        }
+        assert_eq!(hits.len(), FAULT_HITS_KEPT);
+        assert_eq!(hits.front().map(|h| h.at_ms), Some(5));
+    }
 
     #[test]
     fn rules_are_used_up_exactly() {

@@ -26,7 +26,7 @@ pub mod spec;
 pub mod state;
 
 pub use error::{ApiError, EmulatorError};
-pub use faults::{FaultKind, FaultRule};
+pub use faults::{FaultHit, FaultKind, FaultRule};
 pub use model::*;
 pub use state::HostRegistration;
 
@@ -120,6 +120,7 @@ impl Emulator {
             state: Mutex::new(state),
             notifiers: Mutex::default(),
             faults: Mutex::default(),
+            fault_hits: Mutex::default(),
             spec_cache: Mutex::default(),
             pki,
             poll_idle: config.poll_idle,
@@ -232,6 +233,11 @@ impl Emulator {
     /// The fault rules not yet used up.
     pub fn faults(&self) -> Vec<FaultRule> {
         lock(&self.shared.faults).clone()
+    }
+
+    /// The faults applied so far, oldest first (at most `faults::FAULT_HITS_KEPT`).
+    pub fn fault_hits(&self) -> Vec<FaultHit> {
+        lock(&self.shared.fault_hits).iter().cloned().collect()
     }
 
     pub fn clear_faults(&self) {

@@ -29,6 +29,8 @@ pub struct Shared {
     pub state: Mutex<State>,
     pub notifiers: Mutex<HashMap<String, Arc<Notify>>>,
     pub faults: Mutex<Vec<FaultRule>>,
+    /// Faults applied, oldest first (bounded, see `faults::FAULT_HITS_KEPT`).
+    pub fault_hits: Mutex<std::collections::VecDeque<crate::faults::FaultHit>>,
     /// Signed envelopes by deployment id: signing once per deployment keeps RSA off the hot path.
     pub spec_cache: Mutex<HashMap<String, String>>,
     pub pki: Pki,

@@ -33,6 +33,11 @@ pub const MAX_CONCURRENT_COMMANDS: usize = 16;
 const COMPLETE_MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 /// Completions remembered so a command delivered again after it finished is answered, not rerun.
 const REMEMBERED_COMPLETIONS: usize = 256;
+/// The window over which the first poll after the last running command finished is spread
+/// (uniformly, see [`spread_next_poll`]). 5 s: a fleet's polls then fall in 5 different
+/// seconds instead of one, and a command arriving in that window waits at most 5 s (the
+/// official agent pauses `wait_between_runs` after every poll anyway).
+pub const FIRST_POLL_SPREAD: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -62,6 +67,8 @@ pub(crate) struct Shared {
     pub status: Arc<StatusFile>,
     in_flight: Mutex<HashSet<String>>,
     completed: Mutex<VecDeque<(String, CommandStatus, Diagnostics)>>,
+    /// A command finished since the poll loop last looked (see [`spread_next_poll`]).
+    finished: AtomicBool,
     group_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -131,6 +138,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
+        self.finished.store(true, Ordering::SeqCst);
+    }
+    fn running(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }
 
@@ -142,13 +156,13 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// A jitter fraction in [0, 1) without a random-number crate: the clock's low bits.
-fn jitter() -> f64 {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    f64::from(nanos % 1000) / 1000.0
+/// PURE: whether the next poll waits a random part of [`FIRST_POLL_SPREAD`] first: when a
+/// command finished since the last poll began and none is running now. A fleet that got a
+/// deployment together finishes it together, and would otherwise start its next long polls
+/// (and so every later one) in the same second; the wait gives each agent its own phase.
+/// Polls while commands run are never delayed, so the next lifecycle event is not either.
+fn spread_next_poll(finished_since_last_poll: bool, running: usize) -> bool {
+    finished_since_last_poll && running == 0
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -218,10 +232,14 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
         } else {
             SpecFormatPolicy::AllowTextJson
         },
-        backoff: Arc::new(Backoff::default()),
+        backoff: Arc::new(Backoff::new().with_waits(
+            Duration::from_secs(cfg.wait_after_throttle_error),
+            Duration::from_secs(cfg.wait_after_connection_problem),
+        )),
         status: status.clone(),
         in_flight: Mutex::new(HashSet::new()),
         completed: Mutex::new(VecDeque::new()),
+        finished: AtomicBool::new(false),
         group_locks: Mutex::new(HashMap::new()),
     });
 
@@ -390,6 +408,20 @@ async fn poll_loop(
             p = capacity.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = stop.changed() => break,
         };
+        if spread_next_poll(
+            shared.finished.swap(false, Ordering::SeqCst),
+            shared.running(),
+        ) {
+            let wait = crate::random::below(FIRST_POLL_SPREAD);
+            info!(
+                "no command is running: next poll in {:.3} s (spread so a fleet does not poll in step)",
+                wait.as_secs_f64()
+            );
+            pause(wait, &mut stop).await;
+            if *stop.borrow() {
+                break;
+            }
+        }
         notify::status(&shared.status.line());
         let started = Instant::now();
         let polled = tokio::select! {
@@ -416,10 +448,10 @@ async fn poll_loop(
             }
             Err(e) => {
                 shared.backoff.record_failure();
-                let delay = shared.backoff.delay(jitter());
+                let delay = shared.backoff.delay_after(&e);
                 warn!(
-                    "Error polling for host commands: {e}; retrying in {} s",
-                    delay.as_secs()
+                    "Error polling for host commands: {e}; retrying in {:.3} s",
+                    delay.as_secs_f64()
                 );
                 pause(delay, &mut stop).await;
             }
@@ -522,6 +554,19 @@ mod tests {
             command_name: name.into(),
             nonce: None,
         }
+    }
+
+    #[test]
+    fn first_poll_spread_only_when_idle_after_a_command() {
+        assert!(spread_next_poll(true, 0));
+        assert!(
+            !spread_next_poll(true, 1),
+            "a running command's next event is not delayed"
+        );
+        assert!(
+            !spread_next_poll(false, 0),
+            "an idle agent keeps its own phase"
+        );
     }
 
     #[test]

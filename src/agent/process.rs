@@ -212,7 +212,13 @@ async fn execute(
                 Ok(l) => l,
                 Err(e) => return Err(Diagnostics::unknown(e.to_string())),
             };
-        let mut observer = |p: HookProgress| observe(&status, &spec_for_task, &name, p);
+        let scripts_log = crate::state::scripts_log(&executor.deployment_dir(&spec_for_task));
+        let mut journal = crate::logging::HookJournal::new(
+            executor.config.hook_output_journal_lines,
+            &scripts_log,
+        );
+        let mut observer =
+            |p: HookProgress| observe(&status, &spec_for_task, &name, &mut journal, p);
         executor
             .execute(&name, &spec_for_task, &mut observer)
             .map_err(|e| {
@@ -248,9 +254,10 @@ fn observe(
     status: &crate::status::StatusFile,
     spec: &DeploymentSpec,
     event: &str,
+    journal: &mut crate::logging::HookJournal,
     p: HookProgress,
 ) {
-    crate::logging::log_hook_progress(&p);
+    journal.log(&p);
     if let HookProgress::ScriptStarted {
         location,
         index,

@@ -59,6 +59,9 @@ pub struct Config {
     pub deployment_spec_ca_file: Option<PathBuf>,
     /// Size at which scripts.log is rotated.
     pub scripts_log_max_bytes: u64,
+    /// Lines of each hook script's output the daemon forwards to the journal; the rest is
+    /// counted in one summary line (all of it stays in scripts.log).
+    pub hook_output_journal_lines: u64,
     /// Size at which the agent's text log is rotated, and how many rotated files are kept.
     pub log_max_bytes: u64,
     pub log_keep_files: u32,
@@ -102,12 +105,18 @@ impl Default for Config {
             ignore_ownership_in_bundle: false,
             deployment_spec_ca_file: None,
             scripts_log_max_bytes: 64 * 1024 * 1024,
+            hook_output_journal_lines: DEFAULT_HOOK_OUTPUT_JOURNAL_LINES,
             log_max_bytes: 64 * 1024 * 1024,
             log_keep_files: 7,
             deploy_local_lock_wait_seconds: 60,
         }
     }
 }
+
+/// Default of `hook_output_journal_lines`: 1000 lines (about 100 KB) show a script's start-up
+/// and its failure in `journalctl`, while ten scripts at their budget stay well below the
+/// unit's `LogRateLimitBurst` (docs/adr/0007-systemd-unit.md, "Journal budget").
+pub const DEFAULT_HOOK_OUTPUT_JOURNAL_LINES: u64 = 1000;
 
 /// A configuration file the agent cannot start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -282,6 +291,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             "wait_after_connection_problem" => {
                 c.wait_after_connection_problem = number(0, "a whole number of seconds")?
             }
+            "hook_output_journal_lines" => {
+                c.hook_output_journal_lines = number(0, "a whole number of lines, 0 or more")?
+            }
             "max_revisions" => {
                 let n = number(0, "a whole number of revisions to keep, 0 or more")?;
                 c.max_revisions = u32::try_from(n).map_err(|_| bad("a number below 2^32", text))?;
@@ -366,6 +378,7 @@ const KNOWN_KEYS: &[&str] = &[
     "archive_max_extraction_size",
     "free_space_reserve",
     "scripts_log_max_bytes",
+    "hook_output_journal_lines",
     "log_max_bytes",
     "log_keep_files",
     "deploy_local_lock_wait_seconds",

@@ -217,3 +217,34 @@ fn deploy_local_lock_wait() {
     assert_eq!(e.key.as_deref(), Some("deploy_local_lock_wait_seconds"));
     assert!(e.message.contains("whole number of seconds"), "{e}");
 }
+
+#[test]
+fn retry_waits_and_the_journal_budget() {
+    let c = p("").unwrap().config;
+    assert_eq!(
+        (c.wait_after_throttle_error, c.wait_after_connection_problem),
+        (60, 5)
+    );
+    assert_eq!(c.hook_output_journal_lines, 1000);
+    let c = p(":hook_output_journal_lines: 0\nwait_after_throttle_error: 2\n")
+        .unwrap()
+        .config;
+    assert_eq!(
+        (c.hook_output_journal_lines, c.wait_after_throttle_error),
+        (0, 2)
+    );
+    let e = p("hook_output_journal_lines: -1\n").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("hook_output_journal_lines"));
+    assert!(e.message.contains("whole number of lines"), "{e}");
+    let shipped = p(include_str!("../../packaging/files/codedeployagent.yml"))
+        .unwrap()
+        .config;
+    assert_eq!(
+        shipped.hook_output_journal_lines,
+        c_default().hook_output_journal_lines
+    );
+}
+
+fn c_default() -> Config {
+    Config::default()
+}

@@ -3,7 +3,7 @@
 //! role credentials.
 //!
 //! Invariants: every request is tried at most three times (pauses 1 s then 2 s, scaled by
-//! `retry_unit` in tests); a 401 drops the cached token and retries once with a new one;
+//! `retry_unit` in tests, each spread by ±20 % like every retry of the agent); a 401 drops the cached token and retries once with a new one;
 //! metadata is never fetched through a proxy; the endpoint follows
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
 
@@ -134,7 +134,11 @@ impl Imds {
         let mut last = Err(meta_err(path, "no attempt made"));
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(self.inner.retry_unit * attempt).await;
+                tokio::time::sleep(crate::random::spread(
+                    self.inner.retry_unit * attempt,
+                    super::JITTER,
+                ))
+                .await;
             }
             let mut req = if put_token {
                 self.inner.http.put(&url).header(

@@ -17,7 +17,7 @@ mod spec;
 mod wire;
 
 pub use backoff::{
-    base_delay_secs, complete_until_accepted, random_jitter, Backoff, JITTER, MAX_FAILURES,
+    base_delay_secs, complete_until_accepted, Backoff, Failure, JITTER, MAX_FAILURES,
 };
 pub use client::{
     http_client, install_crypto_provider, redact_userinfo, ClientSettings, CommandClient,

@@ -83,24 +83,9 @@ pub fn read_config(explicit: Option<&Path>) -> Result<Config, LocalError> {
 /// `d-` + 9 characters from A-Z0-9 + `-local`, as the official tool names local deployments.
 fn new_deployment_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut bytes = [0u8; 9];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .is_err()
-    {
-        // Without /dev/urandom, time and pid still make collisions unlikely on one host.
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-            ^ u128::from(std::process::id()) << 64;
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (seed >> (i * 7)) as u8;
-        }
-    }
-    let id: String = bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+    // The agent's one random source (`crate::random`), seeded from the kernel.
+    let id: String = (0..9)
+        .map(|_| ALPHABET[crate::random::index(ALPHABET.len())] as char)
         .collect();
     format!("d-{id}-local")
 }

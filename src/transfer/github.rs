@@ -101,11 +101,14 @@ impl GitHub {
                     codes: codes.join("; "),
                 });
             };
+            // Spread like every other retry of the agent (`crate::random`).
+            let delay = crate::random::spread(*delay, crate::control::JITTER);
             tracing::warn!(
-                "GitHub answered {} for {url}; retrying in {delay:?}",
-                status
+                "GitHub answered {} for {url}; retrying in {:.1} s",
+                status,
+                delay.as_secs_f64()
             );
-            tokio::time::sleep(*delay).await;
+            tokio::time::sleep(delay).await;
             attempt += 1;
         };
         tracing::info!("Downloading bundle from {url}");

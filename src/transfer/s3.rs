@@ -85,8 +85,11 @@ impl S3 {
                         obj.bucket,
                         obj.key
                     );
-                    tokio::time::sleep(rules::resume_delay(tuning.resume_base_delay, resumes))
-                        .await;
+                    tokio::time::sleep(crate::random::spread(
+                        rules::resume_delay(tuning.resume_base_delay, resumes),
+                        crate::control::JITTER,
+                    ))
+                    .await;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -160,7 +163,11 @@ impl S3 {
                 obj.key,
                 tuning.resume_attempts
             );
-            tokio::time::sleep(rules::resume_delay(tuning.resume_base_delay, resumes)).await;
+            tokio::time::sleep(crate::random::spread(
+                rules::resume_delay(tuning.resume_base_delay, resumes),
+                crate::control::JITTER,
+            ))
+            .await;
         }
     }
 
