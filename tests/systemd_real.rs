@@ -32,10 +32,13 @@ use std::time::{Duration, Instant};
 /// The emulator's idle long poll. Longer than the STATUS= refresh the test demands, so a
 /// status that only changes once per poll is caught; after the agent stops or dies the test
 /// waits this long, so that no command goes to the dead agent's outstanding poll.
-const POLL_IDLE: Duration = Duration::from_secs(12);
+const POLL_IDLE: Duration = Duration::from_secs(8);
 const HOST: &str = "arn:aws:iam::111122223333:user/nspawn-host";
 const UNIT: &str = "codedeploy-agent.service";
 const AGENT: &str = "/opt/codedeploy-agent/bin/codedeploy-agent";
+/// Hook output, and the record saying how much of it was left out of the journal.
+const HOOK_TARGET: &str = "codedeploy_agent::hook_output";
+const HOOK_SUMMARY_TARGET: &str = "codedeploy_agent::hook_output::summary";
 
 /// One container at a time: two boots at once would only compete for the same 2 cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -65,14 +68,18 @@ fn under_real_systemd(unified: bool) {
     };
     let base = cached_root();
     let started = Instant::now();
-    let mut f = Fixture::new(base.as_path(), unified, &deb);
-    let steps: [Step; 7] = [
+    // None: moto is missing (the skip line is printed where that is decided).
+    let Some(mut f) = Fixture::new(base.as_path(), unified, &deb) else {
+        return;
+    };
+    let steps: [Step; 8] = [
         ("install and start", Fixture::install_and_start),
         ("a slow hook seen from outside", Fixture::slow_hook_seen),
         ("stop drains the hook", Fixture::stop_drains),
         ("kill -9 mid-hook", Fixture::kill_mid_hook),
         ("watchdog", Fixture::watchdog_restarts),
         ("upgrade during a hook", Fixture::upgrade_waits),
+        ("flooding hook", Fixture::flood_keeps_agent_records),
         ("remove and purge", Fixture::remove_and_purge),
     ];
     for (name, step) in steps {
@@ -150,6 +157,22 @@ fn newer_deb(deb: &Path, into: &Path) -> (PathBuf, String) {
     (out, version)
 }
 
+/// `World::with_poll_idle` returns the world, or (where moto may be missing and the test
+/// skips) an `Option` of it; this accepts both, so the test builds on either side of that change.
+trait IntoWorld {
+    fn into_world(self) -> Option<World>;
+}
+impl IntoWorld for World {
+    fn into_world(self) -> Option<World> {
+        Some(self)
+    }
+}
+impl IntoWorld for Option<World> {
+    fn into_world(self) -> Option<World> {
+        self
+    }
+}
+
 struct Fixture {
     // Field order is drop order: the container goes before the servers it talks to.
     m: Machine,
@@ -161,8 +184,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new(base: &Path, unified: bool, deb: &Path) -> Fixture {
-        let w = World::with_poll_idle(HOST, POLL_IDLE);
+    fn new(base: &Path, unified: bool, deb: &Path) -> Option<Fixture> {
+        let w = World::with_poll_idle(HOST, POLL_IDLE).into_world()?;
         let m = Machine::boot(base, unified);
         let deb_in = m.put("agent.deb", &fs::read(deb).expect("read the .deb"));
         let (newer, version) = newer_deb(deb, w.path());
@@ -175,7 +198,7 @@ impl Fixture {
             bundles: BTreeMap::new(),
         };
         f.publish_bundles();
-        f
+        Some(f)
     }
 
     fn layout(&self) -> &'static str {
@@ -387,6 +410,16 @@ impl Fixture {
                 "STATUS= during the hook: {st:?}"
             );
         }
+        let shown: Vec<(u64, u64)> = samples
+            .iter()
+            .map(|(real, st)| (*real, elapsed_in(st).unwrap_or(0)))
+            .collect();
+        for (real, s) in &shown {
+            assert!(
+                s + 4 >= *real,
+                "STATUS= elapsed {s} s lags the hook's real {real} s: {samples:?}"
+            );
+        }
         let full = self.m.ok(&format!(
             "systemctl status --no-pager --lines=0 {UNIT} || true"
         ));
@@ -396,7 +429,8 @@ impl Fixture {
         );
 
         // status --json: the running event and script.
-        let js = self.m.ok(&format!("{AGENT} status --json"));
+        // As the README types it: the package puts the command on PATH.
+        let js = self.m.ok("codedeploy-agent status --json");
         let v: serde_json::Value = serde_json::from_str(&js).expect("status --json is JSON");
         let running = v["in_progress"].as_array().cloned().unwrap_or_default();
         assert!(
@@ -443,6 +477,7 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no hook line in the journal: {recs:?}"));
         assert_eq!(hook_line["DEPLOYMENT_ID"], id.as_str());
         assert_eq!(hook_line["LIFECYCLE_EVENT"], "BeforeInstall");
+        assert_eq!(hook_line["PRIORITY"], "6", "hook output at priority info");
         assert!(
             hook_line["SCRIPT"]
                 .as_str()
@@ -469,6 +504,10 @@ impl Fixture {
         assert!(
             self.marker(&id, "done").exists(),
             "stop did not wait for the running hook"
+        );
+        assert!(
+            seen_stopping.contains(&id) && seen_stopping.contains("slow.sh"),
+            "STATUS= while stopping: {seen_stopping:?}"
         );
         let cmds = self.w.commands(&id);
         assert!(
@@ -596,11 +635,101 @@ impl Fixture {
         self.wait_deployment(&id, DeploymentStatus::Succeeded);
     }
 
+    /// The agent's own records of a deployment (not its hooks' output).
+    fn own_records(&self, id: &str) -> Vec<String> {
+        self.journal(id)
+            .iter()
+            .filter(|r| r["TARGET"] != HOOK_TARGET && r["TARGET"] != HOOK_SUMMARY_TARGET)
+            .map(|r| r["MESSAGE"].as_str().unwrap_or("").replace(id, "<id>"))
+            .collect()
+    }
+
+    fn flood_keeps_agent_records(&mut self) {
+        let mut own = Vec::new();
+        for bundle in ["few", "flood", "few"] {
+            let id = self.deploy(bundle);
+            self.wait_deployment(&id, DeploymentStatus::Succeeded);
+            // journald may still be taking in what the hook and the agent sent last: wait
+            // (bounded) until two reads 2 s apart agree.
+            let mut recs = Vec::new();
+            let mut settled = false;
+            for _ in 0..30 {
+                let now = self.own_records(&id);
+                if !now.is_empty() && now == recs {
+                    settled = true;
+                    break;
+                }
+                recs = now;
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            assert!(settled, "the journal of {id} did not settle: {recs:?}");
+            own.push((id, recs));
+        }
+        // Command ids and durations differ between deployments.
+        let strip = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|m| {
+                    let mut prev = "";
+                    let mut words = Vec::new();
+                    for w in m.split_whitespace() {
+                        words.push(if prev == "command" {
+                            "<cmd>"
+                        } else if w.parse::<f64>().is_ok() {
+                            "<n>"
+                        } else {
+                            w
+                        });
+                        prev = w;
+                    }
+                    words.join(" ")
+                })
+                .collect()
+        };
+        let reference = strip(&own[0].1);
+        assert!(
+            reference.len() >= 3,
+            "too few agent records to compare: {:?}",
+            own[0].1
+        );
+        assert_eq!(
+            strip(&own[1].1),
+            reference,
+            "the flooding deployment lost agent records"
+        );
+        assert_eq!(
+            strip(&own[2].1),
+            reference,
+            "the deployment after the flood lost agent records"
+        );
+        // One line says how many lines were left out and where all of them are.
+        let flood = self.journal(&own[1].0);
+        let summary = flood
+            .iter()
+            .find(|r| r["TARGET"] == HOOK_SUMMARY_TARGET)
+            .unwrap_or_else(|| panic!("no left-out line for the flooding script"));
+        let text = summary["MESSAGE"].as_str().unwrap_or("");
+        assert!(
+            text.contains("left out") && text.contains("scripts.log"),
+            "{summary}"
+        );
+        let suppressed = self
+            .m
+            .ok("journalctl --no-pager -o cat -u systemd-journald.service");
+        assert!(
+            !suppressed.contains("Suppressed"),
+            "journald dropped records: {suppressed}"
+        );
+    }
+
     fn remove_and_purge(&mut self) {
         self.m.ok("dpkg -r codedeploy-agent-rs");
         assert_ne!(self.show("ActiveState"), "active");
         let exists = |p: &str| self.m.sh(&format!("test -e {p}")).status.success();
         assert!(!exists(AGENT), "removal leaves the binary");
+        assert!(
+            !exists("/usr/bin/codedeploy-agent"),
+            "removal leaves the PATH link"
+        );
         for kept in [
             "/etc/codedeploy-agent/conf/codedeployagent.yml",
             "/opt/codedeploy-agent/deployment-root",
