@@ -34,6 +34,7 @@ pub mod plan; // PURE: install plan, cleanup journal parsing, retention of old r
 pub mod space; // free space: the reserve rule (PURE) and statvfs checks before and while writing
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
 pub mod status; // status file, `status` command, systemd STATUS= line, .version file
+pub mod sys; // the one home of `unsafe`: safe wrappers over localtime_r, mktime, waitid, madvise, pre_exec
 pub mod transfer; // adapter: S3 and GitHub bundle downloads streamed into the unpacker
 pub mod validate; // `validate`: bundle -> summary or every problem found
 

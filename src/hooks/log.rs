@@ -82,11 +82,8 @@ pub struct LocalTime {
 impl LocalTime {
     pub fn at(t: SystemTime) -> Self {
         let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let secs = since.as_secs() as libc::time_t;
-        // SAFETY: localtime_r writes only into the zeroed struct we own.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-        if !ok {
+        let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+        let Some(tm) = crate::sys::localtime(secs) else {
             return Self {
                 year: 1970,
                 month: 1,
@@ -96,14 +93,14 @@ impl LocalTime {
                 second: 0,
                 millis: 0,
             };
-        }
+        };
         Self {
-            year: tm.tm_year + 1900,
-            month: (tm.tm_mon + 1) as u32,
-            day: tm.tm_mday as u32,
-            hour: tm.tm_hour as u32,
-            minute: tm.tm_min as u32,
-            second: tm.tm_sec as u32,
+            year: tm.year,
+            month: tm.month,
+            day: tm.day,
+            hour: tm.hour,
+            minute: tm.minute,
+            second: tm.second,
             millis: since.subsec_millis(),
         }
     }
