@@ -4,7 +4,8 @@
 //! Decisions are pure; I/O lives at the edges. The modules marked PURE below take plain data
 //! and return plain data: they never touch the disk, the network, the clock or processes, and
 //! they are unit-tested as plain functions. Adapters (`state`, `bundle`, `install`, `hooks`,
-//! `logging`) do the I/O; the drivers (`local`, later the daemon) call both.
+//! `logging`) do the I/O; the drivers (`local` for `deploy-local`, `agent` for the daemon) call
+//! both through `executor`.
 //!
 //! Dependencies point inward: pure modules use nothing of the crate's I/O.
 

@@ -1,11 +1,14 @@
-//! PURE: lifecycle events, their order, and which revision's appspec and scripts run each
-//! event (spec 5.2, 10.2, 12.3, 12.4).
+//! PURE: lifecycle events, their order, and which revision's appspec and scripts run each event
+//! (docs/behaviour/commands.md#lifecycle-events, docs/behaviour/hooks.md#revision-selection,
+//! docs/behaviour/local-cli.md#local-argument-checks,
+//! docs/behaviour/local-cli.md#local-deployment).
 //!
 //! Invariants: `revision_for` is the single place that decides which deployment directory an
 //! event reads its appspec and scripts from; the local event list always contains
 //! DownloadBundle before Install.
 
-/// The canonical in-place order (spec 5.2), used by the local tool and the emulator.
+/// The canonical in-place order (docs/behaviour/commands.md#lifecycle-events), used by the local
+/// tool and the emulator.
 pub const CANONICAL_EVENTS: [&str; 11] = [
     "BeforeBlockTraffic",
     "AfterBlockTraffic",
@@ -23,7 +26,8 @@ pub const CANONICAL_EVENTS: [&str; 11] = [
 pub const DOWNLOAD_BUNDLE: &str = "DownloadBundle";
 pub const INSTALL: &str = "Install";
 
-/// Events that run user scripts by default (the canonical ones less the two reserved).
+/// DownloadBundle and Install: the agent's own work, which runs no user scripts (an appspec
+/// may not hook them); every other canonical event runs the appspec's scripts.
 pub fn is_reserved(event: &str) -> bool {
     event == DOWNLOAD_BUNDLE || event == INSTALL
 }
@@ -32,7 +36,8 @@ pub fn is_canonical(event: &str) -> bool {
     CANONICAL_EVENTS.contains(&event)
 }
 
-/// Command names are PascalCase words (spec 5.1), anchored at both ends here.
+/// Command names are PascalCase words (docs/behaviour/commands.md#command-dispatch), anchored at
+/// both ends here.
 pub fn is_pascal_case(name: &str) -> bool {
     let mut chars = name.chars().peekable();
     if name.is_empty() {
@@ -81,7 +86,7 @@ pub enum Selector {
     MostRecentOrIgnore,
 }
 
-/// Spec 10.2's table.
+/// The table of docs/behaviour/hooks.md#revision-selection.
 pub fn selector(event: &str, kind: DeploymentType, creator: Creator) -> Selector {
     let bg_rollback = kind == DeploymentType::BlueGreen && creator == Creator::Rollback;
     match event {
@@ -115,7 +120,7 @@ pub fn revision_for<'a, P: ?Sized>(
     facts: RevisionFacts<'a, P>,
 ) -> Option<&'a P> {
     // Only when the current revision has not been downloaded yet does an event fall back to a
-    // recorded one; once it has, every event uses it (spec 10.2).
+    // recorded one; once it has, every event uses it (docs/behaviour/hooks.md#revision-selection).
     if facts.current_archive_exists {
         return Some(facts.current);
     }
@@ -126,7 +131,7 @@ pub fn revision_for<'a, P: ?Sized>(
     }
 }
 
-/// Problems with a local `--events` list (spec 12.3 item 8).
+/// Problems with a local `--events` list (docs/behaviour/local-cli.md#local-event-order).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventListError {
     #[error("The only events that can be specified before DownloadBundle are BeforeBlockTraffic,AfterBlockTraffic,ApplicationStop. Please fix the order of your specified events: {0}")]
@@ -146,8 +151,9 @@ const NOT_BEFORE_DOWNLOAD: [&str; 6] = [
     "Install",
 ];
 
-/// Checks and completes a local event list (spec 12.3 and 12.4): `None` means every canonical
-/// event. DownloadBundle and Install are added when missing and kept in that order.
+/// Checks and completes a local event list (docs/behaviour/local-cli.md#local-argument-checks,
+/// docs/behaviour/local-cli.md#local-deployment): `None` means every canonical event.
+/// DownloadBundle and Install are added when missing and kept in that order.
 pub fn local_events(given: Option<&[String]>, raw: &str) -> Result<Vec<String>, EventListError> {
     let Some(given) = given else {
         return Ok(CANONICAL_EVENTS.iter().map(|s| s.to_string()).collect());

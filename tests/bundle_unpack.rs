@@ -438,7 +438,7 @@ fn pax_local_header_sets_path_and_fractional_mtime() {
 
 #[test]
 fn existing_files_in_the_archive_dir_are_overwritten() {
-    // Spec 13 item 116: re-extraction over a pre-existing file replaces it.
+    // docs/behaviour/bundles.md#zip-extraction: re-extraction over a pre-existing file replaces it.
     let l = Layout::new();
     fs::create_dir_all(&l.archive).unwrap();
     fs::write(l.archive.join("a"), b"old").unwrap();

@@ -1,5 +1,6 @@
-//! One host command from delivery to completion (spec 3.5): fetch and check the deployment
-//! spec, acknowledge (noop or not), track, execute on a blocking thread, complete once.
+//! One host command from delivery to completion
+//! (docs/behaviour/protocol.md#acknowledge-and-complete): fetch and check the deployment spec,
+//! acknowledge (noop or not), track, execute on a blocking thread, complete once.
 //!
 //! Invariants: exactly one PutHostCommandComplete per executed command (retried until the
 //! service takes it); a command is tracked from its poll until the service accepted its

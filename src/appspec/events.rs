@@ -69,8 +69,9 @@ impl Hooks {
         self.events().filter(|e| !is_lifecycle_hook_event(e))
     }
 
-    /// The appspec's events missing from a deployment's `AllPossibleLifecycleEvents` (§8.5
-    /// step 1, appspec side), in appspec order; empty when all are known.
+    /// The appspec's events missing from a deployment's `AllPossibleLifecycleEvents`
+    /// (docs/behaviour/appspec.md#event-validation step 1, appspec side), in appspec order; empty
+    /// when all are known.
     pub fn events_outside<'a>(&'a self, all_possible: &[&str]) -> Vec<&'a str> {
         self.events()
             .filter(|e| !all_possible.contains(e))

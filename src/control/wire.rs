@@ -1,5 +1,6 @@
-//! PURE: the AWS JSON 1.1 shapes of the host-command API (spec 3.2): request bodies,
-//! response decoding and error-answer parsing.
+//! PURE: the AWS JSON 1.1 shapes of the host-command API
+//! (docs/behaviour/protocol.md#wire-protocol): request bodies, response decoding and error-answer
+//! parsing.
 //!
 //! Invariant: request members with no value are omitted; a required response member that is
 //! missing or of the wrong type is a `Decode` error naming the member.
@@ -62,7 +63,8 @@ impl std::fmt::Display for CommandStatus {
     }
 }
 
-/// GetDeploymentSpecification's answer; only the generic envelope is used (spec 3.5).
+/// GetDeploymentSpecification's answer; only the generic envelope is used
+/// (docs/behaviour/protocol.md#acknowledge-and-complete).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecResponse {
     pub deployment_system: Option<String>,

@@ -1,5 +1,5 @@
-//! What a hook process sees: its environment (spec 10.4) and, with `runas`, the identity it
-//! switches to.
+//! What a hook process sees: its environment (docs/behaviour/hooks.md#hook-process) and, with
+//! `runas`, the identity it switches to.
 //!
 //! Invariants: the agent's own credentials and its systemd hand-shake variables never reach
 //! a hook ([`STRIPPED_VARS`]); a `BUNDLE_*` variable the revision does not define is absent,

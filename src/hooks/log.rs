@@ -1,6 +1,7 @@
-//! The two logs a hook writes: the deployment's `logs/scripts.log` (spec 10.5) and the
-//! host-wide deployments log (spec 6.6), plus the in-memory tail kept for diagnostics
-//! (spec 10.6).
+//! The two logs a hook writes: the deployment's `logs/scripts.log`
+//! (docs/behaviour/hooks.md#scripts-log) and the host-wide deployments log
+//! (docs/behaviour/layout.md#deployments-log), plus the in-memory tail kept for diagnostics
+//! (docs/behaviour/hooks.md#log-tail).
 //!
 //! Invariants: every entry reaches all three in the same order, already stripped of terminal
 //! escape sequences; a log that cannot be written never stops a running hook (the failure is

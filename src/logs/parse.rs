@@ -1,5 +1,5 @@
-//! PURE: scripts.log lines (spec 10.5) -> records that know their deployment, event and
-//! script, the filters of `logs`, and the printed form.
+//! PURE: scripts.log lines (docs/behaviour/hooks.md#scripts-log) -> records that know their
+//! deployment, event and script, the filters of `logs`, and the printed form.
 //!
 //! Invariants: the file's own order is kept (records are only ever stably sorted by their
 //! second-resolution time); a line without a time stamp (the continuation of an output line
