@@ -137,10 +137,10 @@ impl Executor {
         let dir = self.deployment_dir(spec);
         std::fs::create_dir_all(&dir)
             .map_err(|e| StateError::new("create deployment directory", &dir, e))?;
-        match command {
-            lifecycle::DOWNLOAD_BUNDLE => self.download_bundle(spec, &dir),
-            lifecycle::INSTALL => self.install(spec, &dir),
-            event => self.run_hooks(event, spec, &dir, observer),
+        match lifecycle::Event::from_name(command) {
+            Some(lifecycle::Event::DownloadBundle) => self.download_bundle(spec, &dir),
+            Some(lifecycle::Event::Install) => self.install(spec, &dir),
+            _ => self.run_hooks(command, spec, &dir, observer),
         }
     }
 

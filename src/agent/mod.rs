@@ -250,7 +250,8 @@ struct LazyFetcher {
     cfg: Config,
     identity: control::Identity,
     runtime: tokio::runtime::Handle,
-    fetcher: std::sync::OnceLock<Result<Fetcher, String>>,
+    /// The first build's outcome, kept: a set-up that failed fails every download the same way.
+    fetcher: std::sync::OnceLock<Result<Fetcher, Arc<AgentError>>>,
 }
 
 impl crate::executor::RemoteFetch for LazyFetcher {
@@ -261,12 +262,11 @@ impl crate::executor::RemoteFetch for LazyFetcher {
         opts: &crate::bundle::UnpackOptions,
     ) -> Result<crate::bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>> {
         let fetcher = self.fetcher.get_or_init(|| {
-            remote_fetcher(&self.cfg, &self.identity, self.runtime.clone())
-                .map_err(|e| e.to_string())
+            remote_fetcher(&self.cfg, &self.identity, self.runtime.clone()).map_err(Arc::new)
         });
         match fetcher {
             Ok(f) => crate::executor::RemoteFetch::fetch(f, spec, deployment_dir, opts),
-            Err(e) => Err(e.clone().into()),
+            Err(e) => Err(Box::new(Arc::clone(e))),
         }
     }
 }
