@@ -1,4 +1,4 @@
-//! Every citation in code and documents resolves: a `docs/<path>` names a file or directory
+//! Every citation in code (both crates) and documents resolves: a `docs/<path>` names a file or directory
 //! of the repository, a `docs/<page>.md#<anchor>` names an anchor of that page (an
 //! `<a id="...">` or a heading), and so do relative Markdown links between documents. Old
 //! citations of a behaviour document that is not in the repository ("spec 7.4", "§8.5",
@@ -12,7 +12,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// What is scanned, relative to the repository root.
-const ROOTS: &[&str] = &["src", "tests", "docs", "README.md", "ARCHITECTURE.md"];
+const ROOTS: &[&str] = &[
+    "src",
+    "core/src",
+    "tests",
+    "docs",
+    "README.md",
+    "ARCHITECTURE.md",
+];
 
 /// Files that quote the old citation forms on purpose (to explain them).
 const OLD_FORMS_QUOTED: &[&str] = &[

@@ -4,6 +4,14 @@
 //!
 //! Invariant: a `DeploymentSpec` has every required field set and a revision whose bundle
 //! type is valid for its source; errors name the JSON field.
+//!
+//! Why the JSON is walked by hand rather than derived with serde: the decoder is deliberately
+//! as tolerant as the official agent (an optional member of the wrong type, an empty
+//! `AllPossibleLifecycleEvents`, an unknown `DeploymentCreator` are read as absent or as
+//! "other", not refused), its errors name the member path
+//! (`AgentActionOverrides.AgentOverrides.FileExistsBehavior`), and it validates straight into
+//! the domain types (short deployment id, directory-safe names, one revision source). A
+//! derived `Deserialize` would refuse what the service may send and name a line and column.
 
 use crate::appspec::FileExistsBehavior;
 use crate::lifecycle::{Creator, DeploymentType};
