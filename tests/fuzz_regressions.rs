@@ -31,7 +31,39 @@ const COMMITTED: &[(&str, &str)] = &[
         "deployspec-arn-without-resource-id.json",
         r#"DeploymentId "" cannot be used as a directory name"#,
     ),
+    // A 2.5 KiB SignedData whose certificate's name holds a string claiming 190 MiB: the
+    // `der` crate sized a buffer from that length before reading, so the agent allocated
+    // 190 MiB per such spec (found by the pkcs7 target; the allocator below aborts on it).
+    (
+        "pkcs7-huge-inner-length.der",
+        "runs past the end of the data",
+    ),
 ];
+
+/// Refuses, like the fuzz harness, any single allocation above 64 MiB: a parser that sizes a
+/// buffer from a length it has not checked aborts this test binary instead of passing.
+struct CappedAlloc;
+
+const MAX_ALLOC: usize = 64 << 20;
+
+// SAFETY: forwards every call to the system allocator unchanged, except that it reports
+// failure (a null pointer, which the GlobalAlloc contract allows) for oversized requests.
+unsafe impl std::alloc::GlobalAlloc for CappedAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if layout.size() > MAX_ALLOC {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: same layout contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System.alloc` above with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CappedAlloc = CappedAlloc;
 
 fn opts() -> UnpackOptions {
     UnpackOptions {
@@ -65,6 +97,17 @@ fn refusal(file: &str, data: &[u8]) -> String {
             let text = std::str::from_utf8(data).unwrap();
             return match codedeploy_agent::deployspec::decode(text) {
                 Ok(spec) => panic!("{file}: accepted as {spec:?}, expected a refusal"),
+                Err(e) => e.to_string(),
+            };
+        }
+        "pkcs7" => {
+            let env = Envelope {
+                format: "PKCS7/JSON".into(),
+                payload: Base64::encode_string(data),
+            };
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            return match open_envelope_at(&env, SpecFormatPolicy::PkcsOnly, None, now) {
+                Ok(text) => panic!("{file}: accepted as {text:?}, expected a refusal"),
                 Err(e) => e.to_string(),
             };
         }

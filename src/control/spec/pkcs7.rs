@@ -43,6 +43,7 @@ pub struct Cert {
 
 impl Cert {
     pub fn from_der(der: &[u8]) -> Result<Self, String> {
+        tlv::check_tree(der).map_err(|e| format!("bad certificate: {e}"))?;
         let cert = Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
         let (outer, _) = tlv::read(der)?;
         let tbs = outer
@@ -123,7 +124,10 @@ impl Cert {
     fn may_issue(&self) -> bool {
         match self.extension(BASIC_CONSTRAINTS) {
             None => true,
-            Some(raw) => x509_cert::ext::pkix::BasicConstraints::from_der(raw).is_ok_and(|b| b.ca),
+            Some(raw) => {
+                tlv::check_tree(raw).is_ok()
+                    && x509_cert::ext::pkix::BasicConstraints::from_der(raw).is_ok_and(|b| b.ca)
+            }
         }
     }
 }
@@ -205,6 +209,7 @@ fn parse(der: &[u8]) -> Result<Parsed<'_>, String> {
         .ok_or("SignedData has no signerInfos")?
         .children()?
     {
+        tlv::check_tree(s.full).map_err(|e| format!("bad SignerInfo: {e}"))?;
         let info = cms::signed_data::SignerInfo::from_der(s.full)
             .map_err(|e| format!("bad SignerInfo: {e}"))?;
         let signed_attrs = s.children()?.into_iter().find(|t| t.tag == 0xa0);
@@ -230,6 +235,7 @@ fn find_signer<'c>(
         }
         Sid::SubjectKeyIdentifier(ski) => c
             .extension(SUBJECT_KEY_ID)
+            .filter(|raw| tlv::check_tree(raw).is_ok())
             .and_then(|raw| x509_cert::ext::pkix::SubjectKeyIdentifier::from_der(raw).ok())
             .is_some_and(|own| own.0.as_bytes() == ski.0.as_bytes()),
     })

@@ -133,6 +133,30 @@ fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), String> {
     }
 }
 
+/// Checks that every element of `input`, and every element inside each constructed one, ends
+/// within its parent. The `der` crate sizes a buffer from an element's stated length before
+/// it reads the bytes, so a certificate of 2 KiB whose name claims a 190 MiB string made the
+/// agent allocate 190 MiB (found by the `pkcs7` fuzz target). Every DER decode of outside
+/// bytes runs this first; primitive contents that themselves hold DER (extension values) are
+/// checked where they are decoded.
+pub fn check_tree(input: &[u8]) -> Result<(), String> {
+    check_at(input, 0)
+}
+
+fn check_at(mut input: &[u8], depth: u32) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err("nesting too deep".into());
+    }
+    while !input.is_empty() {
+        let (t, rest) = read(input)?;
+        if t.constructed() {
+            check_at(t.content, depth + 1)?;
+        }
+        input = rest;
+    }
+    Ok(())
+}
+
 /// All elements of `input`, which must be nothing else.
 pub fn all(mut input: &[u8]) -> Result<Vec<Tlv<'_>>, String> {
     let mut out = Vec::new();
@@ -244,6 +268,20 @@ mod tests {
         let (t, rest) = read(&deep).unwrap();
         assert!(rest.is_empty());
         assert_eq!(t.octets().unwrap_err(), "OCTET STRING nesting too deep");
+    }
+
+    #[test]
+    fn check_tree_refuses_an_inner_length_past_its_parent() {
+        // SEQUENCE { SEQUENCE { UTF8String claiming 0x0bd8_0000 bytes } }: each outer
+        // length is consistent with the input, the inner one is not.
+        let bad = [0x30, 0x08, 0x30, 0x06, 0x0c, 0x84, 0x0b, 0xd8, 0x00, 0x00];
+        assert!(read(&bad).is_ok(), "the outer element alone looks fine");
+        let err = check_tree(&bad).unwrap_err();
+        assert!(err.contains("runs past the end"), "{err}");
+        let good = [0x30, 0x05, 0x30, 0x03, 0x0c, 0x01, b'a'];
+        assert_eq!(check_tree(&good), Ok(()));
+        let deep: Vec<u8> = nested_octets(MAX_DEPTH as usize + 8);
+        assert!(check_tree(&deep).is_err(), "depth is bounded");
     }
 
     #[test]
