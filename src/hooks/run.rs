@@ -168,7 +168,7 @@ pub fn run_script(
     };
     let runas = match script.runas.as_deref().map(resolve_runas).transpose() {
         Ok(r) => r,
-        Err(why) => return Err(spawn_failed(observer, log, why)),
+        Err(why) => return Err(spawn_failed(observer, log, why.to_string())),
     };
     let token = format!(
         "{}.{}.{}.{}.{}.{}",
