@@ -24,7 +24,7 @@ fi
 
 cargo build --release --bin codedeploy-agent
 bin=target/release/codedeploy-agent
-# `--version` prints "codedeploy-agent <v>"; .version carries the same <v> (spec 14.1).
+# `--version` prints "codedeploy-agent <v>"; .version carries the same <v> (docs/behaviour/layout.md#version-file).
 version=$("$bin" --version | awk '{print $2}')
 mkdir -p target/packaging-files target/packages
 printf 'agent_version: %s\n' "$version" > target/packaging-files/dot-version

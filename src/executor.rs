@@ -1,5 +1,7 @@
-//! The command executor: one code path for DownloadBundle, Install and every hook event,
-//! shared by `deploy-local` and the daemon (spec 5, 7, 9, 10).
+//! The command executor: one code path for DownloadBundle, Install and every hook event, shared by
+//! `deploy-local` and the daemon (docs/behaviour/commands.md#commands,
+//! docs/behaviour/bundles.md#bundle-download, docs/behaviour/install.md#install,
+//! docs/behaviour/hooks.md#hook-execution).
 //!
 //! Invariants: every command first makes sure `<root>/<group>/<deployment>` exists; pointer
 //! files change only after their step succeeded (most-recent after DownloadBundle, last
@@ -135,14 +137,15 @@ impl Executor {
         let dir = self.deployment_dir(spec);
         std::fs::create_dir_all(&dir)
             .map_err(|e| StateError::new("create deployment directory", &dir, e))?;
-        match command {
-            lifecycle::DOWNLOAD_BUNDLE => self.download_bundle(spec, &dir),
-            lifecycle::INSTALL => self.install(spec, &dir),
-            event => self.run_hooks(event, spec, &dir, observer),
+        match lifecycle::Event::from_name(command) {
+            Some(lifecycle::Event::DownloadBundle) => self.download_bundle(spec, &dir),
+            Some(lifecycle::Event::Install) => self.install(spec, &dir),
+            _ => self.run_hooks(command, spec, &dir, observer),
         }
     }
 
-    /// Whether a command would do nothing (spec 5.3), for the acknowledgement.
+    /// Whether a command would do nothing (docs/behaviour/commands.md#noop-rules), for the
+    /// acknowledgement.
     pub fn is_noop(&self, command: &str, spec: &DeploymentSpec) -> Result<bool, ExecError> {
         if lifecycle::is_reserved(command) {
             return Ok(false);
@@ -345,8 +348,8 @@ impl Executor {
     }
 }
 
-/// Spec 8.5: when the service lists every possible event, the appspec may not name others,
-/// and every custom event it lists must have hooks.
+/// docs/behaviour/appspec.md#event-validation: when the service lists every possible event, the
+/// appspec may not name others, and every custom event it lists must have hooks.
 fn check_events_against_spec(
     appspec: &AppSpec,
     spec: &DeploymentSpec,

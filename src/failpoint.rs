@@ -65,8 +65,8 @@ fn reach(name: &str, qualifier: Option<&str>) {
     if let Some(m) = &a.marker {
         let _ = std::fs::write(m, format!("{}\n", std::process::id()));
     }
-    // SAFETY: raise(2) with a constant signal; SIGSTOP stops every thread of the process.
-    unsafe { libc::raise(libc::SIGSTOP) };
+    // SIGSTOP stops every thread of the process.
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
 }
 
 #[cfg(test)]

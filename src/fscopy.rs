@@ -7,7 +7,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 
 /// Threads that copy files: the CPUs available, at most 4 (creating files is bound by the
 /// file system beyond that). `CODEDEPLOY_COPY_THREADS` overrides it (a benchmarking knob).
@@ -54,32 +53,21 @@ pub fn copy_range(from: &mut File, to: &mut File, limit: u64) -> io::Result<u64>
     let mut done: u64 = 0;
     while done < limit {
         let want = usize::try_from((limit - done).min(1 << 30)).unwrap_or(1 << 30);
-        // SAFETY: both descriptors stay open for the call; null offsets mean the files' own
-        // positions are used and advanced.
-        let n = unsafe {
-            libc::copy_file_range(
-                from.as_raw_fd(),
-                std::ptr::null_mut(),
-                to.as_raw_fd(),
-                std::ptr::null_mut(),
-                want,
-                0,
-            )
-        };
-        match n {
-            0 => break,
-            n if n > 0 => done += n as u64,
-            _ => {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => {}
-                    // Nothing was copied by the failing call; go on from the positions.
-                    Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP) => {
-                        return Ok(done + copy_plain(from, to, limit - done)?);
-                    }
-                    _ => return Err(e),
-                }
+        // No offsets: the files' own positions are used and advanced.
+        match nix::fcntl::copy_file_range(&*from, None, &*to, None, want) {
+            Ok(0) => break,
+            Ok(n) => done += n as u64,
+            Err(nix::errno::Errno::EINTR) => {}
+            // Nothing was copied by the failing call; go on from the positions.
+            Err(
+                nix::errno::Errno::EXDEV
+                | nix::errno::Errno::ENOSYS
+                | nix::errno::Errno::EINVAL
+                | nix::errno::Errno::EOPNOTSUPP,
+            ) => {
+                return Ok(done + copy_plain(from, to, limit - done)?);
             }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(done)

@@ -175,20 +175,13 @@ fn local_timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0) as libc::time_t;
-    // SAFETY: localtime_r writes only into the zeroed struct we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        .unwrap_or(0);
+    let Some(tm) = crate::sys::localtime(i64::try_from(secs).unwrap_or(i64::MAX)) else {
         return "1970-01-01T00:00:00".into();
-    }
+    };
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
+        tm.year, tm.month, tm.day, tm.hour, tm.minute, tm.second
     )
 }
 

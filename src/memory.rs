@@ -35,11 +35,7 @@ pub fn release_startup_pages() {
         ) else {
             continue;
         };
-        // SAFETY: madvise with MADV_PAGEOUT only drops clean pages of this existing mapping
-        // from memory; their contents are unchanged and fault back in from the file.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT);
-        }
+        crate::sys::page_out_mapping(start, end);
     }
 }
 

@@ -213,7 +213,7 @@ async fn ec2_identity_and_role_credentials() {
     id.credentials.provide_credentials().await.unwrap();
     id.credentials.provide_credentials().await.unwrap();
     assert_eq!(fetches(), 3);
-    // Environment overrides win (spec 2.3).
+    // Environment overrides win (docs/behaviour/configuration.md#instance-metadata).
     let env = EnvOverrides {
         region: Some("eu-central-1".into()),
         host_identifier: Some("arn:custom".into()),

@@ -294,6 +294,12 @@ fn sigkill_during_a_hook_then_restart_reports_code_7_and_the_next_deployment_wor
         diag["message"],
         "Failed: Failing in-progress lifecycle event after an agent restart."
     );
+    // The service has the report before the agent, having heard back, clears the files:
+    // wait for that, bounded.
+    let cleared_by = std::time::Instant::now() + Duration::from_secs(10);
+    while tracking.exists() && std::time::Instant::now() < cleared_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         !tracking.exists(),
         "tracking files are cleared after recovery"

@@ -1,5 +1,7 @@
-//! Black-box tests of running hook scripts: codes and messages (spec 3.6, 10.3, 10.4), the
-//! environment, and both logs (spec 10.5, 6.6).
+//! Black-box tests of running hook scripts: codes and messages
+//! (docs/behaviour/protocol.md#diagnostics-payload, docs/behaviour/hooks.md#running-an-event,
+//! docs/behaviour/hooks.md#hook-process), the environment, and both logs
+//! (docs/behaviour/hooks.md#scripts-log, docs/behaviour/layout.md#deployments-log).
 
 mod hooks_common;
 

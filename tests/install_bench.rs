@@ -6,18 +6,20 @@
 use codedeploy_agent::appspec::model::{AppSpec, FileMapping, Hooks, Os, Pos};
 use codedeploy_agent::install::{install, InstallOptions};
 use codedeploy_agent::state::{archive_dir, Layout};
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeVal;
 use std::fs;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// User+system CPU time of this process (`RUSAGE_SELF`) or of its waited-for children.
-fn cpu(who: i32) -> Duration {
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage only writes into the struct we pass.
-    unsafe { libc::getrusage(who, &mut u) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(u.ru_utime) + tv(u.ru_stime)
+fn cpu(who: UsageWho) -> Duration {
+    let Ok(u) = getrusage(who) else {
+        return Duration::ZERO;
+    };
+    let tv = |t: TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    tv(u.user_time()) + tv(u.system_time())
 }
 
 #[test]
@@ -43,7 +45,7 @@ fn install_versus_cp_a() {
     drop(big);
 
     let cp = |to: &str| {
-        let (start, c0) = (Instant::now(), cpu(libc::RUSAGE_CHILDREN));
+        let (start, c0) = (Instant::now(), cpu(UsageWho::RUSAGE_CHILDREN));
         let ok = Command::new("cp")
             .arg("-a")
             .arg(&app)
@@ -51,7 +53,7 @@ fn install_versus_cp_a() {
             .status()
             .unwrap();
         assert!(ok.success());
-        (start.elapsed(), cpu(libc::RUSAGE_CHILDREN) - c0)
+        (start.elapsed(), cpu(UsageWho::RUSAGE_CHILDREN) - c0)
     };
     let warm = cp("warm");
     let spec = AppSpec {
@@ -65,9 +67,9 @@ fn install_versus_cp_a() {
         hooks: Hooks::default(),
         file_exists_behavior: None,
     };
-    let (start, c0) = (Instant::now(), cpu(libc::RUSAGE_SELF));
+    let (start, c0) = (Instant::now(), cpu(UsageWho::RUSAGE_SELF));
     let report = install(&layout, "g", &dd, &spec, None, &InstallOptions::default()).unwrap();
-    let ours = (start.elapsed(), cpu(libc::RUSAGE_SELF) - c0);
+    let ours = (start.elapsed(), cpu(UsageWho::RUSAGE_SELF) - c0);
     let cp_time = cp("cp-a");
     assert_eq!(report.files_copied, 10_001);
     assert_eq!(report.dirs_created, 101);

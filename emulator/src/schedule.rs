@@ -7,8 +7,9 @@
 
 use crate::model::{DeploymentConfig, Health, Revision, Role, RunStatus};
 
-/// Events of an in-place host, in the service's order (spec 5.2). The traffic events are
-/// sent only when the deployment group is behind a load balancer.
+/// Events of an in-place host, in the service's order
+/// (docs/behaviour/commands.md#lifecycle-events). The traffic events are sent only when the
+/// deployment group is behind a load balancer.
 pub fn lifecycle_events(role: Role, load_balancer: bool) -> Vec<&'static str> {
     const INSTALL: [&str; 7] = [
         "ApplicationStop",

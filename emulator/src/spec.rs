@@ -1,4 +1,5 @@
-//! PURE: the deployment specification JSON (spec section 4.2) of a deployment.
+//! PURE: the deployment specification JSON (docs/behaviour/deployment-spec.md#spec-fields) of a
+//! deployment.
 //!
 //! Every field the agent reads is produced: ids and names, creator, type, file-exists
 //! override, all possible lifecycle events, GitHub token, and the S3 or GitHub revision.

@@ -3,9 +3,10 @@
 //! as deploy-local.
 //!
 //! Invariants: at most `MAX_CONCURRENT_COMMANDS` commands run at once and at most one per
-//! deployment group; a command the service delivers again while it still runs is not run
-//! twice; every command polled gets exactly one completion, also across a restart (tracking
-//! files, spec 3.7, and docs/crash-recovery.md); polling stops at once on SIGTERM/SIGINT.
+//! deployment group; a command the service delivers again while it still runs is not run twice;
+//! every command polled gets exactly one completion, also across a restart (tracking files,
+//! docs/behaviour/protocol.md#crash-recovery, and docs/crash-recovery.md); polling stops at once on
+//! SIGTERM/SIGINT.
 
 mod process;
 mod refresh;
@@ -271,7 +272,8 @@ struct LazyFetcher {
     cfg: Config,
     identity: control::Identity,
     runtime: tokio::runtime::Handle,
-    fetcher: std::sync::OnceLock<Result<Fetcher, String>>,
+    /// The first build's outcome, kept: a set-up that failed fails every download the same way.
+    fetcher: std::sync::OnceLock<Result<Fetcher, Arc<AgentError>>>,
 }
 
 impl crate::executor::RemoteFetch for LazyFetcher {
@@ -282,12 +284,11 @@ impl crate::executor::RemoteFetch for LazyFetcher {
         opts: &crate::bundle::UnpackOptions,
     ) -> Result<crate::bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>> {
         let fetcher = self.fetcher.get_or_init(|| {
-            remote_fetcher(&self.cfg, &self.identity, self.runtime.clone())
-                .map_err(|e| e.to_string())
+            remote_fetcher(&self.cfg, &self.identity, self.runtime.clone()).map_err(Arc::new)
         });
         match fetcher {
             Ok(f) => crate::executor::RemoteFetch::fetch(f, spec, deployment_dir, opts),
-            Err(e) => Err(e.clone().into()),
+            Err(e) => Err(Box::new(Arc::clone(e))),
         }
     }
 }
@@ -313,10 +314,11 @@ fn remote_fetcher(
     Fetcher::new(Some(s3), github, Some(runtime)).map_err(|e| AgentError::Transfer(Box::new(e)))
 }
 
-/// Spec 3.7, without quirk 16, before polling resumes: first every hook a dead agent (or
-/// deploy-local) left running is ended (see `crate::group`), then every tracked command is
-/// reported once: with its recorded result when it had finished, else as interrupted
-/// (code 7). See docs/crash-recovery.md.
+/// Crash recovery (docs/behaviour/protocol.md#crash-recovery) before polling resumes, less
+/// docs/behaviour/official-quirks.md#quirk-16 (only the newest reported): first every hook a dead
+/// agent (or deploy-local) left running is ended (see `crate::group`), then every tracked command
+/// is reported once: with its recorded result when it had finished, else as interrupted (code 7).
+/// See docs/crash-recovery.md.
 async fn recover_from_crash(shared: &Shared) {
     let layout = shared.executor.layout.clone();
     let swept = tokio::task::spawn_blocking(move || crate::group::end_all_leftovers(&layout))
@@ -471,13 +473,15 @@ async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Spec 3.3's checks; `None` when the command may be processed.
+/// The checks of docs/behaviour/protocol.md#poll-iteration; `None` when the command may be
+/// processed.
 fn check_command(host_id: &str, cmd: &HostCommand) -> Option<String> {
     if cmd.command_name.is_empty() {
         return Some("Command Name missing".into());
     }
-    // The service may answer with a shorter form of the identifier (spec 3.3 accepts a
-    // substring); anything else is someone else's command.
+    // The service may answer with a shorter form of the identifier
+    // (docs/behaviour/protocol.md#poll-iteration accepts a substring); anything else is someone
+    // else's command.
     if cmd.host_identifier != host_id && !host_id.contains(&cmd.host_identifier) {
         return Some(format!(
             "Host Identifier mismatch: {host_id} != {}",

@@ -1,5 +1,6 @@
-//! One host command from delivery to completion (spec 3.5): fetch and check the deployment
-//! spec, acknowledge (noop or not), track, execute on a blocking thread, complete once.
+//! One host command from delivery to completion
+//! (docs/behaviour/protocol.md#acknowledge-and-complete): fetch and check the deployment spec,
+//! acknowledge (noop or not), track, execute on a blocking thread, complete once.
 //!
 //! Invariants: exactly one PutHostCommandComplete per executed command (retried until the
 //! service takes it); a command is tracked from its poll until the service accepted its
@@ -9,12 +10,14 @@
 
 use super::tracking::Entry;
 use super::Shared;
-use crate::control::{self, CommandStatus, Envelope, HostCommand};
+use crate::control::{self, AckPayload, CommandStatus, ControlError, Envelope, HostCommand};
 use crate::deployspec::{self, DeploymentSpec};
 use crate::diagnostics::Diagnostics;
+use crate::executor::ExecError;
 use crate::failpoint;
 use crate::hooks::HookProgress;
 use crate::state::lock::Holder;
+use crate::state::StateError;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn, Instrument};
@@ -24,6 +27,28 @@ use tracing::{info, warn, Instrument};
 /// timeout), so an operator's local run is waited out rather than failing the service's
 /// deployment; a shutdown stops the wait at once.
 const GROUP_LOCK_WAIT: Duration = Duration::from_secs(3600);
+
+/// Why a command failed before execution; its text is the diagnostics message the service
+/// receives (code 5, unknown error).
+#[derive(Debug, thiserror::Error)]
+enum PrepareError {
+    #[error("cannot track the command: {0}")]
+    Track(StateError),
+    #[error(transparent)]
+    Service(#[from] ControlError),
+    #[error("Deployment System mismatch: CodeDeploy != {0}")]
+    NotCodeDeploy(String),
+    #[error("Deployment Specification missing")]
+    NoSpecification,
+    #[error(transparent)]
+    Envelope(#[from] control::SpecEnvelopeError),
+    #[error(transparent)]
+    Spec(#[from] deployspec::SpecError),
+    #[error("noop check did not finish: {0}")]
+    NoopCheck(tokio::task::JoinError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
 
 /// What the steps before execution decided.
 enum Prepared {
@@ -47,10 +72,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
                 .await;
             (Some(e), p)
         }
-        Err(e) => (None, Err(format!("cannot track the command: {e}"))),
+        Err(e) => (None, Err(PrepareError::Track(e))),
     };
     let (status, diagnostics, span) = match prepared {
-        Err(message) => {
+        Err(err) => {
+            let message = err.to_string();
             span.in_scope(|| {
                 warn!(
                     "command {} failed before execution: {message}",
@@ -99,57 +125,51 @@ fn json_envelope(payload: String) -> Envelope {
     }
 }
 
-async fn fetch_spec(shared: &Shared, cmd: &HostCommand) -> Result<DeploymentSpec, String> {
+async fn fetch_spec(shared: &Shared, cmd: &HostCommand) -> Result<DeploymentSpec, PrepareError> {
     let resp = shared
         .client
         .get_deployment_specification(&cmd.deployment_execution_id, &shared.host_id)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     match resp.deployment_system.as_deref() {
         Some("CodeDeploy") => {}
-        other => {
-            return Err(format!(
-                "Deployment System mismatch: CodeDeploy != {}",
-                other.unwrap_or("")
-            ))
-        }
+        other => return Err(PrepareError::NotCodeDeploy(other.unwrap_or("").to_string())),
     }
-    let envelope = resp
-        .generic_envelope
-        .ok_or_else(|| "Deployment Specification missing".to_string())?;
-    let json = control::open_envelope(&envelope, shared.spec_policy, shared.trust.as_ref())
-        .map_err(|e| e.to_string())?;
-    deployspec::decode(&json).map_err(|e| e.to_string())
+    let envelope = resp.generic_envelope.ok_or(PrepareError::NoSpecification)?;
+    let json = control::open_envelope(&envelope, shared.spec_policy, shared.trust.as_ref())?;
+    Ok(deployspec::decode(&json)?)
 }
 
 async fn prepare(
     shared: &Arc<Shared>,
     cmd: &HostCommand,
     entry: &mut Entry,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, PrepareError> {
     let spec = fetch_spec(shared, cmd).await?;
     shared
         .tracker
         .identify(entry, &spec.deployment_id)
-        .map_err(|e| format!("cannot track the command: {e}"))?;
+        .map_err(PrepareError::Track)?;
     let noop = {
         let executor = shared.executor.clone();
         let name = cmd.command_name.clone();
         let s = spec.clone();
         tokio::task::spawn_blocking(move || executor.is_noop(&name, &s))
             .await
-            .map_err(|e| format!("noop check did not finish: {e}"))?
-            .map_err(|e| e.to_string())?
+            .map_err(PrepareError::NoopCheck)??
     };
     failpoint::hit_for("before-ack", &cmd.command_name);
     let ack = shared
         .client
         .put_host_command_acknowledgement(
             &cmd.host_command_identifier,
-            Some(&json_envelope(format!("{{\"IsCommandNoop\":{noop}}}"))),
+            Some(&json_envelope(
+                AckPayload {
+                    is_command_noop: noop,
+                }
+                .to_json(),
+            )),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     match ack {
         Some(CommandStatus::Succeeded) => {
             info!(

@@ -1,13 +1,16 @@
-//! Ongoing-command tracking files (spec 6.4): `<root>/ongoing-deployment/<DeploymentId>`
-//! holds the HostCommandIdentifier of a command the agent took, so that a restart can report
-//! it (spec 3.7). See docs/crash-recovery.md.
+//! Ongoing-command tracking files (docs/behaviour/layout.md#tracking-files):
+//! `<root>/ongoing-deployment/<DeploymentId>` holds the HostCommandIdentifier of a command the
+//! agent took, so that a restart can report it (docs/behaviour/protocol.md#crash-recovery). See
+//! docs/crash-recovery.md.
 //!
 //! Beyond the official agent, a command is tracked from the moment it is polled (as
 //! `pending-<hash of its id>` until its deployment id is known, then under the deployment id)
 //! until the service has *accepted* its completion, and its result is added to the file
 //! (second and third line: status and diagnostics payload) before it is reported. So after a
-//! crash at any point, recovery reports every command exactly once: its recorded result if
-//! it had finished, code 7 otherwise.
+//! crash at any point, recovery reports every command once: its recorded result if it had
+//! finished, code 7 otherwise. Recovery then removes every tracking file, whether or not the
+//! service accepted those reports (each is retried within the completion budget first), so a
+//! restart loop cannot report a command twice.
 //!
 //! Invariants: every write is atomic (`state::write_atomic`); a command found under two
 //! names (a crash between writing the deployment's file and removing the pending one) is
@@ -127,7 +130,8 @@ impl Tracker {
         Ok(())
     }
 
-    /// Records that `host_command_id` of `deployment_id` is executing.
+    /// Writes the record of `host_command_id` under `deployment_id`, the official name (the
+    /// command is not executing yet: the acknowledgement comes after).
     pub fn begin(&self, deployment_id: &str, host_command_id: &str) -> Result<(), StateError> {
         write_atomic(
             &self.file(deployment_id),

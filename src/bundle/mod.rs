@@ -1,5 +1,6 @@
-//! Safe streaming unpack of deployment bundles (spec 7.3, 7.4, 9.7) into the deployment's
-//! archive dir.
+//! Safe streaming unpack of deployment bundles (docs/behaviour/bundles.md#local-revisions,
+//! docs/behaviour/bundles.md#unpacking, docs/behaviour/install.md#modes-and-links) into the
+//! deployment's archive dir.
 //!
 //! Invariants (always on, whatever the options):
 //! * nothing is written outside the archive dir: absolute and `..`-escaping names, writes
@@ -82,7 +83,8 @@ pub struct UnpackReport {
     pub symlinks: u64,
     /// File content bytes written.
     pub bytes: u64,
-    /// Name of the lone top-level directory that was stripped (spec 7.4).
+    /// Name of the lone top-level directory that was stripped
+    /// (docs/behaviour/bundles.md#unpacking).
     pub stripped_top_level: Option<String>,
 }
 
@@ -235,8 +237,9 @@ fn unpack_tar<R: Read>(
     )
 }
 
-/// Copies a directory bundle (spec 7.3) into `archive_dir`: modes, symlinks (as links, never
-/// followed) and times kept, the same refusals and size limit as archives, no stripping.
+/// Copies a directory bundle (docs/behaviour/bundles.md#local-revisions) into `archive_dir`: modes,
+/// symlinks (as links, never followed) and times kept, the same refusals and size limit as
+/// archives, no stripping.
 pub fn copy_directory_bundle(
     src: &Path,
     archive_dir: &Path,

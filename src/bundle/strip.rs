@@ -1,7 +1,7 @@
-//! Stripping a lone top-level directory (spec 7.4): after extraction, if the archive dir holds
-//! exactly one entry, that entry is a real directory (a symlink never qualifies, unlike the
-//! official agent, which would follow it), and that directory holds an entry whose name
-//! contains "appspec" in any case, its contents become the archive dir.
+//! Stripping a lone top-level directory (docs/behaviour/bundles.md#unpacking): after extraction, if
+//! the archive dir holds exactly one entry, that entry is a real directory (a symlink never
+//! qualifies, unlike the official agent, which would follow it), and that directory holds an entry
+//! whose name contains "appspec" in any case, its contents become the archive dir.
 //!
 //! Done by renames through `<archive dir>-temp` (`deployment-archive-temp`), as the official
 //! agent does, so no data is copied.

@@ -36,19 +36,14 @@ pub fn kind_of(unix_mode: Option<u32>, name_is_dir: bool) -> Kind {
 
 /// DOS date/time fields are local time without a zone, as `unzip` reads them.
 fn dos_to_unix(dt: zip::DateTime) -> Option<i64> {
-    // SAFETY: `tm` is fully initialised by zeroed() and the fields set below; mktime only reads
-    // and normalises it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    tm.tm_year = i32::from(dt.year()) - 1900;
-    tm.tm_mon = i32::from(dt.month()) - 1;
-    tm.tm_mday = i32::from(dt.day());
-    tm.tm_hour = i32::from(dt.hour());
-    tm.tm_min = i32::from(dt.minute());
-    tm.tm_sec = i32::from(dt.second());
-    tm.tm_isdst = -1;
-    // SAFETY: see above; mktime has no other preconditions.
-    let t = unsafe { libc::mktime(&mut tm) };
-    (t != -1).then_some(t)
+    crate::sys::mktime_local(
+        i32::from(dt.year()),
+        u32::from(dt.month()),
+        u32::from(dt.day()),
+        u32::from(dt.hour()),
+        u32::from(dt.minute()),
+        u32::from(dt.second()),
+    )
 }
 
 /// What unpacking needs as the central directory declares it: the members' sizes plus a

@@ -1,5 +1,5 @@
-//! The on-premises configuration file (spec 2.2): how a host outside EC2 names itself and
-//! finds its credentials.
+//! The on-premises configuration file (docs/behaviour/configuration.md#on-premises-file): how a
+//! host outside EC2 names itself and finds its credentials.
 //!
 //! Invariant: a parsed file is one of the two complete modes or inert; a half-filled mode is
 //! an error naming the missing key.

@@ -1,4 +1,5 @@
-//! Adapter: the host-command service over AWS JSON 1.1 with SigV4 (spec 3.1, 3.2).
+//! Adapter: the host-command service over AWS JSON 1.1 with SigV4
+//! (docs/behaviour/protocol.md#command-client, docs/behaviour/protocol.md#wire-protocol).
 //!
 //! Invariant: every request is signed with fresh credentials from the provider (so refreshed
 //! credentials take effect without a restart) and carries the agent-version header inside

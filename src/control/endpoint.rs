@@ -1,5 +1,6 @@
 //! PURE: which URL, SigV4 signing name and JSON target prefix the host-command client uses
-//! (spec 2.4 and the model table of 3.2).
+//! (docs/behaviour/configuration.md#command-endpoint and the model table of
+//! docs/behaviour/protocol.md#api-models).
 //!
 //! Invariant: a resolved URL is `deploy_control_endpoint` verbatim (after checking it is an
 //! http(s) URL) or `https://<label>.<region>.<domain>` built from a region and domain that
@@ -98,7 +99,8 @@ pub fn resolve_endpoint(i: &EndpointInputs) -> Result<ResolvedEndpoint, ControlE
     })
 }
 
-/// The DNS suffix of a region when metadata does not say (spec 2.4 step 4).
+/// The DNS suffix of a region when metadata does not say
+/// (docs/behaviour/configuration.md#endpoint-without-imds).
 pub fn domain_for_region(region: &str) -> &'static str {
     let first = region.split('-').next().unwrap_or_default();
     match first {

@@ -1,5 +1,6 @@
 //! Who this host is and how it signs: on-premises configuration (static keys or a session
-//! credentials file) or EC2 instance metadata (spec 2.2, 2.3, 2.7).
+//! credentials file) or EC2 instance metadata (docs/behaviour/configuration.md#on-premises-file,
+//! docs/behaviour/configuration.md#instance-metadata, docs/behaviour/configuration.md#credentials).
 //!
 //! Invariant: the returned identity names its credential source in words fit for the
 //! start-up log; credential providers refresh themselves, so an `Identity` lives as long as
@@ -26,7 +27,8 @@ pub struct Identity {
     pub imds_domain: Option<String>,
 }
 
-/// Values from the environment that take precedence over instance metadata (spec 2.3):
+/// Values from the environment that take precedence over instance metadata
+/// (docs/behaviour/configuration.md#instance-metadata):
 /// `AWS_REGION` and `AWS_HOST_IDENTIFIER`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvOverrides {

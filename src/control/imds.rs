@@ -1,6 +1,6 @@
-//! Adapter: EC2 instance metadata (spec 2.3): IMDSv2 session tokens with fall-back to v1
-//! unless `disable_imds_v1`, the identity document, partition and domain, and instance-profile
-//! role credentials.
+//! Adapter: EC2 instance metadata (docs/behaviour/configuration.md#instance-metadata): IMDSv2
+//! session tokens with fall-back to v1 unless `disable_imds_v1`, the identity document, partition
+//! and domain, and instance-profile role credentials.
 //!
 //! Invariants: every request is tried at most three times (pauses 1 s then 2 s, scaled by
 //! `retry_unit` in tests, each spread by ±20 % like every retry of the agent); a 401 drops the cached token and retries once with a new one;
@@ -219,7 +219,8 @@ impl Imds {
         }
     }
 
-    /// True when metadata answers at all (the probe of spec 2.3).
+    /// True when metadata answers at all (the probe of
+    /// docs/behaviour/configuration.md#instance-metadata).
     pub async fn available(&self) -> bool {
         self.get("/latest/meta-data").await.is_ok()
     }

@@ -40,7 +40,7 @@ pub use spec::{
     open_and_decode, open_envelope, open_envelope_at, Cert, Pkcs7Failure, SpecEnvelopeError,
     SpecFormatPolicy, TrustAnchors, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
 };
-pub use wire::{CommandStatus, Envelope, HostCommand, SpecResponse};
+pub use wire::{AckPayload, CommandStatus, Envelope, HostCommand, SpecResponse};
 
 /// Entry points for the fuzz targets in `fuzz/` (not an API). The decoders of the service's
 /// answers are only reached through an HTTP exchange otherwise, and the fuzzer must call them

@@ -1,10 +1,17 @@
-//! PURE: the AWS JSON 1.1 shapes of the host-command API (spec 3.2): request bodies,
-//! response decoding and error-answer parsing.
+//! PURE: the AWS JSON 1.1 shapes of the host-command API
+//! (docs/behaviour/protocol.md#wire-protocol): request bodies, response decoding and error-answer
+//! parsing.
+//!
+//! Requests and the acknowledgement payload are serde types. Answers are read member by member
+//! instead (a derived `Deserialize` would do it too, but its errors name a line and column of
+//! the answer, and these name the member path, `HostCommand.Nonce`, that an operator can look
+//! up); both end in the same domain types.
 //!
 //! Invariant: request members with no value are omitted; a required response member that is
 //! missing or of the wrong type is a `Decode` error naming the member.
 
 use super::ControlError;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// One command the service wants this host to run.
@@ -18,7 +25,8 @@ pub struct HostCommand {
 }
 
 /// `{ "Format": ..., "Payload": ... }`: diagnostics and deployment specifications.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Envelope {
     pub format: String,
     pub payload: String,
@@ -62,7 +70,22 @@ impl std::fmt::Display for CommandStatus {
     }
 }
 
-/// GetDeploymentSpecification's answer; only the generic envelope is used (spec 3.5).
+/// The acknowledgement's diagnostics payload: whether executing the command would do nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AckPayload {
+    #[serde(rename = "IsCommandNoop")]
+    pub is_command_noop: bool,
+}
+
+impl AckPayload {
+    /// The JSON text the envelope carries: `{"IsCommandNoop":true}`.
+    pub fn to_json(self) -> String {
+        serde_json::to_string(&self).expect("a struct of one bool always serialises")
+    }
+}
+
+/// GetDeploymentSpecification's answer; only the generic envelope is used
+/// (docs/behaviour/protocol.md#acknowledge-and-complete).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecResponse {
     pub deployment_system: Option<String>,
@@ -74,41 +97,59 @@ pub const GET_DEPLOYMENT_SPECIFICATION: &str = "GetDeploymentSpecification";
 pub const PUT_HOST_COMMAND_ACKNOWLEDGEMENT: &str = "PutHostCommandAcknowledgement";
 pub const PUT_HOST_COMMAND_COMPLETE: &str = "PutHostCommandComplete";
 
-fn envelope_json(e: &Envelope) -> Value {
-    let mut m = Map::new();
-    m.insert("Format".into(), Value::String(e.format.clone()));
-    m.insert("Payload".into(), Value::String(e.payload.clone()));
-    Value::Object(m)
+// Request bodies. Members are declared in alphabetical order, the order the service has
+// always received (a sorted JSON object); absent optional members are left out.
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PollRequest<'a> {
+    host_identifier: &'a str,
 }
 
-fn object(members: Vec<(&str, Option<Value>)>) -> Vec<u8> {
-    let m: Map<String, Value> = members
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-        .collect();
-    Value::Object(m).to_string().into_bytes()
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SpecRequest<'a> {
+    deployment_execution_id: &'a str,
+    host_identifier: &'a str,
 }
 
-fn s(v: &str) -> Option<Value> {
-    Some(Value::String(v.to_string()))
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AckRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<&'a Envelope>,
+    host_command_identifier: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CompleteRequest<'a> {
+    command_status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<&'a Envelope>,
+    host_command_identifier: &'a str,
+}
+
+fn body(request: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(request).expect("request bodies are strings and always serialise")
 }
 
 pub fn poll_request(host_identifier: &str) -> Vec<u8> {
-    object(vec![("HostIdentifier", s(host_identifier))])
+    body(&PollRequest { host_identifier })
 }
 
 pub fn spec_request(deployment_execution_id: &str, host_identifier: &str) -> Vec<u8> {
-    object(vec![
-        ("DeploymentExecutionId", s(deployment_execution_id)),
-        ("HostIdentifier", s(host_identifier)),
-    ])
+    body(&SpecRequest {
+        deployment_execution_id,
+        host_identifier,
+    })
 }
 
 pub fn ack_request(host_command_identifier: &str, diagnostics: Option<&Envelope>) -> Vec<u8> {
-    object(vec![
-        ("HostCommandIdentifier", s(host_command_identifier)),
-        ("Diagnostics", diagnostics.map(envelope_json)),
-    ])
+    body(&AckRequest {
+        diagnostics,
+        host_command_identifier,
+    })
 }
 
 pub fn complete_request(
@@ -116,11 +157,11 @@ pub fn complete_request(
     status: &CommandStatus,
     diagnostics: Option<&Envelope>,
 ) -> Vec<u8> {
-    object(vec![
-        ("HostCommandIdentifier", s(host_command_identifier)),
-        ("CommandStatus", s(status.as_str())),
-        ("Diagnostics", diagnostics.map(envelope_json)),
-    ])
+    body(&CompleteRequest {
+        command_status: status.as_str(),
+        diagnostics,
+        host_command_identifier,
+    })
 }
 
 fn decode_err(op: &str, message: String) -> ControlError {
@@ -270,7 +311,20 @@ pub fn parse_error(status: u16, error_type_header: Option<&str>, body: &[u8]) ->
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
+
+    #[test]
+    fn the_ack_payload_is_the_official_json() {
+        let p = |noop| {
+            AckPayload {
+                is_command_noop: noop,
+            }
+            .to_json()
+        };
+        assert_eq!(p(true), r#"{"IsCommandNoop":true}"#);
+        assert_eq!(p(false), r#"{"IsCommandNoop":false}"#);
+    }
 
     #[test]
     fn requests_omit_absent_members() {
@@ -293,6 +347,15 @@ mod tests {
         assert_eq!(v["CommandStatus"], "Failed");
         assert_eq!(v["Diagnostics"]["Format"], "JSON");
         assert_eq!(v["Diagnostics"]["Payload"], r#"{"IsCommandNoop":false}"#);
+        // The exact bytes: members in the order the service has always received.
+        assert_eq!(
+            complete_request("id", &CommandStatus::Succeeded, Some(&d)),
+            br#"{"CommandStatus":"Succeeded","Diagnostics":{"Format":"JSON","Payload":"{\"IsCommandNoop\":false}"},"HostCommandIdentifier":"id"}"#
+        );
+        assert_eq!(
+            ack_request("id", Some(&d)),
+            br#"{"Diagnostics":{"Format":"JSON","Payload":"{\"IsCommandNoop\":false}"},"HostCommandIdentifier":"id"}"#
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! killing never targets a process group id after the hook's leader was reaped (the runner
 //! reaps only after containment is done, so the id cannot belong to someone else).
 
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -216,14 +218,15 @@ impl Pen {
         }
     }
 
-    fn signal_all(&self, sig: i32) {
+    fn signal_all(&self, sig: Signal) {
+        // Delivery failures (ESRCH: already gone) need no handling: what is left is checked
+        // by the callers' emptiness waits.
         if let Some(pgid) = self.pgid {
-            // SAFETY: plain kill(2); the group id is ours: the leader is not reaped before
-            // the pen is done.
-            unsafe { libc::kill(-pgid, sig) };
+            // The group id is ours: the leader is not reaped before the pen is done.
+            let _ = killpg(Pid::from_raw(pgid), sig);
         }
         for pid in self.members() {
-            unsafe { libc::kill(pid, sig) };
+            let _ = kill(Pid::from_raw(pid), sig);
         }
     }
 
@@ -256,7 +259,7 @@ impl Pen {
     /// Returns the number of processes still alive afterwards (0 unless something is stuck
     /// in the kernel or escaped the fallback's tracking).
     pub fn terminate(&mut self, grace: Duration) -> usize {
-        self.signal_all(libc::SIGTERM);
+        self.signal_all(Signal::SIGTERM);
         if self.wait_empty(grace) {
             self.remove_if_empty();
             return 0;
@@ -270,7 +273,7 @@ impl Pen {
             // Kernels before 5.14 have no cgroup.kill: repeat until no one is left forking.
             let end = Instant::now() + KILL_WAIT;
             while !self.is_empty() && Instant::now() < end {
-                self.signal_all(libc::SIGKILL);
+                self.signal_all(Signal::SIGKILL);
                 sleep(POLL);
             }
         }

@@ -1,5 +1,5 @@
-//! What a hook process sees: its environment (spec 10.4) and, with `runas`, the identity it
-//! switches to.
+//! What a hook process sees: its environment (docs/behaviour/hooks.md#hook-process) and, with
+//! `runas`, the identity it switches to.
 //!
 //! Invariants: the agent's own credentials and its systemd hand-shake variables never reach
 //! a hook ([`STRIPPED_VARS`]); a `BUNDLE_*` variable the revision does not define is absent,
@@ -66,14 +66,33 @@ pub struct RunAs {
     pub shell: PathBuf,
 }
 
+/// Why a script's `runas` user cannot be taken; the text is the hook's failure message.
+#[derive(Debug, thiserror::Error)]
+pub enum RunAsError {
+    #[error("cannot look up user {name}: {source}")]
+    Lookup { name: String, source: nix::Error },
+    #[error("user {0} does not exist")]
+    NoSuchUser(String),
+    #[error("invalid user name {0:?}")]
+    BadName(String),
+    #[error("cannot list the groups of user {name}: {source}")]
+    Groups { name: String, source: nix::Error },
+}
+
 /// Looks the user up (passwd and group database) in the parent.
-pub fn resolve_runas(name: &str) -> Result<RunAs, String> {
+pub fn resolve_runas(name: &str) -> Result<RunAs, RunAsError> {
     let user = nix::unistd::User::from_name(name)
-        .map_err(|e| format!("cannot look up user {name}: {e}"))?
-        .ok_or_else(|| format!("user {name} does not exist"))?;
-    let cname = std::ffi::CString::new(name).map_err(|_| format!("invalid user name {name:?}"))?;
-    let groups = nix::unistd::getgrouplist(&cname, user.gid)
-        .map_err(|e| format!("cannot list the groups of user {name}: {e}"))?;
+        .map_err(|source| RunAsError::Lookup {
+            name: name.to_string(),
+            source,
+        })?
+        .ok_or_else(|| RunAsError::NoSuchUser(name.to_string()))?;
+    let cname = std::ffi::CString::new(name).map_err(|_| RunAsError::BadName(name.to_string()))?;
+    let groups =
+        nix::unistd::getgrouplist(&cname, user.gid).map_err(|source| RunAsError::Groups {
+            name: name.to_string(),
+            source,
+        })?;
     Ok(RunAs {
         name: name.to_string(),
         uid: user.uid.as_raw(),

@@ -231,11 +231,11 @@ fn end_by_token(hook: &RunningHook, grace: Duration) -> (usize, usize) {
     }
     let signal = |pids: &[i32], sig| {
         for &pid in pids {
-            // SAFETY: plain kill(2) of processes just confirmed to be the hook's.
-            unsafe { libc::kill(pid, sig) };
+            // Processes just confirmed to be the hook's; one already gone (ESRCH) is fine.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
         }
     };
-    signal(&first, libc::SIGTERM);
+    signal(&first, nix::sys::signal::Signal::SIGTERM);
     let end = Instant::now() + grace;
     while Instant::now() < end && !targets().is_empty() {
         sleep(POLL);
@@ -246,7 +246,7 @@ fn end_by_token(hook: &RunningHook, grace: Duration) -> (usize, usize) {
         if left.is_empty() || Instant::now() >= end {
             return (first.len(), left.len());
         }
-        signal(&left, libc::SIGKILL);
+        signal(&left, nix::sys::signal::Signal::SIGKILL);
         sleep(POLL);
     }
 }

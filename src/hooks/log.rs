@@ -1,6 +1,7 @@
-//! The two logs a hook writes: the deployment's `logs/scripts.log` (spec 10.5) and the
-//! host-wide deployments log (spec 6.6), plus the in-memory tail kept for diagnostics
-//! (spec 10.6).
+//! The two logs a hook writes: the deployment's `logs/scripts.log`
+//! (docs/behaviour/hooks.md#scripts-log) and the host-wide deployments log
+//! (docs/behaviour/layout.md#deployments-log), plus the in-memory tail kept for diagnostics
+//! (docs/behaviour/hooks.md#log-tail).
 //!
 //! Invariants: every entry reaches all three in the same order, already stripped of terminal
 //! escape sequences; a log that cannot be written never stops a running hook (the failure is
@@ -82,11 +83,8 @@ pub struct LocalTime {
 impl LocalTime {
     pub fn at(t: SystemTime) -> Self {
         let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let secs = since.as_secs() as libc::time_t;
-        // SAFETY: localtime_r writes only into the zeroed struct we own.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-        if !ok {
+        let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+        let Some(tm) = crate::sys::localtime(secs) else {
             return Self {
                 year: 1970,
                 month: 1,
@@ -96,14 +94,14 @@ impl LocalTime {
                 second: 0,
                 millis: 0,
             };
-        }
+        };
         Self {
-            year: tm.tm_year + 1900,
-            month: (tm.tm_mon + 1) as u32,
-            day: tm.tm_mday as u32,
-            hour: tm.tm_hour as u32,
-            minute: tm.tm_min as u32,
-            second: tm.tm_sec as u32,
+            year: tm.year,
+            month: tm.month,
+            day: tm.day,
+            hour: tm.hour,
+            minute: tm.minute,
+            second: tm.second,
             millis: since.subsec_millis(),
         }
     }

@@ -1,12 +1,13 @@
-//! Running the scripts of one lifecycle event (spec section 10): finding each script inside
-//! the selected revision's archive, running it with its timeout and identity, logging its
-//! output, and ending everything it started when it overruns.
+//! Running the scripts of one lifecycle event (docs/behaviour/hooks.md#hook-execution): finding
+//! each script inside the selected revision's archive, running it with its timeout and identity,
+//! logging its output, and ending everything it started when it overruns.
 //!
-//! Invariants: scripts run in appspec order and the first failure stops the event; every
-//! failure carries the official error code and message (spec 3.6, 10.3, 10.4) and the log
-//! tail for the service; a hook that times out, or leaves its outputs open past its
-//! deadline, leaves no process behind (see docs/adr/0004-hook-containment.md); a hook that
-//! succeeds keeps the daemons it started.
+//! Invariants: scripts run in appspec order and the first failure stops the event; every failure
+//! carries the official error code and message (docs/behaviour/protocol.md#diagnostics-payload,
+//! docs/behaviour/hooks.md#running-an-event, docs/behaviour/hooks.md#hook-process) and the log tail
+//! for the service; a hook that times out, or leaves its outputs open past its deadline, leaves no
+//! process behind (see docs/adr/0004-hook-containment.md); a hook that succeeds keeps the daemons
+//! it started.
 
 mod contain;
 mod env;
@@ -45,8 +46,8 @@ pub struct HookContext {
     pub deployment_group_id: String,
     /// `BUNDLE_*` variables of the revision (only those that apply; absent ones are unset).
     pub revision_env: Vec<(String, String)>,
-    /// The archive of the revision selected for this event (spec 10.2); also the scripts'
-    /// working directory.
+    /// The archive of the revision selected for this event
+    /// (docs/behaviour/hooks.md#revision-selection); also the scripts' working directory.
     pub archive_dir: PathBuf,
     /// The *current* deployment's `logs/scripts.log`.
     pub scripts_log: PathBuf,
@@ -166,7 +167,7 @@ pub struct ScriptReport {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EventReport {
     pub scripts: Vec<ScriptReport>,
-    /// The script-log tail (spec 10.6); empty for a noop event.
+    /// The script-log tail (docs/behaviour/hooks.md#log-tail); empty for a noop event.
     pub log_tail: String,
 }
 

@@ -58,37 +58,19 @@ fn read_lines(pipe: impl Read, stream: Stream, tx: Sender<Msg>) {
 /// and so its process-group id, cannot be reused, which keeps `kill(-pgid)` safe until
 /// [`reap`].
 fn wait_exit(pid: i32) -> Option<ExitStatusDescr> {
-    loop {
-        // SAFETY: waitid fills the zeroed siginfo we own.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if r == 0 {
-            let status = unsafe { info.si_status() };
-            return Some(match info.si_code {
-                libc::CLD_EXITED => ExitStatusDescr::Code(status),
-                _ => ExitStatusDescr::Signal(status),
-            });
-        }
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return None;
-        }
+    match crate::sys::wait_exit_unreaped(pid).ok()? {
+        crate::sys::ChildExit::Code(c) => Some(ExitStatusDescr::Code(c)),
+        crate::sys::ChildExit::Signal(s) => Some(ExitStatusDescr::Signal(s)),
     }
 }
 
 /// Reaps the leader; if it is somehow still alive (stuck in the kernel), a detached thread
 /// reaps it later rather than holding up the agent.
 fn reap(pid: i32) {
-    // SAFETY: plain waitpid on our own child.
-    let done = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } != 0;
-    if !done {
-        thread::spawn(move || unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) });
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let pid = nix::unistd::Pid::from_raw(pid);
+    if let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        thread::spawn(move || waitpid(pid, None));
     }
 }
 
@@ -187,7 +169,7 @@ pub fn run_script(
     };
     let runas = match script.runas.as_deref().map(resolve_runas).transpose() {
         Ok(r) => r,
-        Err(why) => return Err(spawn_failed(observer, log, why)),
+        Err(why) => return Err(spawn_failed(observer, log, why.to_string())),
     };
     let token = format!(
         "{}.{}.{}.{}.{}.{}",

@@ -155,28 +155,12 @@ fn command(spec: &SpawnSpec<'_>, via_shell: bool) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let fd = spec.cgroup_procs_fd;
-    let ids = spec.runas.map(|u| (u.uid, u.gid, u.groups.clone()));
-    // SAFETY: the closure runs between fork and exec; it only calls write, setgroups,
-    // setgid and setuid on data prepared before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            if let Some(fd) = fd {
-                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            if let Some((uid, gid, groups)) = &ids {
-                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setgid(*gid) != 0
-                    || libc::setuid(*uid) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    let ids = spec.runas.map(|u| crate::sys::ChildIds {
+        uid: u.uid,
+        gid: u.gid,
+        groups: u.groups.clone(),
+    });
+    crate::sys::before_exec(&mut cmd, spec.cgroup_procs_fd, ids);
     cmd
 }
 

@@ -1,4 +1,5 @@
-//! Removes what the previous revision installed, from its parsed journal (spec 9.5).
+//! Removes what the previous revision installed, from its parsed journal
+//! (docs/behaviour/install.md#install-execution).
 //!
 //! Invariants: never follows a symlink in the last component (a symlink is unlinked);
 //! removes a directory only when it is empty; a path that is already gone is fine; a path

@@ -1,6 +1,7 @@
-//! Adapter: the `Install` command (spec 9) — plan against the real filesystem, remove what
-//! the previous revision installed, apply the plan while journaling it, record the pointer;
-//! plus retention of old deployment directories (spec 6.3).
+//! Adapter: the `Install` command (docs/behaviour/install.md#install) — plan against the real
+//! filesystem, remove what the previous revision installed, apply the plan while journaling it,
+//! record the pointer; plus retention of old deployment directories
+//! (docs/behaviour/layout.md#retention).
 //!
 //! Invariants:
 //! * nothing changes on disk until the plan is checked, the tools it needs are found, its

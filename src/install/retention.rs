@@ -1,4 +1,5 @@
-//! Pruning old deployment directories of a group (spec 6.3) and the most-recent pointer.
+//! Pruning old deployment directories of a group (docs/behaviour/layout.md#retention) and the
+//! most-recent pointer.
 //!
 //! Invariants: never removes the current, the last successful or the most recent deployment;
 //! a missing deployment root, group directory or deployment directory is not an error (an

@@ -1,4 +1,5 @@
-//! PURE: what a `--bundle-location` names (spec 12.3 items 1-3 and 12.4).
+//! PURE: what a `--bundle-location` names (docs/behaviour/local-cli.md#local-argument-checks,
+//! docs/behaviour/local-cli.md#local-deployment).
 
 use crate::deployspec::BundleType;
 

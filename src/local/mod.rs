@@ -1,6 +1,7 @@
 //! The local deployment driver (`deploy-local`, the official `codedeploy-local`): checks the
-//! arguments (spec 12.3), builds a deployment spec (12.4), and runs each event through the
-//! same executor the daemon uses, printing one line per event.
+//! arguments (docs/behaviour/local-cli.md#local-argument-checks), builds a deployment spec
+//! (docs/behaviour/local-cli.md#local-deployment), and runs each event through the same executor
+//! the daemon uses, printing one line per event.
 //!
 //! Invariants: no service calls and no tracking files; the on-disk state under root_dir is
 //! exactly what a service deployment of the same group would leave; the deployment group is
@@ -90,7 +91,8 @@ fn new_deployment_id() -> String {
     format!("d-{id}-local")
 }
 
-/// Checks the arguments against the file system and builds the revision (spec 12.3).
+/// Checks the arguments against the file system and builds the revision
+/// (docs/behaviour/local-cli.md#local-argument-checks).
 fn revision_for(
     args: &DeployLocalArgs,
     kind: BundleType,

@@ -1,6 +1,6 @@
-//! Runs a list of events for deploy-local and prints what happens, one line per event, and
-//! the details of a failure (spec 12.5, plus the script's status and output tail); the
-//! outcome is recorded for `status` (`status::local_results`).
+//! Runs a list of events for deploy-local and prints what happens, one line per event, and the
+//! details of a failure (docs/behaviour/local-cli.md#local-output, plus the script's status and
+//! output tail); the outcome is recorded for `status` (`status::local_results`).
 
 use crate::deployspec::DeploymentSpec;
 use crate::executor::{EventOutcome, ExecError, Executor};

@@ -1,5 +1,5 @@
-//! PURE: scripts.log lines (spec 10.5) -> records that know their deployment, event and
-//! script, the filters of `logs`, and the printed form.
+//! PURE: scripts.log lines (docs/behaviour/hooks.md#scripts-log) -> records that know their
+//! deployment, event and script, the filters of `logs`, and the printed form.
 //!
 //! Invariants: each file's own order is kept (files are merged by their second-resolution
 //! time, never sorted within); a line without a time stamp (the continuation of an output

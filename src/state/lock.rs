@@ -16,7 +16,6 @@
 use super::StateError;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -242,18 +241,11 @@ impl GroupLock {
 
 /// `Ok(true)` when the exclusive lock was taken, `Ok(false)` when someone else holds it.
 fn try_flock(file: &File) -> io::Result<bool> {
-    loop {
-        // SAFETY: flock on a descriptor we own.
-        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if r == 0 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => return Ok(false),
-            Some(libc::EINTR) => continue,
-            _ => return Err(e),
-        }
+    // std's try_lock is flock(LOCK_EX | LOCK_NB) on Linux, the lock other holders check.
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 

@@ -1,5 +1,5 @@
-//! The deployment root on disk (spec section 6): names of every directory and state file,
-//! atomic writes, pointer files.
+//! The deployment root on disk (docs/behaviour/layout.md#on-disk-layout): names of every directory
+//! and state file, atomic writes, pointer files.
 //!
 //! Invariants: the names here are exactly the official agent's, because users' scripts and
 //! operators read them; every state file is replaced atomically (temp file in the same

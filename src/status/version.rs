@@ -1,5 +1,5 @@
-//! The `.version` file (spec 14.1): what the packages ship, how the agent finds it, and the
-//! value sent as `x-amz-codedeploy-agent-version`.
+//! The `.version` file (docs/behaviour/layout.md#version-file): what the packages ship, how the
+//! agent finds it, and the value sent as `x-amz-codedeploy-agent-version`.
 //!
 //! Invariants: the packages write [`version_file_text`], so the header value, `status` and
 //! `--version` all show [`crate::VERSION`]; with no readable file the built-in version is used

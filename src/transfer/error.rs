@@ -1,6 +1,7 @@
-//! Errors of bundle transfer. Every variant names what was being fetched (bucket, key and
-//! version, or the URL) so an operator can retry it by hand; messages the official agent
-//! produces (spec 7.1, 7.2) are kept word for word where operators may match on them.
+//! Errors of bundle transfer. Every variant names what was being fetched (bucket, key and version,
+//! or the URL) so an operator can retry it by hand; messages the official agent produces
+//! (docs/behaviour/bundles.md#s3-download, docs/behaviour/bundles.md#github-download) are kept word
+//! for word where operators may match on them.
 
 use std::io;
 use std::path::PathBuf;
@@ -9,7 +10,8 @@ use crate::bundle::BundleError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
-    /// The object's ETag differs from the deployment's; the official wording (spec 7.1).
+    /// The object's ETag differs from the deployment's; the official wording
+    /// (docs/behaviour/bundles.md#s3-download).
     #[error("Expected deployment artifact bundle etag {expected} but was actually {actual}")]
     EtagMismatch { expected: String, actual: String },
 
@@ -33,7 +35,8 @@ pub enum TransferError {
         detail: String,
     },
 
-    /// GitHub kept answering with error statuses; the official wording (spec 7.2).
+    /// GitHub kept answering with error statuses; the official wording
+    /// (docs/behaviour/bundles.md#github-download).
     #[error("Could not download bundle at '{url}' after {retries} retries. Server returned codes: {codes}")]
     GitHubStatus {
         url: String,

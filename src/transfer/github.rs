@@ -1,7 +1,8 @@
-//! GitHub bundles (spec 7.2): `GET <api>/repos/<account>/<repo>/<tarball|zipball>/<commit>`,
-//! redirects followed (bounded), `Authorization: token <t>` when a token is given, error
-//! statuses retried after the configured delays (officially 10, 30, 90 s) and reported with
-//! every status seen. Network errors are not retried, as in the official agent.
+//! GitHub bundles (docs/behaviour/bundles.md#github-download): `GET
+//! <api>/repos/<account>/<repo>/<tarball|zipball>/<commit>`, redirects followed (bounded),
+//! `Authorization: token <t>` when a token is given, error statuses retried after the configured
+//! delays (officially 10, 30, 90 s) and reported with every status seen. Network errors are not
+//! retried, as in the official agent.
 //!
 //! Invariant: only a success status's body is passed on, in order; the result is the last piece.
 

@@ -1,6 +1,7 @@
-//! Bundle transfer (spec 7.1, 7.2): downloads an S3 or GitHub revision into the deployment
-//! dir, streaming tar/tgz straight into the unpacker while keeping `bundle.tar` (the official
-//! layout), and zip (which needs random access) to `bundle.tar` first, then unpacked.
+//! Bundle transfer (docs/behaviour/bundles.md#s3-download,
+//! docs/behaviour/bundles.md#github-download): downloads an S3 or GitHub revision into the
+//! deployment dir, streaming tar/tgz straight into the unpacker while keeping `bundle.tar` (the
+//! official layout), and zip (which needs random access) to `bundle.tar` first, then unpacked.
 //!
 //! The facade is blocking, for the synchronous executor; the network work runs as tasks on a
 //! tokio runtime (the caller's multi-thread runtime, or one worker thread of our own) and
@@ -50,7 +51,8 @@ pub struct GitHubSettings {
     pub api_base: String,
     /// Used by [`Fetcher::fetch`]; [`Fetcher::fetch_with_token`] takes the deployment's own.
     pub token: Option<String>,
-    /// The official agent applies no `proxy_uri` to GitHub (spec 2.5): pass None to match it.
+    /// The official agent applies no `proxy_uri` to GitHub
+    /// (docs/behaviour/configuration.md#proxy-and-tls): pass None to match it.
     pub proxy_uri: Option<String>,
 }
 

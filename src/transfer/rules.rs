@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::deployspec::BundleType;
 
-/// The S3 endpoint (spec 7.1), first match: the override (path-style addressing), FIPS, the
-/// European sovereign cloud, else `None` for the SDK's regional endpoint.
+/// The S3 endpoint (docs/behaviour/bundles.md#s3-download), first match: the override (path-style
+/// addressing), FIPS, the European sovereign cloud, else `None` for the SDK's regional endpoint.
 pub fn s3_endpoint(
     region: &str,
     endpoint_override: Option<&str>,
@@ -34,7 +34,7 @@ pub fn connect_hint(region: &str, use_fips: bool) -> String {
     }
 }
 
-/// ETags compare with every `"` removed from both sides (spec 7.1).
+/// ETags compare with every `"` removed from both sides (docs/behaviour/bundles.md#s3-download).
 pub fn etag_matches(expected: &str, actual: &str) -> bool {
     expected.replace('"', "") == actual.replace('"', "")
 }
@@ -61,7 +61,8 @@ pub fn resume_delay(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(1 << attempt.saturating_sub(1).min(3))
 }
 
-/// GitHub archive path for a bundle type: only tar and zip exist there (spec 7.2).
+/// GitHub archive path for a bundle type: only tar and zip exist there
+/// (docs/behaviour/bundles.md#github-download).
 pub fn github_archive(kind: BundleType) -> Option<&'static str> {
     match kind {
         BundleType::Tar => Some("tarball"),

@@ -1,5 +1,6 @@
-//! S3 bundles (spec 7.1): the client built from explicit settings, and the download task that
-//! streams a GetObject body into the bridge, resuming with a ranged request (same version,
+//! S3 bundles (docs/behaviour/bundles.md#s3-download): the client built from explicit settings, and
+//! the download task that streams a GetObject body into the bridge, resuming with a ranged request
+//! (same version,
 //! `If-Match` the ETag first seen) when the connection drops mid-body.
 //!
 //! Invariants: bytes are sent on only in order and only once (a resumed response must start

@@ -96,7 +96,10 @@ impl Drop for Fixture {
                     break;
                 }
                 for pid in pids {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }

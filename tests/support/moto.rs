@@ -254,19 +254,19 @@ fn wait_ready(child: &mut Child, addr: SocketAddr) -> Result<(), String> {
 
 /// TERM to the whole group (moto may fork helpers), a bounded wait, then KILL; always reaped.
 fn kill_group(child: &mut Child) {
-    let pgid = child.id() as libc::pid_t;
-    // SAFETY: kill(2) with a negative pid signals the group we created; no memory involved.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    use nix::sys::signal::{killpg, Signal};
+    // Delivery failures (ESRCH: the group is gone) are what the wait below wants.
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = killpg(pgid, Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
-            // SAFETY: as above; reaps any helper left in the group.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            // Ends any helper left in the group.
+            let _ = killpg(pgid, Signal::SIGKILL);
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: as above.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = killpg(pgid, Signal::SIGKILL);
     let _ = child.wait();
 }

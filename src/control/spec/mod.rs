@@ -1,5 +1,6 @@
-//! The deployment-specification envelope (spec 4.1): `PKCS7/JSON` payloads are verified
-//! before use; `TEXT/JSON` is accepted only in local or developer mode.
+//! The deployment-specification envelope (docs/behaviour/deployment-spec.md#spec-envelope):
+//! `PKCS7/JSON` payloads are verified before use; `TEXT/JSON` is accepted only in local or
+//! developer mode.
 //!
 //! Invariant: `open_envelope` returns JSON text only when its signature verified (and, with
 //! trust anchors, the signer chains to them); a spec whose content was altered is refused,
@@ -185,7 +186,8 @@ pub fn open_envelope_at(
     }
 }
 
-/// Opens the envelope and decodes every field of the specification (spec 4.2).
+/// Opens the envelope and decodes every field of the specification
+/// (docs/behaviour/deployment-spec.md#spec-fields).
 pub fn open_and_decode(
     env: &Envelope,
     policy: SpecFormatPolicy,

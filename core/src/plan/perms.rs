@@ -1,7 +1,8 @@
-//! Permission planning (spec 9.4), kept to the official semantics (quirk 8, deliberately):
-//! only paths this install creates get permissions; `pattern: "**"` matches every descendant,
-//! any other pattern and every `except` pattern match direct children only, with `*` as the
-//! only wildcard; one path receiving permissions twice is an error.
+//! Permission planning (docs/behaviour/install.md#permission-planning), kept to the official
+//! semantics (docs/behaviour/official-quirks.md#quirk-8, deliberately): only paths this install
+//! creates get permissions; `pattern: "**"` matches every descendant, any other pattern and every
+//! `except` pattern match direct children only, with `*` as the only wildcard; one path receiving
+//! permissions twice is an error.
 
 use super::files::disp;
 use super::fsview::normalize;

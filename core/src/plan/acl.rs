@@ -1,8 +1,10 @@
-//! The full ACL an appspec ACE list stands for (spec 9.5), computed per object.
+//! The full ACL an appspec ACE list stands for (docs/behaviour/install.md#install-execution),
+//! computed per object.
 //!
 //! Invariant: the result depends only on the ACEs and that object's mode. The official agent
-//! accumulates derived entries across the objects of one permission entry (quirk 9); this
-//! does not, so every object gets exactly its own ACL.
+//! accumulates derived entries across the objects of one permission entry
+//! (docs/behaviour/official-quirks.md#quirk-9); this does not, so every object gets exactly its own
+//! ACL.
 
 use crate::appspec::model::{Ace, AceKind};
 

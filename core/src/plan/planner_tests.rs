@@ -513,7 +513,7 @@ fn permissions_pattern_except_and_type() {
     let mut p = perm("/d/app");
     p.pattern = "*.txt".into();
     assert_eq!(all(p), ["/d/app/a.txt"]);
-    // except only excludes direct children (quirk 8).
+    // except only excludes direct children (docs/behaviour/official-quirks.md#quirk-8).
     let mut p = perm("/d/app");
     p.except = vec!["*.tmp".into()];
     assert_eq!(

@@ -1,33 +1,34 @@
 //! PURE: lifecycle event names as the appspec sees them.
 //!
 //! The nine script hooks may carry scripts; `DownloadBundle` and `Install` are built into the
-//! agent and never run user scripts. Any other PascalCase name is a custom event: allowed in
+//! agent and never run user scripts. Any other name that passes `lifecycle::is_pascal_case`
+//! (the one spelling rule, shared with commands and `--events`) is a custom event: allowed in
 //! the appspec (a service deployment or a local run may list it), but callers can tell it
-//! apart with [`is_lifecycle_hook_event`] or [`Hooks::custom_events`].
+//! apart with [`is_lifecycle_hook_event`] or [`Hooks::custom_events`]. The list of events is
+//! `lifecycle::Event`.
 
 use super::model::Hooks;
+use crate::lifecycle::{is_pascal_case, Event, HOOK_EVENTS};
 
-/// The script hooks of an in-place deployment, in the order a deployment runs them.
-pub const LIFECYCLE_HOOK_EVENTS: [&str; 9] = [
-    "BeforeBlockTraffic",
-    "AfterBlockTraffic",
-    "ApplicationStop",
-    "BeforeInstall",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AfterAllowTraffic",
-];
+/// The script hooks of an in-place deployment, in the order a deployment runs them
+/// (the names of [`HOOK_EVENTS`]).
+pub const LIFECYCLE_HOOK_EVENTS: [&str; 9] = {
+    let mut out = [""; 9];
+    let mut i = 0;
+    while i < 9 {
+        out[i] = HOOK_EVENTS[i].name();
+        i += 1;
+    }
+    out
+};
 
 /// Steps built into the agent: an appspec may not attach scripts to them.
-pub const RESERVED_EVENTS: [&str; 2] =
-    [crate::lifecycle::DOWNLOAD_BUNDLE, crate::lifecycle::INSTALL];
+pub const RESERVED_EVENTS: [&str; 2] = [Event::DownloadBundle.name(), Event::Install.name()];
 
 /// Whether `name` is one of the nine script hooks (exact, case-sensitive): a canonical event
 /// that is not built in.
 pub fn is_lifecycle_hook_event(name: &str) -> bool {
-    crate::lifecycle::is_canonical(name) && !crate::lifecycle::is_reserved(name)
+    Event::from_name(name).is_some_and(|e| !e.is_built_in())
 }
 
 pub fn is_reserved_event(name: &str) -> bool {
@@ -51,10 +52,7 @@ pub fn event_name_problem(name: &str) -> Option<String> {
             "unknown lifecycle event {name:?}; event names are case-sensitive: did you mean {known}?"
         ));
     }
-    let mut chars = name.chars();
-    let pascal = chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_alphanumeric());
-    if !pascal {
+    if !is_pascal_case(name) {
         return Some(format!(
             "{name:?} is not a lifecycle event name: expected one of {} or a PascalCase custom event",
             LIFECYCLE_HOOK_EVENTS.join(", ")
@@ -69,8 +67,9 @@ impl Hooks {
         self.events().filter(|e| !is_lifecycle_hook_event(e))
     }
 
-    /// The appspec's events missing from a deployment's `AllPossibleLifecycleEvents` (§8.5
-    /// step 1, appspec side), in appspec order; empty when all are known.
+    /// The appspec's events missing from a deployment's `AllPossibleLifecycleEvents`
+    /// (docs/behaviour/appspec.md#event-validation step 1, appspec side), in appspec order; empty
+    /// when all are known.
     pub fn events_outside<'a>(&'a self, all_possible: &[&str]) -> Vec<&'a str> {
         self.events()
             .filter(|e| !all_possible.contains(e))
@@ -85,8 +84,7 @@ mod tests {
     #[test]
     fn hook_events_are_the_canonical_ones_less_the_built_in_steps() {
         let derived: Vec<&str> = crate::lifecycle::CANONICAL_EVENTS
-            .iter()
-            .copied()
+            .into_iter()
             .filter(|e| !crate::lifecycle::is_reserved(e))
             .collect();
         assert_eq!(derived, LIFECYCLE_HOOK_EVENTS);
@@ -119,7 +117,9 @@ mod tests {
             ("AfterInstall", true),
             ("ValidateService", true),
             ("MyCustomEvent", true),
-            ("RunDBMigrations2", true),
+            ("RunDbMigrations2", true),
+            // One spelling rule with commands and `--events`: "DB" is not a PascalCase word.
+            ("RunDBMigrations2", false),
             ("Install", false),
             ("DownloadBundle", false),
             ("afterinstall", false),

@@ -1,6 +1,8 @@
-//! PURE: the install plan (spec 9.2-9.4), the cleanup journal's meaning (spec 9.5), the full
-//! ACL an ACE list stands for, the `<group>-install.json` text (spec 9.6) and which old
-//! revisions to prune (spec 6.3).
+//! PURE: the install plan (docs/behaviour/install.md#copy-planning,
+//! docs/behaviour/install.md#file-exists-behavior, docs/behaviour/install.md#permission-planning),
+//! the cleanup journal's meaning (docs/behaviour/install.md#install-execution), the full ACL an ACE
+//! list stands for, the `<group>-install.json` text (docs/behaviour/install.md#install-json) and
+//! which old revisions to prune (docs/behaviour/layout.md#retention).
 //!
 //! Invariants: nothing here touches the disk. The planner sees the filesystem only through
 //! [`FsView`], a read-only snapshot the caller supplies, and returns either a complete,

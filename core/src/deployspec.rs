@@ -1,8 +1,17 @@
-//! PURE: the deployment specification (spec 4.2) as typed data, decoded from the JSON the
-//! service signs, and the spec the local tool builds for itself (spec 12.4).
+//! PURE: the deployment specification (docs/behaviour/deployment-spec.md#spec-fields) as typed
+//! data, decoded from the JSON the service signs; the local tool builds the same type itself
+//! (docs/behaviour/local-cli.md#local-deployment).
 //!
 //! Invariant: a `DeploymentSpec` has every required field set and a revision whose bundle
 //! type is valid for its source; errors name the JSON field.
+//!
+//! Why the JSON is walked by hand rather than derived with serde: the decoder is deliberately
+//! as tolerant as the official agent (an optional member of the wrong type, an empty
+//! `AllPossibleLifecycleEvents`, an unknown `DeploymentCreator` are read as absent or as
+//! "other", not refused), its errors name the member path
+//! (`AgentActionOverrides.AgentOverrides.FileExistsBehavior`), and it validates straight into
+//! the domain types (short deployment id, directory-safe names, one revision source). A
+//! derived `Deserialize` would refuse what the service may send and name a line and column.
 
 use crate::appspec::FileExistsBehavior;
 use crate::lifecycle::{Creator, DeploymentType};
@@ -88,7 +97,8 @@ impl Revision {
         }
     }
 
-    /// The BUNDLE_* variables hooks receive (spec 10.4). Absent values are left out.
+    /// The BUNDLE_* variables hooks receive (docs/behaviour/hooks.md#hook-process). Absent values
+    /// are left out.
     pub fn hook_env(&self) -> Vec<(String, String)> {
         let mut env = Vec::new();
         match self {
@@ -334,8 +344,10 @@ fn decode_revision(rev: Option<&Value>) -> Result<Revision, SpecError> {
     }
 }
 
-/// The JSON document the local tool hands the executor (spec 12.4), so that a local run and
-/// a service run go through the same decoding.
+/// The spec as the service's JSON (docs/behaviour/deployment-spec.md#spec-fields). Only tests
+/// and the `deployspec` fuzz target call it, to check that `decode(encode(spec))` gives the
+/// spec back; the local tool builds its `DeploymentSpec` directly
+/// (docs/behaviour/local-cli.md#local-deployment).
 pub fn encode(spec: &DeploymentSpec) -> String {
     let revision = match &spec.revision {
         Revision::S3 {

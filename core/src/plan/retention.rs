@@ -1,4 +1,4 @@
-//! Which old deployment directories of a group to prune (spec 6.3).
+//! Which old deployment directories of a group to prune (docs/behaviour/layout.md#retention).
 //!
 //! Invariants: the current, the last successful and the most recent deployment are never
 //! selected; after pruning at most `max_revisions` directories remain, counting the current

@@ -1,38 +1,123 @@
-//! PURE: lifecycle events, their order, and which revision's appspec and scripts run each
-//! event (spec 5.2, 10.2, 12.3, 12.4).
+//! PURE: lifecycle events, their order, and which revision's appspec and scripts run each event
+//! (docs/behaviour/commands.md#lifecycle-events, docs/behaviour/hooks.md#revision-selection,
+//! docs/behaviour/local-cli.md#local-argument-checks,
+//! docs/behaviour/local-cli.md#local-deployment).
 //!
 //! Invariants: `revision_for` is the single place that decides which deployment directory an
 //! event reads its appspec and scripts from; the local event list always contains
 //! DownloadBundle before Install.
 
-/// The canonical in-place order (spec 5.2), used by the local tool and the emulator.
-pub const CANONICAL_EVENTS: [&str; 11] = [
-    "BeforeBlockTraffic",
-    "AfterBlockTraffic",
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AfterAllowTraffic",
+/// A canonical lifecycle event: the one list of them, in the in-place order
+/// (docs/behaviour/commands.md#lifecycle-events). Custom events (any other name that passes
+/// [`is_pascal_case`]) stay strings: they are whatever the deployment lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Event {
+    BeforeBlockTraffic,
+    AfterBlockTraffic,
+    ApplicationStop,
+    DownloadBundle,
+    BeforeInstall,
+    Install,
+    AfterInstall,
+    ApplicationStart,
+    ValidateService,
+    BeforeAllowTraffic,
+    AfterAllowTraffic,
+}
+
+impl Event {
+    /// Every canonical event in the order a deployment runs them.
+    pub const ALL: [Event; 11] = [
+        Event::BeforeBlockTraffic,
+        Event::AfterBlockTraffic,
+        Event::ApplicationStop,
+        Event::DownloadBundle,
+        Event::BeforeInstall,
+        Event::Install,
+        Event::AfterInstall,
+        Event::ApplicationStart,
+        Event::ValidateService,
+        Event::BeforeAllowTraffic,
+        Event::AfterAllowTraffic,
+    ];
+
+    /// The name the service, the appspec and the logs use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Event::BeforeBlockTraffic => "BeforeBlockTraffic",
+            Event::AfterBlockTraffic => "AfterBlockTraffic",
+            Event::ApplicationStop => "ApplicationStop",
+            Event::DownloadBundle => "DownloadBundle",
+            Event::BeforeInstall => "BeforeInstall",
+            Event::Install => "Install",
+            Event::AfterInstall => "AfterInstall",
+            Event::ApplicationStart => "ApplicationStart",
+            Event::ValidateService => "ValidateService",
+            Event::BeforeAllowTraffic => "BeforeAllowTraffic",
+            Event::AfterAllowTraffic => "AfterAllowTraffic",
+        }
+    }
+
+    /// The canonical event spelled exactly `name` (names are case-sensitive).
+    pub fn from_name(name: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// DownloadBundle and Install: the agent's own work, which runs no user scripts (an appspec
+    /// may not hook them); every other canonical event runs the appspec's scripts.
+    pub const fn is_built_in(self) -> bool {
+        matches!(self, Event::DownloadBundle | Event::Install)
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The names of `events`, for the string-typed lists (`const` so they are computed once).
+const fn names<const N: usize>(events: [Event; N]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = events[i].name();
+        i += 1;
+    }
+    out
+}
+
+/// The canonical events' names in the in-place order, used by the local tool.
+pub const CANONICAL_EVENTS: [&str; 11] = names(Event::ALL);
+
+/// The nine script hooks (the canonical events less the two built in), in order.
+pub const HOOK_EVENTS: [Event; 9] = [
+    Event::BeforeBlockTraffic,
+    Event::AfterBlockTraffic,
+    Event::ApplicationStop,
+    Event::BeforeInstall,
+    Event::AfterInstall,
+    Event::ApplicationStart,
+    Event::ValidateService,
+    Event::BeforeAllowTraffic,
+    Event::AfterAllowTraffic,
 ];
 
-pub const DOWNLOAD_BUNDLE: &str = "DownloadBundle";
-pub const INSTALL: &str = "Install";
+pub const DOWNLOAD_BUNDLE: &str = Event::DownloadBundle.name();
+pub const INSTALL: &str = Event::Install.name();
 
-/// Events that run user scripts by default (the canonical ones less the two reserved).
+/// Whether `event` names DownloadBundle or Install (see [`Event::is_built_in`]).
 pub fn is_reserved(event: &str) -> bool {
-    event == DOWNLOAD_BUNDLE || event == INSTALL
+    Event::from_name(event).is_some_and(Event::is_built_in)
 }
 
 pub fn is_canonical(event: &str) -> bool {
-    CANONICAL_EVENTS.contains(&event)
+    Event::from_name(event).is_some()
 }
 
-/// Command names are PascalCase words (spec 5.1), anchored at both ends here.
+/// The one spelling rule for event names, canonical or custom, wherever they come from (a
+/// command, an appspec key, `--events`): PascalCase words (`[A-Z][a-z0-9]+`, one or more),
+/// anchored at both ends (docs/behaviour/commands.md#command-dispatch).
 pub fn is_pascal_case(name: &str) -> bool {
     let mut chars = name.chars().peekable();
     if name.is_empty() {
@@ -81,15 +166,16 @@ pub enum Selector {
     MostRecentOrIgnore,
 }
 
-/// Spec 10.2's table.
+/// The table of docs/behaviour/hooks.md#revision-selection.
 pub fn selector(event: &str, kind: DeploymentType, creator: Creator) -> Selector {
+    use Event::*;
     let bg_rollback = kind == DeploymentType::BlueGreen && creator == Creator::Rollback;
-    match event {
-        "BeforeBlockTraffic" | "AfterBlockTraffic" if bg_rollback => Selector::MostRecentOrIgnore,
-        "BeforeBlockTraffic" | "AfterBlockTraffic" | "ApplicationStop" => {
+    match Event::from_name(event) {
+        Some(BeforeBlockTraffic | AfterBlockTraffic) if bg_rollback => Selector::MostRecentOrIgnore,
+        Some(BeforeBlockTraffic | AfterBlockTraffic | ApplicationStop) => {
             Selector::LastSuccessfulOrIgnore
         }
-        "BeforeAllowTraffic" | "AfterAllowTraffic" if bg_rollback => {
+        Some(BeforeAllowTraffic | AfterAllowTraffic) if bg_rollback => {
             Selector::LastSuccessfulOrIgnore
         }
         _ => Selector::New,
@@ -115,7 +201,7 @@ pub fn revision_for<'a, P: ?Sized>(
     facts: RevisionFacts<'a, P>,
 ) -> Option<&'a P> {
     // Only when the current revision has not been downloaded yet does an event fall back to a
-    // recorded one; once it has, every event uses it (spec 10.2).
+    // recorded one; once it has, every event uses it (docs/behaviour/hooks.md#revision-selection).
     if facts.current_archive_exists {
         return Some(facts.current);
     }
@@ -126,7 +212,7 @@ pub fn revision_for<'a, P: ?Sized>(
     }
 }
 
-/// Problems with a local `--events` list (spec 12.3 item 8).
+/// Problems with a local `--events` list (docs/behaviour/local-cli.md#local-event-order).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventListError {
     #[error("The only events that can be specified before DownloadBundle are BeforeBlockTraffic,AfterBlockTraffic,ApplicationStop. Please fix the order of your specified events: {0}")]
@@ -137,17 +223,20 @@ pub enum EventListError {
     BadName(String),
 }
 
-const NOT_BEFORE_DOWNLOAD: [&str; 6] = [
-    "AfterInstall",
-    "ApplicationStart",
-    "BeforeAllowTraffic",
-    "AfterAllowTraffic",
-    "ValidateService",
-    "Install",
-];
+/// Events that may not precede DownloadBundle in `--events`; all but the last (Install) may
+/// not precede Install either.
+const NOT_BEFORE_DOWNLOAD: [&str; 6] = names([
+    Event::AfterInstall,
+    Event::ApplicationStart,
+    Event::BeforeAllowTraffic,
+    Event::AfterAllowTraffic,
+    Event::ValidateService,
+    Event::Install,
+]);
 
-/// Checks and completes a local event list (spec 12.3 and 12.4): `None` means every canonical
-/// event. DownloadBundle and Install are added when missing and kept in that order.
+/// Checks and completes a local event list (docs/behaviour/local-cli.md#local-argument-checks,
+/// docs/behaviour/local-cli.md#local-deployment): `None` means every canonical event.
+/// DownloadBundle and Install are added when missing and kept in that order.
 pub fn local_events(given: Option<&[String]>, raw: &str) -> Result<Vec<String>, EventListError> {
     let Some(given) = given else {
         return Ok(CANONICAL_EVENTS.iter().map(|s| s.to_string()).collect());
@@ -205,6 +294,23 @@ mod tests {
     use super::*;
     use DeploymentType::*;
     use Selector::*;
+
+    #[test]
+    fn one_list_one_spelling() {
+        for e in Event::ALL {
+            assert_eq!(Event::from_name(e.name()), Some(e));
+            assert!(is_pascal_case(e.name()), "{e}");
+        }
+        let hooks: Vec<Event> = Event::ALL
+            .into_iter()
+            .filter(|e| !e.is_built_in())
+            .collect();
+        assert_eq!(hooks, HOOK_EVENTS);
+        assert_eq!(Event::from_name("afterInstall"), None);
+        assert!(is_reserved("Install") && is_reserved("DownloadBundle"));
+        assert!(!is_reserved("AfterInstall") && !is_reserved("MyEvent"));
+        assert!(is_pascal_case("RunMigrations2") && !is_pascal_case("RunDBMigrations"));
+    }
 
     #[test]
     fn selector_table() {

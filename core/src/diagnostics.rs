@@ -1,5 +1,6 @@
-//! PURE: how a command's outcome is told to the service (spec 3.6) and the script-log tail
-//! kept for it (spec 10.6).
+//! PURE: how a command's outcome is told to the service
+//! (docs/behaviour/protocol.md#diagnostics-payload) and the script-log tail kept for it
+//! (docs/behaviour/hooks.md#log-tail).
 //!
 //! Invariant: the payload keys are always `error_code`, `script_name`, `message`, `log`, in
 //! that order, as compact JSON; the payload never exceeds the API's 8192-character limit.
@@ -176,7 +177,8 @@ fn truncate_chars(s: &str, n: usize) -> &str {
 
 /// The tail of a hook's script log kept for diagnostics: the newest entries whose total
 /// length stays under 2 KiB. (The official agent's loop has an off-by-one that charges the
-/// candidate twice; we keep the simpler rule the spec allows, see docs/compatibility.md.)
+/// candidate twice, docs/behaviour/official-quirks.md#quirk-11; we keep the simpler rule of
+/// docs/behaviour/hooks.md#log-tail.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogTail {
     entries: std::collections::VecDeque<String>,

@@ -1,5 +1,6 @@
-//! Copy planning for the `files` section (spec 9.2) with `file_exists_behavior` (spec 9.3),
-//! then permission planning (spec 9.4) over what was planned.
+//! Copy planning for the `files` section (docs/behaviour/install.md#copy-planning) with
+//! `file_exists_behavior` (docs/behaviour/install.md#file-exists-behavior), then permission
+//! planning (docs/behaviour/install.md#permission-planning) over what was planned.
 //!
 //! Clash rules (documented in docs/compatibility-install.md):
 //! * a file over anything that exists (file, directory, symlink, special file): DISALLOW

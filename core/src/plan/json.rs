@@ -1,8 +1,10 @@
-//! `<group>-install.json` (spec 9.6): the plan as the official instruction list.
+//! `<group>-install.json` (docs/behaviour/install.md#install-json): the plan as the official
+//!   instruction list.
 //!
 //! Invariants: compact JSON, keys in the official order; a context without a range renders
-//! `"range":null` (the official agent crashes there, quirk 10); per path the permission
-//! instructions appear in the order they are applied: chown, chmod, setfacl, semanage.
+//! `"range":null` (the official agent crashes there, docs/behaviour/official-quirks.md#quirk-10);
+//! per path the permission instructions appear in the order they are applied: chown, chmod,
+//! setfacl, semanage.
 
 use super::files::disp;
 use super::{InstallPlan, Step};

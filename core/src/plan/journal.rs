@@ -1,4 +1,5 @@
-//! The meaning of a `<group>-cleanup` journal (spec 9.5): what the next install removes.
+//! The meaning of a `<group>-cleanup` journal (docs/behaviour/install.md#install-execution): what
+//! the next install removes.
 //!
 //! Invariants: a last line without `\n` is a torn write and is ignored; removals come out in
 //! reverse order (children before their parents); relative paths are ignored rather than
