@@ -62,7 +62,9 @@ fn seq_of(line: &str) -> u64 {
 }
 
 /// Waits for `pid` and returns its peak RSS in KiB (wait4, so other tests' children do not
-/// count).
+/// count). nix has no wait4, and getrusage(RUSAGE_CHILDREN) would mix in every other test's
+/// children, hence the one unsafe call in this test.
+#[allow(unsafe_code)]
 fn reap_max_rss(pid: u32) -> i64 {
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
