@@ -19,8 +19,11 @@ import time
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AGENT_BIN = os.path.join(REPO, "target/release/codedeploy-agent")
-EMULATOR_BIN = os.path.join(REPO, "target/release/codedeploy-emulator")
+# BENCH_PROFILE=debug measures what does not depend on the optimiser (retry spacing, rollout
+# correctness) without the long fat-LTO release build; memory and CPU figures need release.
+_PROFILE = os.environ.get("BENCH_PROFILE", "release")
+AGENT_BIN = os.path.join(REPO, f"target/{_PROFILE}/codedeploy-agent")
+EMULATOR_BIN = os.path.join(REPO, f"target/{_PROFILE}/codedeploy-emulator")
 REGION = "us-east-1"
 BUCKET = "bundles"
 STARTED = []  # subprocess.Popen objects, each the leader of its own process group
