@@ -147,26 +147,26 @@ pub fn free_port() -> u16 {
         .expect("bind")
 }
 
-/// PIDs of processes whose command line contains `marker`.
-pub fn pids_with_marker(marker: &str) -> Vec<i32> {
-    let mut found = Vec::new();
+/// PIDs of the processes in /proc for which `wanted` says yes (none if /proc is unreadable).
+pub fn pids_where(wanted: impl Fn(i32) -> bool) -> Vec<i32> {
     let Ok(entries) = fs::read_dir("/proc") else {
-        return found;
+        return Vec::new();
     };
-    for e in entries.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if pid == std::process::id() as i32 {
-            continue;
-        }
-        if let Ok(cmd) = fs::read(format!("/proc/{pid}/cmdline")) {
-            if String::from_utf8_lossy(&cmd).contains(marker) {
-                found.push(pid);
-            }
-        }
-    }
-    found
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| wanted(*pid))
+        .collect()
+}
+
+/// PIDs of processes (other than this one) whose command line contains `marker`.
+pub fn pids_with_marker(marker: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    pids_where(|pid| {
+        pid != me
+            && fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(marker))
+    })
 }
 
 /// Kills every process carrying `marker` (test clean-up), returning how many there were.

@@ -558,22 +558,9 @@ pub fn pids_in_ns(ns: &str) -> Vec<i32> {
     if ns.is_empty() {
         return Vec::new();
     }
-    let mut found = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for e in entries.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if fs::read_link(format!("/proc/{pid}/ns/pid"))
-            .map(|l| l.to_string_lossy() == ns)
-            .unwrap_or(false)
-        {
-            found.push(pid);
-        }
-    }
-    found
+    crate::common::pids_where(|pid| {
+        fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l.to_string_lossy() == ns)
+    })
 }
 
 /// Removes the runs of test processes that no longer exist, killing their containers first.
