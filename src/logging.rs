@@ -172,17 +172,7 @@ where
 
 /// `YYYY-MM-DDTHH:MM:SS` in local time.
 fn local_timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let Some(tm) = crate::sys::localtime(i64::try_from(secs).unwrap_or(i64::MAX)) else {
-        return "1970-01-01T00:00:00".into();
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        tm.year, tm.month, tm.day, tm.hour, tm.minute, tm.second
-    )
+    crate::hooks::LocalTime::at(std::time::SystemTime::now()).iso()
 }
 
 /// A subscriber for `target` (not installed; see [`init_daemon`]). Journald that cannot be

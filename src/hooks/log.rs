@@ -107,8 +107,15 @@ impl LocalTime {
     }
     /// `YYYY-MM-DD HH:MM:SS`, the scripts.log prefix.
     pub fn seconds(&self) -> String {
+        self.date_time(' ')
+    }
+    /// `YYYY-MM-DDTHH:MM:SS`, the agent's own log file prefix.
+    pub fn iso(&self) -> String {
+        self.date_time('T')
+    }
+    fn date_time(&self, sep: char) -> String {
         format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
     }
