@@ -85,6 +85,10 @@ pub struct DeployLocalArgs {
     /// [default: deploy_local_lock_wait_seconds of the configuration, 60]
     #[arg(long, value_name = "SECONDS")]
     pub lock_wait: Option<u64>,
+    /// Continue the local deployments a reboot paused (a hook asked for it; docs/reboot.md);
+    /// the other flags but -c and --lock-wait are not used
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,12 @@ pub enum EventOutcome {
     Builtin { detail: String },
     /// Hook scripts ran, in order.
     Scripts(Vec<hooks::ScriptReport>),
+    /// Scripts ran until one asked for a reboot (docs/reboot.md); the rest of the event runs
+    /// after it, from `ask.next_script`.
+    Reboot {
+        scripts: Vec<hooks::ScriptReport>,
+        ask: hooks::RebootAsk,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +137,18 @@ impl Executor {
         spec: &DeploymentSpec,
         observer: &mut dyn FnMut(hooks::HookProgress),
     ) -> Result<EventOutcome, ExecError> {
+        self.execute_from(command, spec, 0, observer)
+    }
+
+    /// [`Self::execute`] from the event's script `start_at` (from 0): a resume after a
+    /// reboot. For DownloadBundle and Install `start_at` means nothing (they have no scripts).
+    pub fn execute_from(
+        &self,
+        command: &str,
+        spec: &DeploymentSpec,
+        start_at: usize,
+        observer: &mut dyn FnMut(hooks::HookProgress),
+    ) -> Result<EventOutcome, ExecError> {
         if !self.supports(command, spec) {
             return Err(ExecError::UnsupportedCommand(command.to_string()));
         }
@@ -140,8 +158,19 @@ impl Executor {
         match lifecycle::Event::from_name(command) {
             Some(lifecycle::Event::DownloadBundle) => self.download_bundle(spec, &dir),
             Some(lifecycle::Event::Install) => self.install(spec, &dir),
-            _ => self.run_hooks(command, spec, &dir, observer),
+            _ => self.run_hooks(command, spec, &dir, start_at, observer),
         }
+    }
+
+    /// How many scripts `event` has in the appspec it would run from; 0 when none or no
+    /// revision applies. For a resume's decision (`crate::reboot::decide`).
+    pub fn scripts_in_event(&self, event: &str, spec: &DeploymentSpec) -> Result<usize, ExecError> {
+        let dir = self.deployment_dir(spec);
+        let Some(rev_dir) = self.select_revision(event, spec, &dir)? else {
+            return Ok(0);
+        };
+        let appspec = self.read_appspec(&rev_dir, spec)?;
+        Ok(appspec.hooks.get(event).map_or(0, |s| s.len()))
     }
 
     /// Whether a command would do nothing (docs/behaviour/commands.md#noop-rules), for the
@@ -308,6 +337,7 @@ impl Executor {
         event: &str,
         spec: &DeploymentSpec,
         dir: &Path,
+        start_at: usize,
         observer: &mut dyn FnMut(hooks::HookProgress),
     ) -> Result<EventOutcome, ExecError> {
         let Some(rev_dir) = self.select_revision(event, spec, dir)? else {
@@ -341,7 +371,14 @@ impl Executor {
         ctx.scripts_log_max_bytes = self.config.scripts_log_max_bytes;
         ctx.cancel = self.cancel.clone();
         ctx.running_record = Some(self.layout.running_hook_file(&spec.group_id));
+        ctx.reboot_requests = Some(state::reboot_requests_dir(dir));
+        ctx.start_at = start_at;
         match hooks::run_event(&ctx, scripts, observer) {
+            Ok(hooks::EventReport {
+                scripts,
+                reboot: Some(ask),
+                ..
+            }) => Ok(EventOutcome::Reboot { scripts, ask }),
             Ok(report) => Ok(EventOutcome::Scripts(report.scripts)),
             Err(failure) => Err(ExecError::Hook(failure)),
         }

@@ -35,6 +35,7 @@ pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOC
 pub use codedeploy_core::plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
 pub use codedeploy_core::reboot; // PURE: a paused deployment's record; resume, finish or drop it
 pub mod random; // the one source of randomness: retry spreads, poll spread, local ids
+pub mod resume; // adapter: reboot records on disk, reboot_command, a found record's facts
 pub mod space; // free space: the reserve rule (PURE) and statvfs checks before and while writing
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
 pub mod status; // status file, `status` command, systemd STATUS= line, .version file

@@ -10,6 +10,7 @@
 
 mod process;
 mod refresh;
+mod resume;
 pub mod tracking;
 
 use crate::config::{onprem, Config};
@@ -72,9 +73,35 @@ pub(crate) struct Shared {
     /// A command finished since the poll loop last looked (see [`spread_next_poll`]).
     finished: AtomicBool,
     group_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// A reboot a hook asked for, recorded and waiting for the poll loop to stop.
+    reboot: Mutex<Option<PendingReboot>>,
+    /// Stops the poll loop (signals, and a reboot request).
+    stop: Arc<watch::Sender<bool>>,
+}
+
+/// A reboot a hook asked for: its record is written; the agent takes no more work, lets the
+/// other running commands end, then runs `reboot_command` (docs/reboot.md).
+#[derive(Debug, Clone)]
+pub(crate) struct PendingReboot {
+    pub record: std::path::PathBuf,
+    pub command_id: String,
+    pub requested_by: String,
 }
 
 impl Shared {
+    /// Asks the agent to reboot the host: polling stops at once.
+    fn request_reboot(&self, pending: PendingReboot) {
+        info!(
+            "{} asked for a reboot: taking no more work",
+            pending.requested_by
+        );
+        *self.reboot.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending);
+        self.stop.send_replace(true);
+    }
+    fn take_reboot(&self) -> Option<PendingReboot> {
+        self.reboot.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
     /// The lock that keeps one deployment group's commands in sequence.
     pub fn group_lock(&self, group: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.group_locks.lock().unwrap_or_else(|p| p.into_inner());
@@ -223,6 +250,9 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
         fetcher: std::sync::OnceLock::new(),
     }));
     let layout = state::Layout::new(cfg.root_dir.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let (term_tx, term_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         client,
         host_id: identity.host_identifier.clone(),
@@ -243,14 +273,16 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
         completed: Mutex::new(VecDeque::new()),
         finished: AtomicBool::new(false),
         group_locks: Mutex::new(HashMap::new()),
+        reboot: Mutex::new(None),
+        stop: stop_tx.clone(),
     });
 
-    recover_from_crash(&shared).await;
+    let paused = resume::find(&shared);
+    recover_from_crash(&shared, &resume::command_ids(&paused)).await;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    spawn_signal_handler(stop_tx)?;
+    spawn_signal_handler(stop_tx.clone(), term_tx)?;
     let heartbeat = Arc::new(AtomicU64::new(now_secs()));
-    spawn_watchdog(heartbeat.clone(), cfg.http_read_timeout, stop_rx.clone());
+    spawn_watchdog(heartbeat.clone(), cfg.http_read_timeout, term_rx.clone());
 
     status.polling();
     crate::memory::release_startup_pages();
@@ -259,7 +291,32 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     info!("agent started; polling for commands");
 
     let refresher = refresh::spawn(status.clone());
-    let tasks = poll_loop(&shared, &cfg, heartbeat, stop_rx).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    resume::start(&shared, paused, &mut tasks).await;
+    loop {
+        tasks = poll_loop(&shared, &cfg, heartbeat.clone(), stop_rx.clone(), tasks).await;
+        let Some(pending) = shared.take_reboot() else {
+            break;
+        };
+        if *term_rx.borrow() {
+            // Stopped before the reboot: the record stays, the next start resumes it.
+            break;
+        }
+        if resume::reboot(&shared, &cfg, &mut tasks, pending).await {
+            info!("waiting for the reboot (or SIGTERM); no more work is taken");
+            let mut term = term_rx.clone();
+            // Waiting is not hanging: the watchdog keeps being fed.
+            loop {
+                heartbeat.store(now_secs(), Ordering::Relaxed);
+                let waited = tokio::time::timeout(Duration::from_secs(10), term.wait_for(|t| *t));
+                if waited.await.is_ok() {
+                    break;
+                }
+            }
+            break;
+        }
+        stop_tx.send_replace(false);
+    }
     shutdown(&shared, &cfg, tasks, &cancel).await;
     refresher.abort();
     notify::status(&status.line());
@@ -319,7 +376,7 @@ fn remote_fetcher(
 /// agent (or deploy-local) left running is ended (see `crate::group`), then every tracked command
 /// is reported once: with its recorded result when it had finished, else as interrupted (code 7).
 /// See docs/crash-recovery.md.
-async fn recover_from_crash(shared: &Shared) {
+async fn recover_from_crash(shared: &Shared, paused: &HashSet<String>) {
     let layout = shared.executor.layout.clone();
     let swept = tokio::task::spawn_blocking(move || crate::group::end_all_leftovers(&layout))
         .await
@@ -327,8 +384,18 @@ async fn recover_from_crash(shared: &Shared) {
     if !swept.is_empty() {
         info!("checked the groups with a recorded running hook: {swept:?}");
     }
-    let interrupted = shared.tracker.interrupted(SystemTime::now());
+    // A command paused for a reboot is resumed, not reported (its tracking file can be
+    // left by a crash between writing the reboot record and removing it).
+    let interrupted: Vec<_> = shared
+        .tracker
+        .interrupted(SystemTime::now())
+        .into_iter()
+        .filter(|i| !paused.contains(&i.command_id))
+        .collect();
     if interrupted.is_empty() {
+        if let Err(e) = shared.tracker.clear() {
+            warn!("Exception thrown during restart recovery: {e}");
+        }
         return;
     }
     warn!(
@@ -362,7 +429,10 @@ async fn recover_from_crash(shared: &Shared) {
     }
 }
 
-fn spawn_signal_handler(stop: watch::Sender<bool>) -> Result<(), AgentError> {
+fn spawn_signal_handler(
+    stop: Arc<watch::Sender<bool>>,
+    signalled: watch::Sender<bool>,
+) -> Result<(), AgentError> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
@@ -372,7 +442,8 @@ fn spawn_signal_handler(stop: watch::Sender<bool>) -> Result<(), AgentError> {
             _ = int.recv() => info!("received SIGINT: stopping"),
         }
         notify::stopping();
-        let _ = stop.send(true);
+        signalled.send_replace(true);
+        stop.send_replace(true);
     });
     Ok(())
 }
@@ -404,9 +475,12 @@ async fn poll_loop(
     cfg: &Config,
     heartbeat: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
+    mut tasks: tokio::task::JoinSet<()>,
 ) -> tokio::task::JoinSet<()> {
     let capacity = Arc::new(Semaphore::new(MAX_CONCURRENT_COMMANDS));
-    let mut tasks = tokio::task::JoinSet::new();
+    // A loop started again (after a reboot_command that failed) must not take the earlier
+    // stop for a new one.
+    let _ = stop.borrow_and_update();
     while !*stop.borrow() {
         heartbeat.store(now_secs(), Ordering::Relaxed);
         while tasks.try_join_next().is_some() {}

@@ -13,7 +13,7 @@ use super::Shared;
 use crate::control::{self, AckPayload, CommandStatus, ControlError, Envelope, HostCommand};
 use crate::deployspec::{self, DeploymentSpec};
 use crate::diagnostics::Diagnostics;
-use crate::executor::ExecError;
+use crate::executor::{EventOutcome, ExecError};
 use crate::failpoint;
 use crate::hooks::HookProgress;
 use crate::state::lock::Holder;
@@ -74,7 +74,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
         }
         Err(e) => (None, Err(PrepareError::Track(e))),
     };
-    let (status, diagnostics, span) = match prepared {
+    match prepared {
         Err(err) => {
             let message = err.to_string();
             span.in_scope(|| {
@@ -83,37 +83,93 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
                     cmd.command_name
                 )
             });
-            (CommandStatus::Failed, Diagnostics::unknown(message), span)
+            let d = Diagnostics::unknown(message);
+            report(
+                &shared,
+                &cmd,
+                entry.as_ref(),
+                CommandStatus::Failed,
+                d,
+                span,
+            )
+            .await;
         }
         Ok(Prepared::Done) => {
             if let Some(e) = &entry {
                 shared.tracker.done(e);
             }
-            return;
         }
-        Ok(Prepared::Execute(spec)) => {
-            let span = crate::logging::command_span(
-                &id,
-                &spec.deployment_id,
-                &spec.group_id,
-                &cmd.command_name,
-            );
-            let (st, d) = execute(&shared, &cmd, *spec).instrument(span.clone()).await;
-            (st, d, span)
+        Ok(Prepared::Execute(spec)) => run_prepared(shared, cmd, *spec, entry, 0).await,
+    }
+}
+
+/// Executes a command whose spec is known and acknowledged (from script `start_at` of its
+/// event: a resume after a reboot), then reports it, or hands the reboot a script asked for
+/// to the agent (docs/reboot.md).
+pub(crate) async fn run_prepared(
+    shared: Arc<Shared>,
+    cmd: HostCommand,
+    spec: DeploymentSpec,
+    entry: Option<Entry>,
+    start_at: usize,
+) {
+    let id = cmd.host_command_identifier.clone();
+    let span =
+        crate::logging::command_span(&id, &spec.deployment_id, &spec.group_id, &cmd.command_name);
+    match execute(&shared, &cmd, spec, start_at)
+        .instrument(span.clone())
+        .await
+    {
+        Executed::Done(status, diagnostics) => {
+            report(&shared, &cmd, entry.as_ref(), status, diagnostics, span).await
         }
-    };
-    if let Some(e) = &entry {
+        Executed::Reboot(pending) => {
+            // The reboot record now stands for the command: a start-up resumes it instead
+            // of reporting it interrupted.
+            if let Some(e) = &entry {
+                shared.tracker.done(e);
+            }
+            let note = Envelope {
+                format: "JSON".into(),
+                payload: serde_json::json!({
+                    "message": format!("{} asked for a reboot; the event goes on after it", pending.requested_by),
+                })
+                .to_string(),
+            };
+            if let Err(e) = shared
+                .client
+                .post_host_command_update(&id, Some(&note))
+                .await
+            {
+                span.in_scope(|| warn!("could not tell the service about the reboot: {e}"));
+            }
+            shared.request_reboot(pending);
+        }
+    }
+}
+
+/// Records the result, reports it, and stops tracking once the service took it.
+async fn report(
+    shared: &Shared,
+    cmd: &HostCommand,
+    entry: Option<&Entry>,
+    status: CommandStatus,
+    diagnostics: Diagnostics,
+    span: tracing::Span,
+) {
+    let id = &cmd.host_command_identifier;
+    if let Some(e) = entry {
         if let Err(err) = shared.tracker.finished(e, &status, &diagnostics) {
             span.in_scope(|| warn!("cannot record the result of command {id}: {err}"));
         }
     }
     failpoint::hit_for("after-execute", &cmd.command_name);
     let accepted = shared
-        .complete(&id, status, &diagnostics)
+        .complete(id, status, &diagnostics)
         .instrument(span)
         .await;
     // A result the service never took stays recorded, for the next start to report.
-    if let (true, Some(e)) = (accepted, &entry) {
+    if let (true, Some(e)) = (accepted, entry) {
         shared.tracker.done(e);
     }
 }
@@ -201,11 +257,19 @@ async fn prepare(
     }
 }
 
+/// How one execution ended.
+enum Executed {
+    Done(CommandStatus, Diagnostics),
+    /// A script asked for a reboot; its record is written.
+    Reboot(super::PendingReboot),
+}
+
 async fn execute(
     shared: &Arc<Shared>,
     cmd: &HostCommand,
     spec: DeploymentSpec,
-) -> (CommandStatus, Diagnostics) {
+    start_at: usize,
+) -> Executed {
     let lock = shared.group_lock(&spec.group_id);
     let _serial = lock.lock().await;
     shared.status.command_started(
@@ -220,6 +284,11 @@ async fn execute(
     let span = tracing::Span::current();
     let status = shared.status.clone();
     let spec_for_task = spec.clone();
+    let service = crate::reboot::ServiceCommand {
+        host_command_identifier: cmd.host_command_identifier.clone(),
+        host_identifier: cmd.host_identifier.clone(),
+        deployment_execution_id: cmd.deployment_execution_id.clone(),
+    };
     let joined = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
         let group = &spec_for_task.group_id;
@@ -239,16 +308,34 @@ async fn execute(
         );
         let mut observer =
             |p: HookProgress| observe(&status, &spec_for_task, &name, &mut journal, p);
-        executor
-            .execute(&name, &spec_for_task, &mut observer)
+        let outcome = executor
+            .execute_from(&name, &spec_for_task, start_at, &mut observer)
             .map_err(|e| {
                 warn!("{name} failed: {e}");
                 e.diagnostics()
-            })
+            })?;
+        match outcome {
+            // Written while the group is still held: no other deployment of it can start
+            // between the script and the record.
+            EventOutcome::Reboot { ask, .. } => {
+                record_reboot(&executor, &spec_for_task, &name, &ask, service).map(Some)
+            }
+            _ => Ok(None),
+        }
     })
     .await;
     let result = match joined {
-        Ok(Ok(_)) => (CommandStatus::Succeeded, Diagnostics::success()),
+        Ok(Ok(None)) => (CommandStatus::Succeeded, Diagnostics::success()),
+        Ok(Ok(Some(pending))) => {
+            shared.status.command_finished(
+                &cmd.host_command_identifier,
+                &spec.deployment_id,
+                &spec.group_id,
+                &cmd.command_name,
+                &format!("Rebooting: {} asked for a reboot", pending.requested_by),
+            );
+            return Executed::Reboot(pending);
+        }
         Ok(Err(d)) => (CommandStatus::Failed, d),
         Err(e) => (
             CommandStatus::Failed,
@@ -266,7 +353,45 @@ async fn execute(
         &cmd.command_name,
         &outcome,
     );
-    result
+    Executed::Done(result.0, result.1)
+}
+
+/// Writes the durable record of a reboot `ask` (docs/reboot.md); a record that cannot be
+/// written fails the command, since a reboot without it would lose the deployment.
+fn record_reboot(
+    executor: &crate::executor::Executor,
+    spec: &DeploymentSpec,
+    event: &str,
+    ask: &crate::hooks::RebootAsk,
+    service: crate::reboot::ServiceCommand,
+) -> Result<super::PendingReboot, Diagnostics> {
+    let write = || {
+        let mut record = crate::resume::new_record(&executor.layout, spec, event, ask)?;
+        record.service = Some(service.clone());
+        crate::resume::write(&executor.layout, &record)
+    };
+    match write() {
+        Ok(path) => {
+            info!(
+                "{} asked for a reboot; recorded in {} (the event goes on at script {} after it)",
+                ask.location,
+                path.display(),
+                ask.next_script + 1
+            );
+            Ok(super::PendingReboot {
+                record: path,
+                command_id: service.host_command_identifier,
+                requested_by: ask.location.clone(),
+            })
+        }
+        Err(e) => Err(Diagnostics {
+            script_name: ask.location.clone(),
+            ..Diagnostics::unknown(format!(
+                "{} asked for a reboot, but where the deployment stands cannot be recorded: {e}",
+                ask.location
+            ))
+        }),
+    }
 }
 
 /// Hook progress: into the agent's log (journald fields come from the span) and the status file.

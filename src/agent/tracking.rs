@@ -139,6 +139,16 @@ impl Tracker {
         )
     }
 
+    /// Tracks a command again that a reboot paused (docs/reboot.md): it is being resumed, so
+    /// a crash from here on is reported as any interrupted command.
+    pub fn resumed(&self, deployment_id: &str, command_id: &str) -> Result<Entry, StateError> {
+        self.begin(deployment_id, command_id)?;
+        Ok(Entry {
+            name: deployment_id.to_string(),
+            command_id: command_id.to_string(),
+        })
+    }
+
     /// Adds the command's result, before it is reported.
     pub fn finished(
         &self,

@@ -68,6 +68,9 @@ pub struct Config {
     /// How long `deploy-local` waits for a deployment group another deployment holds
     /// (`--lock-wait` overrides it); 0 refuses at once.
     pub deploy_local_lock_wait_seconds: u64,
+    /// What the agent runs when a hook asks for a reboot (docs/reboot.md): a program and its
+    /// arguments, run without a shell.
+    pub reboot_command: Vec<String>,
 }
 
 impl Default for Config {
@@ -109,6 +112,10 @@ impl Default for Config {
             log_max_bytes: 64 * 1024 * 1024,
             log_keep_files: 7,
             deploy_local_lock_wait_seconds: 60,
+            reboot_command: crate::reboot::DEFAULT_REBOOT_COMMAND
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
         }
     }
 }
@@ -321,6 +328,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             "deploy_local_lock_wait_seconds" => {
                 c.deploy_local_lock_wait_seconds = number(0, "a whole number of seconds")?
             }
+            "reboot_command" => {
+                c.reboot_command =
+                    crate::reboot::parse_reboot_command(text).map_err(|m| bad(m, text))?
+            }
             "log_keep_files" => {
                 let n = number(1, "a number of rotated files to keep, at least 1")?;
                 c.log_keep_files = u32::try_from(n).map_err(|_| bad("a small number", text))?;
@@ -382,6 +393,7 @@ const KNOWN_KEYS: &[&str] = &[
     "log_max_bytes",
     "log_keep_files",
     "deploy_local_lock_wait_seconds",
+    "reboot_command",
     "proxy_uri",
     "deploy_control_endpoint",
     "s3_endpoint_override",

@@ -248,3 +248,24 @@ fn retry_waits_and_the_journal_budget() {
 fn c_default() -> Config {
     Config::default()
 }
+
+#[test]
+fn reboot_command_default_and_bad_values() {
+    assert_eq!(
+        p("").unwrap().config.reboot_command,
+        ["systemctl", "reboot"]
+    );
+    let c = p("reboot_command: /usr/local/bin/reboot-now --soon\n")
+        .unwrap()
+        .config;
+    assert_eq!(c.reboot_command, ["/usr/local/bin/reboot-now", "--soon"]);
+    for bad in [
+        "reboot_command: \n",
+        "reboot_command: bin/reboot\n",
+        "reboot_command: 'a;b'\n",
+    ] {
+        let e = p(bad).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("reboot_command"), "{bad}");
+        assert_eq!(e.line, Some(1), "{bad}");
+    }
+}

@@ -222,6 +222,18 @@ impl CommandClient {
         Ok(())
     }
 
+    /// PostHostCommandUpdate: a progress note for a command in progress; the answer is the
+    /// command's status as the service sees it.
+    pub async fn post_host_command_update(
+        &self,
+        host_command_identifier: &str,
+        diagnostics: Option<&Envelope>,
+    ) -> Result<Option<CommandStatus>, ControlError> {
+        let req = wire::update_request(host_command_identifier, diagnostics);
+        let body = self.call(wire::POST_HOST_COMMAND_UPDATE, req).await?;
+        wire::parse_update(&body)
+    }
+
     /// One signed POST; returns the body of a 2xx answer.
     async fn call(&self, op: &str, body: Vec<u8>) -> Result<Vec<u8>, ControlError> {
         let s = &self.inner.settings;

@@ -96,6 +96,9 @@ pub const POLL_HOST_COMMAND: &str = "PollHostCommand";
 pub const GET_DEPLOYMENT_SPECIFICATION: &str = "GetDeploymentSpecification";
 pub const PUT_HOST_COMMAND_ACKNOWLEDGEMENT: &str = "PutHostCommandAcknowledgement";
 pub const PUT_HOST_COMMAND_COMPLETE: &str = "PutHostCommandComplete";
+/// Used only around a reboot a hook asked for (docs/reboot.md): to tell the service the
+/// command goes on after the reboot, and to ask it whether the command is still wanted.
+pub const POST_HOST_COMMAND_UPDATE: &str = "PostHostCommandUpdate";
 
 // Request bodies. Members are declared in alphabetical order, the order the service has
 // always received (a sorted JSON object); absent optional members are left out.
@@ -128,6 +131,28 @@ struct CompleteRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnostics: Option<&'a Envelope>,
     host_command_identifier: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<&'a Envelope>,
+    host_command_identifier: &'a str,
+}
+
+pub fn update_request(host_command_identifier: &str, diagnostics: Option<&Envelope>) -> Vec<u8> {
+    body(&UpdateRequest {
+        diagnostics,
+        host_command_identifier,
+    })
+}
+
+/// The `CommandStatus` of a PostHostCommandUpdate answer.
+pub fn parse_update(body: &[u8]) -> Result<Option<CommandStatus>, ControlError> {
+    let op = POST_HOST_COMMAND_UPDATE;
+    let m = parse_object(op, body)?;
+    Ok(opt_str(op, &m, "", "CommandStatus")?.map(|s| CommandStatus::parse(&s)))
 }
 
 fn body(request: &impl Serialize) -> Vec<u8> {

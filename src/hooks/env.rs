@@ -55,6 +55,9 @@ pub const BUNDLE_VARS: &[&str] = &[
 /// Marks every process of one hook; the fallback containment finds escaped processes by it.
 pub const HOOK_TOKEN_VAR: &str = "CODEDEPLOY_HOOK_ID";
 
+/// The file a hook creates to ask for a reboot after it (docs/reboot.md).
+pub const REBOOT_REQUEST_VAR: &str = "CODEDEPLOY_REBOOT_REQUEST";
+
 /// The identity a `runas` script switches to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAs {
@@ -113,6 +116,8 @@ pub struct HookVars<'a> {
     pub deployment_group_id: &'a str,
     pub revision_env: &'a [(String, String)],
     pub token: &'a str,
+    /// Where this script may ask for a reboot; `None`: the variable is absent.
+    pub reboot_request: Option<&'a std::path::Path>,
 }
 
 /// Builds a hook's whole environment from the agent's.
@@ -132,6 +137,9 @@ where
         ("DEPLOYMENT_GROUP_ID", vars.deployment_group_id.into()),
         (HOOK_TOKEN_VAR, vars.token.into()),
     ];
+    if let Some(r) = vars.reboot_request {
+        set.push((REBOOT_REQUEST_VAR, r.as_os_str().to_os_string()));
+    }
     for (k, v) in vars.revision_env {
         if BUNDLE_VARS.contains(&k.as_str()) {
             set.push((k.as_str(), v.into()));
@@ -145,6 +153,7 @@ where
     }
     let overridden = |k: &OsStr| {
         STRIPPED_VARS.iter().any(|s| k == OsStr::new(s))
+            || k == OsStr::new(REBOOT_REQUEST_VAR)
             || BUNDLE_VARS.iter().any(|s| k == OsStr::new(s))
             || set.iter().any(|(s, _)| k == OsStr::new(s))
     };
@@ -169,6 +178,7 @@ mod tests {
             deployment_group_id: "gid-1",
             revision_env: rev,
             token: "tok",
+            reboot_request: None,
         }
     }
 
@@ -206,6 +216,22 @@ mod tests {
         assert_eq!(
             get(&env, "LIFECYCLE_EVENT"),
             Some(OsStr::new("ApplicationStart"))
+        );
+    }
+
+    #[test]
+    fn the_reboot_request_path_is_set_only_by_the_agent() {
+        let inherited = [(OsString::from(REBOOT_REQUEST_VAR), OsString::from("/old"))];
+        let env = hook_env(inherited.clone(), &vars(&[]), None);
+        assert_eq!(get(&env, REBOOT_REQUEST_VAR), None, "never inherited");
+        let mut v = vars(&[]);
+        let path = std::path::Path::new("/r/g/d-1/reboot-request/AfterInstall.1/reboot");
+        v.reboot_request = Some(path);
+        let env = hook_env(inherited, &v, None);
+        assert_eq!(get(&env, REBOOT_REQUEST_VAR), Some(path.as_os_str()));
+        assert_eq!(
+            env.iter().filter(|(k, _)| k == REBOOT_REQUEST_VAR).count(),
+            1
         );
     }
 

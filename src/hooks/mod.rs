@@ -23,7 +23,8 @@ use std::time::Duration;
 
 pub use contain::{own_cgroup_dir, Containment, CONTAINMENT_ENV, HOOKS_CGROUP_DIR};
 pub use env::{
-    hook_env, resolve_runas, HookVars, RunAs, BUNDLE_VARS, HOOK_TOKEN_VAR, STRIPPED_VARS,
+    hook_env, resolve_runas, HookVars, RunAs, BUNDLE_VARS, HOOK_TOKEN_VAR, REBOOT_REQUEST_VAR,
+    STRIPPED_VARS,
 };
 pub use leftover::{end_leftover, fallback_targets, Leftover, Proc, RunningHook};
 pub use log::{
@@ -63,6 +64,12 @@ pub struct HookContext {
     /// Where the running script is recorded (cgroup, token, process group) from before it
     /// starts until it has ended, for crash recovery; `None`: not recorded.
     pub running_record: Option<PathBuf>,
+    /// The directory under which each script gets its own reboot-request path
+    /// (`<dir>/<event>.<n>/reboot`, docs/reboot.md); `None`: hooks cannot ask for a reboot.
+    pub reboot_requests: Option<PathBuf>,
+    /// Index (from 0) of the first script to run: a resume after a reboot starts after the
+    /// script that asked for it.
+    pub start_at: usize,
 }
 
 impl HookContext {
@@ -89,6 +96,8 @@ impl HookContext {
             kill_grace: DEFAULT_KILL_GRACE,
             cancel: None,
             running_record: None,
+            reboot_requests: None,
+            start_at: 0,
         }
     }
 }
@@ -161,14 +170,33 @@ pub struct ScriptReport {
     /// The hook's cgroup, kept while survivors live in it (removed by a later sweep once
     /// they are gone); `None` without survivors or without cgroup containment.
     pub cgroup: Option<PathBuf>,
+    /// The script created its reboot-request file and exited 0.
+    pub reboot_requested: bool,
 }
 
-/// A whole event that succeeded.
+/// A whole event that succeeded, or that stopped after a script asked for a reboot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EventReport {
     pub scripts: Vec<ScriptReport>,
     /// The script-log tail (docs/behaviour/hooks.md#log-tail); empty for a noop event.
     pub log_tail: String,
+    /// Set when a script asked for a reboot: the event's remaining scripts did not run.
+    pub reboot: Option<RebootAsk>,
+}
+
+/// A script's request for a reboot after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebootAsk {
+    /// The appspec location of the script that asked.
+    pub location: String,
+    /// Index (from 0) of the event's next script (the count when it was the last).
+    pub next_script: usize,
+}
+
+/// PURE: the reboot-request path of script `index` (from 0) of `event` under `dir`: unique
+/// per deployment (the directory is the deployment's), event and script.
+pub fn reboot_request_path(dir: &std::path::Path, event: &str, index: usize) -> PathBuf {
+    dir.join(format!("{event}.{}", index + 1)).join("reboot")
 }
 
 /// Why an event failed, as the service will be told.
@@ -202,7 +230,7 @@ pub fn run_event(
     scripts: &[Script],
     observer: &mut dyn FnMut(HookProgress),
 ) -> Result<EventReport, HookFailure> {
-    if scripts.is_empty() {
+    if scripts.len() <= ctx.start_at {
         return Ok(EventReport::default());
     }
     let mut log = log::HookLog::open(
@@ -220,7 +248,7 @@ pub fn run_event(
     })?;
     log.entry(format!("LifecycleEvent - {}\n", ctx.event).as_bytes());
     let mut report = EventReport::default();
-    for (index, script) in scripts.iter().enumerate() {
+    for (index, script) in scripts.iter().enumerate().skip(ctx.start_at) {
         if ctx
             .cancel
             .as_ref()
@@ -238,7 +266,22 @@ pub fn run_event(
             });
         }
         let done = run::run_script(ctx, script, index, scripts.len(), &mut log, observer)?;
+        let reboot = done.reboot_requested;
         report.scripts.push(done);
+        if reboot {
+            log.entry(
+                format!(
+                    "[reboot] {} asked for a reboot; the event goes on after it\n",
+                    script.location
+                )
+                .as_bytes(),
+            );
+            report.reboot = Some(RebootAsk {
+                location: script.location.clone(),
+                next_script: index + 1,
+            });
+            break;
+        }
     }
     report.log_tail = log.tail();
     Ok(report)

@@ -180,6 +180,16 @@ pub fn run_script(
         now_nanos(),
         TOKEN_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
+    let reboot_request = match &ctx.reboot_requests {
+        None => None,
+        Some(dir) => {
+            let path = super::reboot_request_path(dir, &ctx.event, index);
+            if let Err(why) = prepare_reboot_request(&path, runas.as_ref()) {
+                return Err(spawn_failed(observer, log, why));
+            }
+            Some(path)
+        }
+    };
     let env = hook_env(
         std::env::vars_os(),
         &HookVars {
@@ -190,6 +200,7 @@ pub fn run_script(
             deployment_group_id: &ctx.deployment_group_id,
             revision_env: &ctx.revision_env,
             token: &token,
+            reboot_request: reboot_request.as_deref(),
         },
         runas.as_ref(),
     );
@@ -391,12 +402,50 @@ pub fn run_script(
     if survivors > 0 {
         tracing::info!(location, survivors, "hook left processes running");
     }
+    // Any kind of file counts (a hook may `touch`, `mkdir` or link it).
+    let reboot_requested = reboot_request
+        .as_deref()
+        .is_some_and(|p| std::fs::symlink_metadata(p).is_ok());
+    if reboot_requested {
+        tracing::info!(location, "the hook asked for a reboot");
+    }
     Ok(ScriptReport {
         location: location.to_string(),
         duration: started.elapsed(),
         exit,
         survivors,
         cgroup: pen.cgroup().map(|p| p.to_path_buf()),
+        reboot_requested,
+    })
+}
+
+/// Makes `path`'s directory (owned by the `runas` user, so that user can create the file)
+/// and removes whatever is at `path`: a request left from an earlier run of this script
+/// (before a crash, or a deployment id used again) must never cause a second reboot.
+fn prepare_reboot_request(path: &Path, runas: Option<&super::RunAs>) -> Result<(), String> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if let Some(u) = runas {
+        nix::unistd::chown(
+            dir,
+            Some(nix::unistd::Uid::from_raw(u.uid)),
+            Some(nix::unistd::Gid::from_raw(u.gid)),
+        )
+        .map_err(|e| format!("cannot give {} to user {}: {e}", dir.display(), u.name))?;
+    }
+    let gone = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+    };
+    gone.map_err(|e| {
+        format!(
+            "cannot remove the old reboot request {}: {e}",
+            path.display()
+        )
     })
 }
 

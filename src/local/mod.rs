@@ -17,6 +17,7 @@ use crate::config::{self, Config};
 use crate::deployspec::{BundleType, DeploymentSpec, Revision};
 use crate::executor::Executor;
 use crate::lifecycle::{self, Creator, DeploymentType};
+use crate::reboot::{LocalRun, Resume};
 use crate::state;
 use location::Location;
 use std::path::{Path, PathBuf};
@@ -199,6 +200,9 @@ fn check_local_appspec(raw: &str, dir: &Path, custom: Option<&str>) -> Result<()
 /// Runs a local deployment. `Ok(true)` on success, `Ok(false)` when an event failed (the
 /// details are already printed), `Err` for arguments or configuration that are wrong.
 pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool, LocalError> {
+    if args.resume {
+        return resume(args, global_config);
+    }
     let kind = location::parse_type(&args.bundle_type)?;
     let behavior = FileExistsBehavior::parse(&args.file_exists_behavior.to_uppercase())
         .ok_or_else(|| {
@@ -252,14 +256,172 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
     let previous = state::read_pointer(&executor.layout.last_successful_install(&spec.group_id))?;
     // Argument and configuration handling is done; its code need not stay resident.
     crate::memory::release_startup_pages();
-    if output::run_events(&executor, &spec, &events) {
-        println!("AppSpec file valid. Local deployment successful");
-        return Ok(true);
+    let rest = LocalRun {
+        events_after: Vec::new(),
+        rollback_on_failure: args.rollback_on_failure,
+        previous_revision: previous.map(|p| p.display().to_string()),
+    };
+    Ok(run_and_conclude(&executor, &spec, &events, 0, rest))
+}
+
+/// Runs `events` (the first from script `start_at`) and concludes: success, rollback after
+/// a failure when asked, or the reboot a script asked for. True on success.
+fn run_and_conclude(
+    executor: &Executor,
+    spec: &DeploymentSpec,
+    events: &[String],
+    start_at: usize,
+    mut rest: LocalRun,
+) -> bool {
+    match output::run_events(executor, spec, events, start_at) {
+        output::RunOutcome::Succeeded => {
+            println!("AppSpec file valid. Local deployment successful");
+            true
+        }
+        output::RunOutcome::Failed => {
+            if rest.rollback_on_failure {
+                let previous = rest.previous_revision.as_deref().map(Path::new);
+                rollback(executor, spec, previous);
+            }
+            false
+        }
+        output::RunOutcome::Reboot { event, ask } => {
+            rest.events_after = events[event + 1..].to_vec();
+            reboot(executor, spec, &events[event], &ask, rest)
+        }
     }
-    if args.rollback_on_failure {
-        rollback(&executor, &spec, previous.as_deref());
+}
+
+/// How long `deploy-local` waits for the reboot it started before it gives up waiting (the
+/// deployment stays paused; `--resume` continues it).
+const REBOOT_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Records where the run stands (durably), runs `reboot_command` and waits for the reboot
+/// (docs/reboot.md). False when the reboot could not be started (the record is removed: the
+/// deployment failed) or did not come.
+fn reboot(
+    executor: &Executor,
+    spec: &DeploymentSpec,
+    event: &str,
+    ask: &crate::hooks::RebootAsk,
+    rest: LocalRun,
+) -> bool {
+    let written =
+        crate::resume::new_record(&executor.layout, spec, event, ask).and_then(|mut r| {
+            r.local = Some(rest);
+            crate::resume::write(&executor.layout, &r)
+        });
+    let record = match written {
+        Ok(p) => p,
+        Err(e) => {
+            println!(
+                "{} asked for a reboot, but where the deployment stands cannot be recorded: {e}",
+                ask.location
+            );
+            return false;
+        }
+    };
+    println!(
+        "{} asked for a reboot: recorded in {}; after the reboot, `codedeploy-agent deploy-local --resume` continues the deployment at script {} of {event}",
+        ask.location,
+        record.display(),
+        ask.next_script + 1
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    if let Err(e) = crate::resume::run_reboot_command(&executor.config.reboot_command) {
+        println!("The reboot could not be started: {e}; the deployment failed");
+        if let Err(e) = crate::resume::remove(&record) {
+            println!("{e}");
+        }
+        return false;
     }
-    Ok(false)
+    println!(
+        "Rebooting; waiting up to {} s for it",
+        REBOOT_WAIT.as_secs()
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    std::thread::sleep(REBOOT_WAIT);
+    println!(
+        "The host did not reboot within {} s; the deployment stays paused (`deploy-local --resume` continues it)",
+        REBOOT_WAIT.as_secs()
+    );
+    false
+}
+
+/// `deploy-local --resume`: continues every local deployment a reboot paused under the
+/// deployment root (docs/reboot.md). True when each resumed deployment succeeded, or there
+/// was none, or a record was dropped (stale or superseded: nothing to do).
+pub fn resume(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool, LocalError> {
+    let cfg = load_config(args.agent_configuration_file.as_deref().or(global_config))?;
+    let mut executor = Executor::new(cfg, nix::unistd::geteuid().is_root());
+    let mut all_ok = true;
+    let mut any = false;
+    for found in crate::resume::find_all(&executor.layout) {
+        let record = match found.record {
+            Ok(r) if r.local.is_none() => continue,
+            Ok(r) => r,
+            Err(e) => {
+                println!(
+                    "Cannot resume from {}: {e}; removing it",
+                    found.path.display()
+                );
+                crate::resume::remove(&found.path)?;
+                continue;
+            }
+        };
+        any = true;
+        let spec = match crate::resume::spec_of(&found.path, &record) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("Cannot resume: {e}; removing it");
+                crate::resume::remove(&found.path)?;
+                continue;
+            }
+        };
+        if matches!(spec.revision, Revision::S3 { .. } | Revision::GitHub { .. }) {
+            executor.remote = Some(std::sync::Arc::new(local_fetcher(
+                &executor.config,
+                &spec.revision,
+            )?));
+        }
+        let _group = take_group(&executor, &spec, args.lock_wait)?;
+        let start_at = match crate::resume::decide(&executor, &record, &spec, None) {
+            Resume::Drop(reason) => {
+                println!(
+                    "Not resuming deployment {} of group {}: {reason}",
+                    record.deployment_id, record.group_id
+                );
+                crate::resume::remove(&found.path)?;
+                continue;
+            }
+            Resume::FinishEvent | Resume::RunFrom(_) => record.next_script,
+        };
+        println!(
+            "Resuming deployment {} of group {} after the reboot: {} at script {} (after {})",
+            record.deployment_id,
+            record.group_id,
+            record.event,
+            start_at + 1,
+            record.requested_by
+        );
+        // Removed before anything runs: a request is never resumed twice.
+        crate::resume::remove(&found.path)?;
+        let rest = record.local.clone().unwrap_or(LocalRun {
+            events_after: Vec::new(),
+            rollback_on_failure: false,
+            previous_revision: None,
+        });
+        let mut events = vec![record.event.clone()];
+        events.extend(rest.events_after.iter().cloned());
+        all_ok &= run_and_conclude(&executor, &spec, &events, start_at, rest);
+    }
+    if !any {
+        println!(
+            "No local deployment is paused for a reboot under {}",
+            executor.layout.root().display()
+        );
+    }
+    Ok(all_ok)
 }
 
 /// Takes the deployment group for this whole run, waiting (and saying so) while another
@@ -321,11 +483,12 @@ fn rollback(executor: &Executor, failed: &DeploymentSpec, previous: Option<&Path
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let outcome = if output::run_events(executor, &spec, &events) {
-        "succeeded"
-    } else {
-        "failed"
-    };
+    let outcome =
+        if output::run_events(executor, &spec, &events, 0) == output::RunOutcome::Succeeded {
+            "succeeded"
+        } else {
+            "failed"
+        };
     println!("Rollback deployment {} {outcome}", spec.deployment_id);
 }
 

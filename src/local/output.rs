@@ -8,24 +8,43 @@ use crate::state;
 use std::io::Write;
 use std::time::Instant;
 
-/// Runs `events` in order, printing each and the details of a failure; true when all
-/// succeeded.
-pub fn run_events(executor: &Executor, spec: &DeploymentSpec, events: &[String]) -> bool {
+/// How a run of events ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+    /// A script of `events[event]` asked for a reboot (docs/reboot.md).
+    Reboot {
+        event: usize,
+        ask: crate::hooks::RebootAsk,
+    },
+}
+
+/// Runs `events` in order (the first from its script `start_at`: a resume), printing each
+/// and the details of a failure.
+pub fn run_events(
+    executor: &Executor,
+    spec: &DeploymentSpec,
+    events: &[String],
+    start_at: usize,
+) -> RunOutcome {
     let dir = executor.deployment_dir(spec);
     println!(
         "Starting to execute deployment from within folder {}",
         dir.display()
     );
     let mut succeeded = true;
+    let mut paused = None;
     let mut outcome = "Succeeded".to_string();
     let started_at = crate::status::unix_now();
     // Progress for `codedeploy-agent status`; None when pid_dir does not exist.
     let status = crate::status::StatusFile::for_local(&executor.config);
-    for event in events {
+    for (i, event) in events.iter().enumerate() {
         let started = Instant::now();
         print!("  {event:<20}");
         let _ = std::io::stdout().flush();
-        let result = run_one(executor, spec, event, status.as_ref());
+        let from = if i == 0 { start_at } else { 0 };
+        let result = run_one(executor, spec, event, from, status.as_ref());
         let secs = started.elapsed().as_secs_f64();
         match result {
             Ok(EventOutcome::Noop { reason }) => println!(" skipped  {secs:>6.2}s  {reason}"),
@@ -43,6 +62,15 @@ pub fn run_events(executor: &Executor, spec: &DeploymentSpec, events: &[String])
                     })
                     .collect();
                 println!(" done     {secs:>6.2}s  {}", names.join(", "));
+            }
+            Ok(EventOutcome::Reboot { ask, .. }) => {
+                println!(
+                    " reboot   {secs:>6.2}s  {} asked for a reboot; the event goes on after it",
+                    ask.location
+                );
+                outcome = format!("Rebooting: {} asked for a reboot in {event}", ask.location);
+                paused = Some(RunOutcome::Reboot { event: i, ask });
+                break;
             }
             Err(e) => {
                 println!(" FAILED   {secs:>6.2}s");
@@ -72,7 +100,11 @@ pub fn run_events(executor: &Executor, spec: &DeploymentSpec, events: &[String])
         "See the deployment log at {} for more details",
         state::scripts_log(&dir).display()
     );
-    succeeded
+    match paused {
+        Some(p) => p,
+        None if succeeded => RunOutcome::Succeeded,
+        None => RunOutcome::Failed,
+    }
 }
 
 /// Runs one event, reporting its scripts to the status file.
@@ -80,14 +112,15 @@ fn run_one(
     executor: &Executor,
     spec: &DeploymentSpec,
     event: &str,
+    start_at: usize,
     status: Option<&crate::status::StatusFile>,
 ) -> Result<EventOutcome, ExecError> {
     let (id, group) = (spec.deployment_id.as_str(), spec.group_id.as_str());
     let Some(status) = status else {
-        return executor.execute(event, spec, &mut |_| {});
+        return executor.execute_from(event, spec, start_at, &mut |_| {});
     };
     status.command_started("local", id, group, event);
-    let result = executor.execute(event, spec, &mut |p| {
+    let result = executor.execute_from(event, spec, start_at, &mut |p| {
         if let crate::hooks::HookProgress::ScriptStarted {
             location,
             index,

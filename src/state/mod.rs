@@ -80,6 +80,10 @@ impl Layout {
         self.instructions_dir()
             .join(format!("{group}.running-hook"))
     }
+    /// The record of the group's deployment paused for a reboot (docs/reboot.md).
+    pub fn reboot_record(&self, group: &str) -> PathBuf {
+        self.instructions_dir().join(format!("{group}.reboot"))
+    }
     pub fn deployment_logs_dir(&self) -> PathBuf {
         self.root.join("deployment-logs")
     }
@@ -98,6 +102,10 @@ pub fn bundle_file(deployment_dir: &Path) -> PathBuf {
 }
 pub fn archive_dir(deployment_dir: &Path) -> PathBuf {
     deployment_dir.join("deployment-archive")
+}
+/// Where a deployment's hooks ask for a reboot (one directory per script below it).
+pub fn reboot_requests_dir(deployment_dir: &Path) -> PathBuf {
+    deployment_dir.join("reboot-request")
 }
 pub fn scripts_log(deployment_dir: &Path) -> PathBuf {
     deployment_dir.join("logs").join("scripts.log")
