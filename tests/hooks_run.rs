@@ -325,3 +325,52 @@ fn a_final_line_without_newline_is_continued_by_the_next_entry() {
         &joined[joined.find("partial").unwrap() + 7..]
     ));
 }
+
+#[test]
+fn a_reboot_request_stops_the_event_and_a_leftover_request_is_never_taken() {
+    let f = Fixture::new();
+    let asks = "#!/bin/sh\necho \"$CODEDEPLOY_REBOOT_REQUEST\" > \"$0.seen\"\ntouch \"$CODEDEPLOY_REBOOT_REQUEST\"\n";
+    f.script("one.sh", "#!/bin/sh\nexit 0\n", 0o755);
+    f.script("two.sh", asks, 0o755);
+    f.script("three.sh", "#!/bin/sh\ntouch \"$0.ran\"\n", 0o755);
+    let requests = f.dir.path().join("reboot-request");
+    let mut ctx = f.ctx("AfterInstall", Containment::Auto);
+    ctx.reboot_requests = Some(requests.clone());
+    // A request left behind for the first script (an earlier run) is removed before it runs.
+    let leftover = codedeploy_agent::hooks::reboot_request_path(&requests, "AfterInstall", 0);
+    fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+    fs::write(&leftover, "old").unwrap();
+    let scripts = [
+        script("one.sh", 30),
+        script("two.sh", 30),
+        script("three.sh", 30),
+    ];
+    let (r, _) = f.run(&ctx, &scripts);
+    let report = r.unwrap();
+    let ask = report.reboot.expect("two.sh asked for a reboot");
+    assert_eq!(ask.location, "two.sh");
+    assert_eq!(ask.next_script, 2);
+    assert_eq!(report.scripts.len(), 2);
+    assert!(
+        !report.scripts[0].reboot_requested,
+        "the leftover was not taken"
+    );
+    assert!(!leftover.exists());
+    assert!(
+        !f.archive.join("three.sh.ran").exists(),
+        "the event stopped"
+    );
+    let seen = fs::read_to_string(f.archive.join("two.sh.seen")).unwrap();
+    assert_eq!(
+        seen.trim(),
+        requests.join("AfterInstall.2/reboot").display().to_string()
+    );
+
+    // The resume: from the next script, which runs; nothing asks again.
+    ctx.start_at = 2;
+    let (r, _) = f.run(&ctx, &scripts);
+    let report = r.unwrap();
+    assert_eq!(report.reboot, None);
+    assert_eq!(report.scripts.len(), 1);
+    assert!(f.archive.join("three.sh.ran").exists());
+}

@@ -384,11 +384,13 @@ async fn recover_from_crash(shared: &Shared, paused: &HashSet<String>) {
     if !swept.is_empty() {
         info!("checked the groups with a recorded running hook: {swept:?}");
     }
+    let tracked = shared.tracker.interrupted(SystemTime::now());
+    if tracked.is_empty() {
+        return;
+    }
     // A command paused for a reboot is resumed, not reported (its tracking file can be
     // left by a crash between writing the reboot record and removing it).
-    let interrupted: Vec<_> = shared
-        .tracker
-        .interrupted(SystemTime::now())
+    let interrupted: Vec<_> = tracked
         .into_iter()
         .filter(|i| !paused.contains(&i.command_id))
         .collect();
