@@ -21,7 +21,15 @@ const POLL_IDLE: Duration = Duration::from_millis(800);
 
 /// A world whose `reboot_command` appends to `reboots` and kills the agent.
 fn world() -> Option<(World, PathBuf)> {
-    let w = World::with_poll_idle("arn:aws:iam::111122223333:user/host-1", POLL_IDLE)?;
+    world_with_timeout(Duration::from_secs(300))
+}
+
+fn world_with_timeout(command_timeout: Duration) -> Option<(World, PathBuf)> {
+    let w = World::with_timeouts(
+        "arn:aws:iam::111122223333:user/host-1",
+        POLL_IDLE,
+        command_timeout,
+    )?;
     let reboots = w.path().join("reboots");
     let script = w.path().join("fake-reboot.sh");
     write(
@@ -206,4 +214,111 @@ fn a_deployment_stopped_during_the_reboot_is_not_resumed() {
         Some(DeploymentStatus::Stopped)
     );
     assert_eq!(lines(&reboots).len(), 1);
+}
+
+#[test]
+fn a_host_back_after_the_command_timed_out_runs_nothing_more() {
+    // Long enough for every command before the reboot on a loaded machine, short enough to
+    // pass while the host is "down".
+    let Some((w, reboots)) = world_with_timeout(Duration::from_secs(20)) else {
+        return;
+    };
+    let log = w.path().join("hooks.log");
+    let mut agent = w.agent();
+    let id = publish_bundle(&w, &log);
+    rebooted(&w, &mut agent, &reboots, 1);
+    // The service fails the command by its time-out, as for any host that stops answering.
+    let d = w.wait_done(&id, LONG);
+    assert_eq!(d.status, DeploymentStatus::Failed, "{}", w.agent_log());
+    let after = w
+        .commands(&id)
+        .into_iter()
+        .find(|c| c.name == "AfterInstall")
+        .expect("AfterInstall was issued");
+    assert!(!succeeded(&after));
+    let _agent = w.agent();
+    let group = d.group_id.clone();
+    let record = w
+        .root()
+        .join("deployment-instructions")
+        .join(format!("{group}.reboot"));
+    assert!(
+        eventually(LONG, || !record.exists()),
+        "the record is dropped\n{}",
+        w.agent_log()
+    );
+    assert!(
+        eventually(LONG, || w.agent_log().contains("not resuming")),
+        "{}",
+        w.agent_log()
+    );
+    assert_eq!(
+        lines(&log),
+        ["BeforeInstall a", "AfterInstall b1"],
+        "nothing ran"
+    );
+    let kinds: Vec<String> = w
+        .emu
+        .host_history(&w.host_id)
+        .into_iter()
+        .filter(|e| e.deployment_id == id)
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        !kinds.iter().any(|k| k.starts_with("DuplicateComplete")),
+        "nothing is reported for a command the service ended: {kinds:?}"
+    );
+}
+
+#[test]
+fn a_reboot_command_that_fails_fails_the_command_and_the_agent_goes_back_to_work() {
+    let Some((w, reboots)) = world() else {
+        return;
+    };
+    w.write_config(&["reboot_command: /bin/false"]);
+    let log = w.path().join("hooks.log");
+    let _agent = w.agent();
+    let id = publish_bundle(&w, &log);
+    let d = w.wait_done(&id, LONG);
+    assert_eq!(d.status, DeploymentStatus::Failed, "{}", w.agent_log());
+    let after = w
+        .commands(&id)
+        .into_iter()
+        .find(|c| c.name == "AfterInstall")
+        .expect("AfterInstall was issued");
+    let diag = diagnostics(&after);
+    assert_eq!(diag["script_name"], "b1.sh", "{diag}");
+    assert!(
+        diag["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("reboot_command"),
+        "{diag}"
+    );
+    assert!(lines(&reboots).is_empty());
+    assert_eq!(lines(&log), ["BeforeInstall a", "AfterInstall b1"]);
+    // Polling again: the next deployment (no reboot asked) succeeds.
+    let plain = w.path().join("plain");
+    write(
+        &plain.join("appspec.yml"),
+        "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: p.sh\n",
+        false,
+    );
+    write(&plain.join("p.sh"), &script(&log, "p", false), true);
+    let tgz = w.path().join("plain.tgz");
+    make_tgz(&plain, &tgz);
+    let (v, e) = w.upload("plain", fs::read(&tgz).unwrap());
+    let next = w.deploy(w.s3_request("plain", "tgz", &v, &e));
+    assert_eq!(
+        w.wait_done(&next, LONG).status,
+        DeploymentStatus::Succeeded,
+        "{}",
+        w.agent_log()
+    );
+    let group = d.group_id;
+    assert!(!w
+        .root()
+        .join("deployment-instructions")
+        .join(format!("{group}.reboot"))
+        .exists());
 }

@@ -42,10 +42,20 @@ impl World {
     /// the agent waits that long before going on: the emulator cannot tell that the dead
     /// agent's poll has no reader, and would hand it the next command.
     pub fn with_poll_idle(host_id: &str, poll_idle: Duration) -> Option<World> {
+        Self::with_timeouts(host_id, poll_idle, Duration::from_secs(300))
+    }
+
+    /// [`Self::with_poll_idle`] with the emulator failing a command `command_timeout` after
+    /// it became ready (a host that does not answer in time).
+    pub fn with_timeouts(
+        host_id: &str,
+        poll_idle: Duration,
+        command_timeout: Duration,
+    ) -> Option<World> {
         let moto = moto::Moto::start_or_skip()?;
         let emu = Emulator::start(EmulatorConfig {
             poll_idle,
-            command_timeout: Duration::from_secs(300),
+            command_timeout,
             ..EmulatorConfig::default()
         })
         .expect("start the emulator");
