@@ -23,7 +23,7 @@ fn settings(endpoint: &str) -> ClientSettings {
         signing_name: "codedeploy-commands".into(),
         target_prefix: "CodeDeployCommandService_v20141006".into(),
         agent_version: "test".into(),
-        proxy_uri: None,
+        proxy: Default::default(),
         read_timeout: Duration::from_secs(30),
         credentials: SharedCredentialsProvider::new(Credentials::new("AK", "SK", None, None, "t")),
     }
@@ -206,7 +206,10 @@ async fn https_with_extra_ca_and_environment_proxies() {
     assert_eq!(proxy.requests().len(), 1);
     // An explicit proxy_uri wins over the environment.
     let mut s = settings("http://other.example.invalid");
-    s.proxy_uri = Some(direct.url());
+    s.proxy = codedeploy_agent::proxy::Configured {
+        key: "proxy_uri",
+        setting: codedeploy_agent::proxy::Setting::parse(&direct.url()).unwrap(),
+    };
     CommandClient::new(s)
         .unwrap()
         .poll_host_command("h")

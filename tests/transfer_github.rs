@@ -137,7 +137,7 @@ fn fetcher(server: &Server, delays: usize) -> Fetcher {
     let github = GitHubSettings {
         api_base: server.base(),
         token: None,
-        proxy_uri: None,
+        proxy: Default::default(),
     };
     let tuning = Tuning {
         github_delays: vec![Duration::from_millis(10); delays],
