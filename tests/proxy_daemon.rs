@@ -10,6 +10,7 @@ mod squid;
 
 use codedeploy_emulator::{CommandState, DeploymentStatus};
 use common::*;
+use daemon_support::moto::skip;
 use daemon_support::*;
 use squid::Squid;
 use std::fs;

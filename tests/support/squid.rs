@@ -8,7 +8,7 @@
 //! own (parallel tests do not share its shared-memory segments); the group (squid and its
 //! helpers) is killed and reaped on drop: no stray processes. Without squid or openssl the
 //! test skips (scripts/test installs both). Include it with `#[path = "support/squid.rs"]`
-//! beside `mod daemon_support;`.
+//! and make `crate::skip` the skip helper.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpStream};
@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-// The skip helper comes through moto's module (one copy per test binary: clippy refuses a
-// second `mod` of the same file); the includer has `daemon_support` (tests/daemon_support).
-use crate::daemon_support::moto::skip;
+// The includer provides `skip` (tests/support/skip.rs) at its root, by `mod` or by `use` of
+// moto's copy: one copy per test binary (clippy refuses a second `mod` of the same file).
+use crate::skip;
 
 const HOW: &str = "run scripts/test, or: apt-get install -y squid openssl";
 
