@@ -1,6 +1,6 @@
 //! HTTPS end to end on loopback: the client's rustls + ring stack verifies the server against
 //! a CA from AWS_SSL_CA_BUNDLE, and refuses it without that CA. Environment proxies are
-//! honoured, and a real squid with basic auth is reached by CONNECT. One test per binary section, because they set process environment variables.
+//! honoured (never by instance metadata), and a real squid with basic auth is reached by CONNECT. One test per binary section, because they set process environment variables.
 
 mod control_support;
 #[path = "support/skip.rs"]
@@ -208,6 +208,17 @@ async fn https_with_extra_ca_and_environment_proxies() {
     assert_eq!(exempt.poll_host_command("h").await.unwrap(), None);
     assert_eq!(direct.requests().len(), 1);
     assert_eq!(proxy.requests().len(), 1);
+    // Instance metadata never goes through a proxy, HTTP_PROXY or not.
+    let imds = FakeServer::start(|r: &Request| match r.target.as_str() {
+        "/latest/api/token" => Reply::text(200, "tok"),
+        "/latest/meta-data/services/partition" => Reply::text(200, "aws"),
+        _ => Reply::text(404, ""),
+    })
+    .await;
+    let md = codedeploy_agent::control::Imds::new(&imds.url(), false).unwrap();
+    assert_eq!(md.partition().await.unwrap(), "aws");
+    assert_eq!(imds.requests().len(), 2);
+    assert_eq!(proxy.requests().len(), 1, "metadata went through the proxy");
     // An explicit proxy_uri wins over the environment.
     let mut s = settings("http://other.example.invalid");
     s.proxy = codedeploy_agent::proxy::Configured {
