@@ -255,16 +255,16 @@ async fn execute(
             Diagnostics::unknown(format!("the command stopped unexpectedly: {e}")),
         ),
     };
-    let outcome = match result.0 {
-        CommandStatus::Succeeded => "Succeeded".to_string(),
-        _ => format!("Failed: {} {}", result.1.code.code(), result.1.message),
+    let failure = match result.0 {
+        CommandStatus::Succeeded => None,
+        _ => Some(&result.1),
     };
-    shared.status.command_finished(
+    shared.status.event_finished(
         &cmd.host_command_identifier,
         &spec.deployment_id,
         &spec.group_id,
         &cmd.command_name,
-        &outcome,
+        failure,
     );
     result
 }
@@ -278,20 +278,7 @@ fn observe(
     p: HookProgress,
 ) {
     journal.log(&p);
-    if let HookProgress::ScriptStarted {
-        location,
-        index,
-        count,
-        timeout_secs,
-    } = &p
-    {
-        let start = crate::status::ScriptStart {
-            script: location,
-            index: u32::try_from(*index).unwrap_or(u32::MAX),
-            count: u32::try_from(*count).unwrap_or(u32::MAX),
-            timeout: *timeout_secs,
-        };
-        status.script_progress(&spec.deployment_id, event, &start);
+    if status.hook_progress(&spec.deployment_id, event, &p) {
         crate::notify::status(&status.line());
     }
 }

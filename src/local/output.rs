@@ -88,27 +88,10 @@ fn run_one(
     };
     status.command_started("local", id, group, event);
     let result = executor.execute(event, spec, &mut |p| {
-        if let crate::hooks::HookProgress::ScriptStarted {
-            location,
-            index,
-            count,
-            timeout_secs,
-        } = &p
-        {
-            let start = crate::status::ScriptStart {
-                script: location,
-                index: u32::try_from(*index).unwrap_or(u32::MAX),
-                count: u32::try_from(*count).unwrap_or(u32::MAX),
-                timeout: *timeout_secs,
-            };
-            status.script_progress(id, event, &start);
-        }
+        status.hook_progress(id, event, &p);
     });
-    let outcome = match &result {
-        Ok(_) => "Succeeded".to_string(),
-        Err(e) => format!("Failed: {} {}", e.code().code(), e.diagnostics().message),
-    };
-    status.command_finished("local", id, group, event, &outcome);
+    let failure = result.as_ref().err().map(ExecError::diagnostics);
+    status.event_finished("local", id, group, event, failure.as_ref());
     result
 }
 
