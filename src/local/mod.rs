@@ -230,11 +230,7 @@ pub fn deploy(args: &DeployLocalArgs, request: Request, cfg: Config) -> Result<b
         github_token: None,
         revision,
     };
-    if spec.group_id.is_empty()
-        || spec.group_id.contains('/')
-        || spec.group_id == "."
-        || spec.group_id == ".."
-    {
+    if !crate::names::usable_as_dir_name(&spec.group_id) {
         return usage(format!(
             "deployment group {:?} cannot be used as a directory name",
             spec.group_id
@@ -323,18 +319,14 @@ fn rollback(executor: &Executor, failed: &DeploymentSpec, previous: Option<&Path
 
 /// The downloader for S3 and GitHub locations of a local run. Credentials come from the
 /// on-premises file when it names them, else from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
-/// (and AWS_SESSION_TOKEN); the region from AWS_REGION, else the on-premises file.
+/// (and AWS_SESSION_TOKEN); the region from AWS_REGION, else the on-premises file; a GitHub
+/// token from GITHUB_TOKEN.
 fn local_fetcher(
     cfg: &Config,
     revision: &Revision,
 ) -> Result<crate::transfer::Fetcher, LocalError> {
     use crate::config::onprem::OnPremises;
     use aws_credential_types::provider::SharedCredentialsProvider;
-    let github = crate::transfer::GitHubSettings {
-        api_base: cfg.github_api_endpoint.clone(),
-        token: std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()),
-        proxy_uri: cfg.proxy_uri.clone(),
-    };
     let s3 = if matches!(revision, Revision::S3 { .. }) {
         let onprem = config::onprem::load(&cfg.on_premises_config_file)?;
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -364,15 +356,14 @@ fn local_fetcher(
         let Some(region) = env("AWS_REGION").or(onprem_region) else {
             return usage("an S3 bundle location needs a region: set AWS_REGION".into());
         };
-        Some(crate::transfer::S3Settings {
+        Some(crate::transfer::factory::S3Access {
             region,
-            endpoint_override: cfg.s3_endpoint_override.clone(),
-            use_fips: cfg.use_fips_mode,
-            proxy_uri: cfg.proxy_uri.clone(),
             credentials,
         })
     } else {
         None
     };
-    crate::transfer::Fetcher::new(s3, github, None).map_err(|e| LocalError::Usage(e.to_string()))
+    let github_token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
+    crate::transfer::factory::fetcher(cfg, s3, github_token, None)
+        .map_err(|e| LocalError::Usage(e.to_string()))
 }
