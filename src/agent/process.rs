@@ -13,7 +13,7 @@ use super::Shared;
 use crate::control::{self, AckPayload, CommandStatus, ControlError, Envelope, HostCommand};
 use crate::deployspec::{self, DeploymentSpec};
 use crate::diagnostics::Diagnostics;
-use crate::executor::ExecError;
+use crate::executor::{ExecError, ReadAppSpec};
 use crate::failpoint;
 use crate::hooks::HookProgress;
 use crate::state::lock::Holder;
@@ -54,7 +54,8 @@ enum PrepareError {
 enum Prepared {
     /// The service needs nothing more (ack said Succeeded, or Failed and handled).
     Done,
-    Execute(Box<DeploymentSpec>),
+    /// Execute, with the appspec the noop check read (so it is not read again).
+    Execute(Box<DeploymentSpec>, Option<ReadAppSpec>),
 }
 
 /// Handles one delivered command to the end. Never panics the poller: every failure is
@@ -91,14 +92,16 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
             }
             return;
         }
-        Ok(Prepared::Execute(spec)) => {
+        Ok(Prepared::Execute(spec, read)) => {
             let span = crate::logging::command_span(
                 &id,
                 &spec.deployment_id,
                 &spec.group_id,
                 &cmd.command_name,
             );
-            let (st, d) = execute(&shared, &cmd, *spec).instrument(span.clone()).await;
+            let (st, d) = execute(&shared, &cmd, *spec, read)
+                .instrument(span.clone())
+                .await;
             (st, d, span)
         }
     };
@@ -149,7 +152,7 @@ async fn prepare(
         .tracker
         .identify(entry, &spec.deployment_id)
         .map_err(PrepareError::Track)?;
-    let noop = {
+    let (noop, read) = {
         let executor = shared.executor.clone();
         let name = cmd.command_name.clone();
         let s = spec.clone();
@@ -196,7 +199,7 @@ async fn prepare(
         }
         _ => {
             failpoint::hit_for("after-ack", &cmd.command_name);
-            Ok(Prepared::Execute(Box::new(spec)))
+            Ok(Prepared::Execute(Box::new(spec), read))
         }
     }
 }
@@ -205,6 +208,7 @@ async fn execute(
     shared: &Arc<Shared>,
     cmd: &HostCommand,
     spec: DeploymentSpec,
+    read: Option<ReadAppSpec>,
 ) -> (CommandStatus, Diagnostics) {
     let lock = shared.group_lock(&spec.group_id);
     let _serial = lock.lock().await;
@@ -240,7 +244,7 @@ async fn execute(
         let mut observer =
             |p: HookProgress| observe(&status, &spec_for_task, &name, &mut journal, p);
         executor
-            .execute(&name, &spec_for_task, &mut observer)
+            .execute(&name, &spec_for_task, read, &mut observer)
             .map_err(|e| {
                 warn!("{name} failed: {e}");
                 e.diagnostics()

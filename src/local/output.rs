@@ -84,10 +84,10 @@ fn run_one(
 ) -> Result<EventOutcome, ExecError> {
     let (id, group) = (spec.deployment_id.as_str(), spec.group_id.as_str());
     let Some(status) = status else {
-        return executor.execute(event, spec, &mut |_| {});
+        return executor.execute(event, spec, None, &mut |_| {});
     };
     status.command_started("local", id, group, event);
-    let result = executor.execute(event, spec, &mut |p| {
+    let result = executor.execute(event, spec, None, &mut |p| {
         status.hook_progress(id, event, &p);
     });
     let failure = result.as_ref().err().map(ExecError::diagnostics);
