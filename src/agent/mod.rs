@@ -194,7 +194,7 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
         signing_name: endpoint.signing_name.clone(),
         target_prefix: endpoint.target_prefix.clone(),
         agent_version: version.value.clone(),
-        proxy_uri: cfg.proxy_uri.clone(),
+        proxy: cfg.command_proxy(),
         read_timeout: Duration::from_secs(cfg.http_read_timeout),
         credentials: identity.credentials.clone(),
     })?;

@@ -3,9 +3,10 @@
 //! GitHub token come from (the daemon: its identity; deploy-local: the on-premises file or
 //! the environment), never in how the configuration is applied.
 //!
-//! Invariants: `proxy_uri` applies to S3 and never to GitHub, as the official agent
-//! (docs/behaviour/configuration.md#proxy-and-tls); `s3_endpoint_override` and
-//! `use_fips_mode` apply to S3 alone; `github_api_endpoint` to GitHub alone.
+//! Invariants: S3 follows `s3_proxy_uri`, else `proxy_uri`, else the environment; GitHub follows
+//! the environment only, as the official agent (docs/behaviour/configuration.md#proxy-and-tls,
+//! docs/proxies.md); `s3_endpoint_override` and `use_fips_mode` apply to S3 alone;
+//! `github_api_endpoint` to GitHub alone.
 
 use super::{Fetcher, GitHubSettings, S3Settings, TransferError};
 use crate::config::Config;
@@ -25,7 +26,7 @@ pub fn s3_settings(cfg: &Config, access: S3Access) -> S3Settings {
         region: access.region,
         endpoint_override: cfg.s3_endpoint_override.clone(),
         use_fips: cfg.use_fips_mode,
-        proxy_uri: cfg.proxy_uri.clone(),
+        proxy: cfg.s3_proxy(),
         credentials: access.credentials,
     }
 }
@@ -35,7 +36,7 @@ pub fn github_settings(cfg: &Config, token: Option<String>) -> GitHubSettings {
     GitHubSettings {
         api_base: cfg.github_api_endpoint.clone(),
         token,
-        proxy_uri: None,
+        proxy: crate::proxy::Configured::default(),
     }
 }
 
@@ -61,7 +62,7 @@ mod tests {
     #[test]
     fn configuration_applies_to_the_right_service() {
         let cfg = Config {
-            proxy_uri: Some("http://proxy:3128".into()),
+            proxy_uri: crate::proxy::Setting::parse("http://proxy:3128").unwrap(),
             s3_endpoint_override: Some("http://127.0.0.1:9000".into()),
             use_fips_mode: true,
             github_api_endpoint: "http://127.0.0.1:8080".into(),
@@ -78,7 +79,9 @@ mod tests {
             },
         );
         assert_eq!(s3.region, "eu-west-1");
-        assert_eq!(s3.proxy_uri.as_deref(), Some("http://proxy:3128"));
+        assert_eq!(s3.proxy, cfg.s3_proxy());
+        assert_eq!(s3.proxy.key, "proxy_uri");
+        assert_ne!(s3.proxy.setting, crate::proxy::Setting::Unset);
         assert_eq!(
             s3.endpoint_override.as_deref(),
             Some("http://127.0.0.1:9000")
@@ -87,6 +90,10 @@ mod tests {
         let gh = github_settings(&cfg, Some("t".into()));
         assert_eq!(gh.api_base, "http://127.0.0.1:8080");
         assert_eq!(gh.token.as_deref(), Some("t"));
-        assert_eq!(gh.proxy_uri, None, "proxy_uri never applies to GitHub");
+        assert_eq!(
+            gh.proxy,
+            crate::proxy::Configured::default(),
+            "proxy_uri never applies to GitHub"
+        );
     }
 }
