@@ -1,7 +1,7 @@
 //! `deploy-local` from an `s3://` location, black box against a real moto server with SigV4
 //! on: the local run signs with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and AWS_REGION, and
 //! reaches S3 through `s3_endpoint_override` (the one fetcher factory the daemon uses too);
-//! a wrong secret is refused by S3 and fails DownloadBundle. Skips with a message where moto
+//! a wrong secret is refused by S3 (its error code shown) and fails DownloadBundle. Skips with a message where moto
 //! is not installed.
 
 mod common;
@@ -86,7 +86,12 @@ fn deploy_local_downloads_from_s3_with_environment_credentials() {
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     let shown = text(&refused);
     assert!(
-        shown.contains("Deployment failed in event DownloadBundle"),
+        !moto.wrong_secret_refused.is_empty(),
+        "moto names its refusal"
+    );
+    assert!(
+        shown.contains("Deployment failed in event DownloadBundle")
+            && shown.contains(&moto.wrong_secret_refused),
         "{shown}"
     );
 }
