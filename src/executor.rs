@@ -36,6 +36,24 @@ pub enum EventOutcome {
     },
 }
 
+/// The appspec one command read, with the revision it was read from and its file name. The
+/// noop check hands it to the execution, so a command reads its appspec once.
+#[derive(Debug, Clone)]
+pub struct ReadAppSpec {
+    rev_dir: PathBuf,
+    /// The file name found (`-A` name, `appspec.yml` or `appspec.yaml`), for messages.
+    name: String,
+    spec: AppSpec,
+}
+
+impl ReadAppSpec {
+    /// PURE: the read, when it is of the revision in `rev_dir` (the execution chose the same
+    /// revision as the noop check); else it must be read again.
+    fn of_revision(self, rev_dir: &Path) -> Option<Self> {
+        (self.rev_dir == rev_dir).then_some(self)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("Unsupported command type: {0}.")]
@@ -130,14 +148,16 @@ impl Executor {
             })
     }
 
-    /// Runs one command; `observer` hears about each script as it starts and ends.
+    /// Runs one command; `observer` hears about each script as it starts and ends. `read` is
+    /// the appspec the command's noop check read ([`Self::is_noop`]), if any.
     pub fn execute(
         &self,
         command: &str,
         spec: &DeploymentSpec,
+        read: Option<ReadAppSpec>,
         observer: &mut dyn FnMut(hooks::HookProgress),
     ) -> Result<EventOutcome, ExecError> {
-        self.execute_from(command, spec, 0, observer)
+        self.execute_from(command, spec, 0, read, observer)
     }
 
     /// [`Self::execute`] from the event's script `start_at` (from 0): a resume after a
@@ -147,6 +167,7 @@ impl Executor {
         command: &str,
         spec: &DeploymentSpec,
         start_at: usize,
+        read: Option<ReadAppSpec>,
         observer: &mut dyn FnMut(hooks::HookProgress),
     ) -> Result<EventOutcome, ExecError> {
         if !self.supports(command, spec) {
@@ -158,7 +179,7 @@ impl Executor {
         match lifecycle::Event::from_name(command) {
             Some(lifecycle::Event::DownloadBundle) => self.download_bundle(spec, &dir),
             Some(lifecycle::Event::Install) => self.install(spec, &dir),
-            _ => self.run_hooks(command, spec, &dir, start_at, observer),
+            _ => self.run_hooks(command, spec, &dir, start_at, read, observer),
         }
     }
 
@@ -170,24 +191,29 @@ impl Executor {
             return Ok(0);
         };
         let appspec = self.read_appspec(&rev_dir, spec)?;
-        Ok(appspec.hooks.get(event).map_or(0, |s| s.len()))
+        Ok(appspec.spec.hooks.get(event).map_or(0, |s| s.len()))
     }
 
     /// Whether a command would do nothing (docs/behaviour/commands.md#noop-rules), for the
-    /// acknowledgement.
-    pub fn is_noop(&self, command: &str, spec: &DeploymentSpec) -> Result<bool, ExecError> {
+    /// acknowledgement; with the appspec read to decide it, for [`Self::execute`].
+    pub fn is_noop(
+        &self,
+        command: &str,
+        spec: &DeploymentSpec,
+    ) -> Result<(bool, Option<ReadAppSpec>), ExecError> {
         if lifecycle::is_reserved(command) {
-            return Ok(false);
+            return Ok((false, None));
         }
         if !self.supports(command, spec) {
-            return Ok(true);
+            return Ok((true, None));
         }
         let dir = self.deployment_dir(spec);
         Ok(match self.select_revision(command, spec, &dir)? {
-            None => true,
+            None => (true, None),
             Some(rev_dir) => {
-                let appspec = self.read_appspec(&rev_dir, spec)?;
-                appspec.hooks.get(command).is_none_or(|s| s.is_empty())
+                let read = self.read_appspec(&rev_dir, spec)?;
+                let noop = read.spec.hooks.get(command).is_none_or(|s| s.is_empty());
+                (noop, Some(read))
             }
         })
     }
@@ -257,9 +283,12 @@ impl Executor {
     }
 
     fn install(&self, spec: &DeploymentSpec, dir: &Path) -> Result<EventOutcome, ExecError> {
-        let archive = state::archive_dir(dir);
-        let appspec = self.read_appspec(dir, spec)?;
-        check_events_against_spec(&appspec, spec, &self.appspec_name(&archive, spec))?;
+        let ReadAppSpec {
+            name,
+            spec: appspec,
+            ..
+        } = self.read_appspec(dir, spec)?;
+        check_events_against_spec(&appspec, spec, &name)?;
         let report = install::install(
             &self.layout,
             &spec.group_id,
@@ -303,19 +332,12 @@ impl Executor {
         )
     }
 
-    fn appspec_name(&self, archive: &Path, spec: &DeploymentSpec) -> String {
-        appspec::find_appspec(archive, spec.appspec_filename.as_deref())
-            .ok()
-            .and_then(|p| p.file_name().map(|n| crate::names::os(n).into_owned()))
-            .unwrap_or_else(|| {
-                spec.appspec_filename
-                    .clone()
-                    .unwrap_or_else(|| "appspec.yml".into())
-            })
-    }
-
     /// The appspec of the revision in `rev_dir`, with the official message when it is missing.
-    fn read_appspec(&self, rev_dir: &Path, spec: &DeploymentSpec) -> Result<AppSpec, ExecError> {
+    fn read_appspec(
+        &self,
+        rev_dir: &Path,
+        spec: &DeploymentSpec,
+    ) -> Result<ReadAppSpec, ExecError> {
         let archive = state::archive_dir(rev_dir);
         let path = appspec::find_appspec(&archive, spec.appspec_filename.as_deref()).map_err(|e| {
             if !matches!(e, appspec::AppSpecLocateError::NotFound { .. }) {
@@ -329,7 +351,15 @@ impl Executor {
                 archive.join(&rel).display()
             ))
         })?;
-        appspec::parse_file(&path).map_err(|e| ExecError::AppSpec(e.to_string()))
+        let parsed = appspec::parse_file(&path).map_err(|e| ExecError::AppSpec(e.to_string()))?;
+        Ok(ReadAppSpec {
+            rev_dir: rev_dir.to_path_buf(),
+            name: path
+                .file_name()
+                .map(|n| crate::names::os(n).into_owned())
+                .unwrap_or_default(),
+            spec: parsed,
+        })
     }
 
     fn run_hooks(
@@ -338,6 +368,7 @@ impl Executor {
         spec: &DeploymentSpec,
         dir: &Path,
         start_at: usize,
+        read: Option<ReadAppSpec>,
         observer: &mut dyn FnMut(hooks::HookProgress),
     ) -> Result<EventOutcome, ExecError> {
         let Some(rev_dir) = self.select_revision(event, spec, dir)? else {
@@ -345,7 +376,10 @@ impl Executor {
                 reason: "no earlier revision of this group is recorded".into(),
             });
         };
-        let appspec = self.read_appspec(&rev_dir, spec)?;
+        let appspec = match read.and_then(|r| r.of_revision(&rev_dir)) {
+            Some(r) => r.spec,
+            None => self.read_appspec(&rev_dir, spec)?.spec,
+        };
         let scripts = match appspec.hooks.get(event) {
             Some(s) if !s.is_empty() => s,
             _ => {
@@ -485,5 +519,21 @@ fn remove_tree(path: &Path) -> Result<(), StateError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StateError::new("remove", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_appspec_serves_only_its_own_revision() {
+        let read = ReadAppSpec {
+            rev_dir: PathBuf::from("/root/g/d-1"),
+            name: "appspec.yml".into(),
+            spec: appspec::parse("appspec.yml", "version: 0.0\nos: linux\n").unwrap(),
+        };
+        assert!(read.clone().of_revision(Path::new("/root/g/d-1")).is_some());
+        assert!(read.of_revision(Path::new("/root/g/d-0")).is_none());
     }
 }

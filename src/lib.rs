@@ -5,10 +5,12 @@
 //! and return plain data: they never touch the disk, the network, the clock or processes, and
 //! they are unit-tested as plain functions. They live in the `codedeploy-core` crate (`core/`),
 //! which forbids unsafe and has no I/O dependency; this crate re-exports them. Adapters
-//! (`state`, `bundle`, `install`, `hooks`, `logging`) do the I/O; the drivers (`local` for `deploy-local`, `agent` for the daemon) call
-//! both through `executor`.
+//! (`state`, `bundle`, `install`, `hooks`, `logging`) do the I/O; the drivers (`local` for
+//! `deploy-local`, `agent` for the daemon) call both through `executor`; each subcommand's
+//! entry (`cmd`) does the shared start-up and calls its driver.
 //!
-//! Dependencies point inward: pure modules use nothing of the crate's I/O.
+//! Dependencies point inward (`cmd` -> drivers -> `executor` -> adapters -> pure modules):
+//! pure modules use nothing of the crate's I/O.
 
 pub mod agent; // the daemon: identity, crash recovery, poll loop, graceful stop
 pub mod appspec; // PURE (codedeploy-core) + locating/reading the appspec file

@@ -195,12 +195,7 @@ pub fn decode(text: &str) -> Result<DeploymentSpec, SpecError> {
     ] {
         // These become directory names: refuse anything that could leave the root, or name
         // the group directory itself (an ARN ending in `/` shortens to nothing).
-        if value.is_empty()
-            || value == "."
-            || value == ".."
-            || value.contains('/')
-            || value.contains('\0')
-        {
+        if !crate::names::usable_as_dir_name(value) {
             return err(format!(
                 "{field} {value:?} cannot be used as a directory name"
             ));

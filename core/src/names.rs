@@ -120,10 +120,29 @@ pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
+/// Whether `name` can be used as one directory name under a parent the agent owns (a
+/// deployment group or deployment id, the tracking directory): not empty, not `.` or `..`
+/// (which name the parent or leave it), no `/` (which would nest or leave it) and no NUL
+/// (which no file system name holds). The daemon, `deploy-local` and the configuration apply
+/// this one rule.
+pub fn usable_as_dir_name(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn dir_names() {
+        for ok in ["g1", "d-ABC-local", "a.b", "...", " x", "Fleet name"] {
+            assert!(usable_as_dir_name(ok), "{ok:?}");
+        }
+        for bad in ["", ".", "..", "a/b", "/", "a\0b", "\0"] {
+            assert!(!usable_as_dir_name(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn plain_names_are_their_own_text() {

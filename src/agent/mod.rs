@@ -20,7 +20,8 @@ use crate::control::{
 use crate::diagnostics::Diagnostics;
 use crate::executor::Executor;
 use crate::status::StatusFile;
-use crate::transfer::{Fetcher, GitHubSettings, S3Settings};
+use crate::transfer::factory::S3Access;
+use crate::transfer::Fetcher;
 use crate::{notify, state};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -356,19 +357,12 @@ fn remote_fetcher(
     identity: &control::Identity,
     runtime: tokio::runtime::Handle,
 ) -> Result<Fetcher, AgentError> {
-    let s3 = S3Settings {
+    let s3 = S3Access {
         region: identity.region.clone(),
-        endpoint_override: cfg.s3_endpoint_override.clone(),
-        use_fips: cfg.use_fips_mode,
-        proxy: cfg.s3_proxy(),
         credentials: identity.credentials.clone(),
     };
-    let github = GitHubSettings {
-        api_base: cfg.github_api_endpoint.clone(),
-        token: None,
-        proxy: Default::default(),
-    };
-    Fetcher::new(Some(s3), github, Some(runtime)).map_err(|e| AgentError::Transfer(Box::new(e)))
+    crate::transfer::factory::fetcher(cfg, Some(s3), None, Some(runtime))
+        .map_err(|e| AgentError::Transfer(Box::new(e)))
 }
 
 /// Crash recovery (docs/behaviour/protocol.md#crash-recovery) before polling resumes, less

@@ -13,7 +13,7 @@ use super::Shared;
 use crate::control::{self, AckPayload, CommandStatus, ControlError, Envelope, HostCommand};
 use crate::deployspec::{self, DeploymentSpec};
 use crate::diagnostics::Diagnostics;
-use crate::executor::{EventOutcome, ExecError};
+use crate::executor::{EventOutcome, ExecError, ReadAppSpec};
 use crate::failpoint;
 use crate::hooks::HookProgress;
 use crate::state::lock::Holder;
@@ -54,7 +54,8 @@ enum PrepareError {
 enum Prepared {
     /// The service needs nothing more (ack said Succeeded, or Failed and handled).
     Done,
-    Execute(Box<DeploymentSpec>),
+    /// Execute, with the appspec the noop check read (so it is not read again).
+    Execute(Box<DeploymentSpec>, Option<ReadAppSpec>),
 }
 
 /// Handles one delivered command to the end. Never panics the poller: every failure is
@@ -99,7 +100,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, cmd: HostCommand) {
                 shared.tracker.done(e);
             }
         }
-        Ok(Prepared::Execute(spec)) => run_prepared(shared, cmd, *spec, entry, 0).await,
+        Ok(Prepared::Execute(spec, read)) => run_prepared(shared, cmd, *spec, read, entry, 0).await,
     }
 }
 
@@ -110,13 +111,14 @@ pub(crate) async fn run_prepared(
     shared: Arc<Shared>,
     cmd: HostCommand,
     spec: DeploymentSpec,
+    read: Option<ReadAppSpec>,
     entry: Option<Entry>,
     start_at: usize,
 ) {
     let id = cmd.host_command_identifier.clone();
     let span =
         crate::logging::command_span(&id, &spec.deployment_id, &spec.group_id, &cmd.command_name);
-    match execute(&shared, &cmd, spec, start_at)
+    match execute(&shared, &cmd, spec, read, start_at)
         .instrument(span.clone())
         .await
     {
@@ -205,7 +207,7 @@ async fn prepare(
         .tracker
         .identify(entry, &spec.deployment_id)
         .map_err(PrepareError::Track)?;
-    let noop = {
+    let (noop, read) = {
         let executor = shared.executor.clone();
         let name = cmd.command_name.clone();
         let s = spec.clone();
@@ -252,7 +254,7 @@ async fn prepare(
         }
         _ => {
             failpoint::hit_for("after-ack", &cmd.command_name);
-            Ok(Prepared::Execute(Box::new(spec)))
+            Ok(Prepared::Execute(Box::new(spec), read))
         }
     }
 }
@@ -268,6 +270,7 @@ async fn execute(
     shared: &Arc<Shared>,
     cmd: &HostCommand,
     spec: DeploymentSpec,
+    read: Option<ReadAppSpec>,
     start_at: usize,
 ) -> Executed {
     let lock = shared.group_lock(&spec.group_id);
@@ -309,7 +312,7 @@ async fn execute(
         let mut observer =
             |p: HookProgress| observe(&status, &spec_for_task, &name, &mut journal, p);
         let outcome = executor
-            .execute_from(&name, &spec_for_task, start_at, &mut observer)
+            .execute_from(&name, &spec_for_task, start_at, read, &mut observer)
             .map_err(|e| {
                 warn!("{name} failed: {e}");
                 e.diagnostics()
@@ -342,16 +345,16 @@ async fn execute(
             Diagnostics::unknown(format!("the command stopped unexpectedly: {e}")),
         ),
     };
-    let outcome = match result.0 {
-        CommandStatus::Succeeded => "Succeeded".to_string(),
-        _ => format!("Failed: {} {}", result.1.code.code(), result.1.message),
+    let failure = match result.0 {
+        CommandStatus::Succeeded => None,
+        _ => Some(&result.1),
     };
-    shared.status.command_finished(
+    shared.status.event_finished(
         &cmd.host_command_identifier,
         &spec.deployment_id,
         &spec.group_id,
         &cmd.command_name,
-        &outcome,
+        failure,
     );
     Executed::Done(result.0, result.1)
 }
@@ -403,20 +406,7 @@ fn observe(
     p: HookProgress,
 ) {
     journal.log(&p);
-    if let HookProgress::ScriptStarted {
-        location,
-        index,
-        count,
-        timeout_secs,
-    } = &p
-    {
-        let start = crate::status::ScriptStart {
-            script: location,
-            index: u32::try_from(*index).unwrap_or(u32::MAX),
-            count: u32::try_from(*count).unwrap_or(u32::MAX),
-            timeout: *timeout_secs,
-        };
-        status.script_progress(&spec.deployment_id, event, &start);
+    if status.hook_progress(&spec.deployment_id, event, &p) {
         crate::notify::status(&status.line());
     }
 }

@@ -181,7 +181,7 @@ pub(super) async fn start(
         let shared = shared.clone();
         let spec = p.spec;
         tasks.spawn(async move {
-            process::run_prepared(shared.clone(), cmd, spec, Some(entry), start_at).await;
+            process::run_prepared(shared.clone(), cmd, spec, None, Some(entry), start_at).await;
             shared.release(&id);
         });
     }

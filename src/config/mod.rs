@@ -366,7 +366,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             }
             "ongoing_deployment_tracking" => {
                 let v = opt_string().ok_or_else(|| bad("a directory name", text))?;
-                if v.contains('/') || v == "." || v == ".." {
+                if !crate::names::usable_as_dir_name(&v) {
                     return Err(bad("a directory name without '/'", text));
                 }
                 c.ongoing_deployment_tracking = v;

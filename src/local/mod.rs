@@ -10,6 +10,7 @@
 
 pub mod location;
 mod output;
+mod remote;
 
 use crate::appspec::FileExistsBehavior;
 use crate::cli::DeployLocalArgs;
@@ -211,7 +212,7 @@ pub fn deploy(args: &DeployLocalArgs, request: Request, cfg: Config) -> Result<b
     } = request;
     let mut executor = Executor::new(cfg, nix::unistd::geteuid().is_root());
     if matches!(revision, Revision::S3 { .. } | Revision::GitHub { .. }) {
-        executor.remote = Some(std::sync::Arc::new(local_fetcher(
+        executor.remote = Some(std::sync::Arc::new(remote::fetcher(
             &executor.config,
             &revision,
         )?));
@@ -231,11 +232,7 @@ pub fn deploy(args: &DeployLocalArgs, request: Request, cfg: Config) -> Result<b
         github_token: None,
         revision,
     };
-    if spec.group_id.is_empty()
-        || spec.group_id.contains('/')
-        || spec.group_id == "."
-        || spec.group_id == ".."
-    {
+    if !crate::names::usable_as_dir_name(&spec.group_id) {
         return usage(format!(
             "deployment group {:?} cannot be used as a directory name",
             spec.group_id
@@ -367,7 +364,7 @@ pub fn resume(args: &DeployLocalArgs, cfg: Config) -> Result<bool, LocalError> {
             }
         };
         if matches!(spec.revision, Revision::S3 { .. } | Revision::GitHub { .. }) {
-            executor.remote = Some(std::sync::Arc::new(local_fetcher(
+            executor.remote = Some(std::sync::Arc::new(remote::fetcher(
                 &executor.config,
                 &spec.revision,
             )?));
@@ -478,61 +475,4 @@ fn rollback(executor: &Executor, failed: &DeploymentSpec, previous: Option<&Path
             "failed"
         };
     println!("Rollback deployment {} {outcome}", spec.deployment_id);
-}
-
-/// The downloader for S3 and GitHub locations of a local run. Credentials come from the
-/// on-premises file when it names them, else from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
-/// (and AWS_SESSION_TOKEN); the region from AWS_REGION, else the on-premises file.
-fn local_fetcher(
-    cfg: &Config,
-    revision: &Revision,
-) -> Result<crate::transfer::Fetcher, LocalError> {
-    use crate::config::onprem::OnPremises;
-    use aws_credential_types::provider::SharedCredentialsProvider;
-    let github = crate::transfer::GitHubSettings {
-        api_base: cfg.github_api_endpoint.clone(),
-        token: std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()),
-        // As the daemon (and the official agent): GitHub follows the environment only.
-        proxy: Default::default(),
-    };
-    let s3 = if matches!(revision, Revision::S3 { .. }) {
-        let onprem = config::onprem::load(&cfg.on_premises_config_file)?;
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let (credentials, onprem_region) = match onprem {
-            Some(OnPremises::IamUser { region, access_key_id, secret_access_key, .. }) => (
-                SharedCredentialsProvider::new(crate::control::static_credentials(&access_key_id, &secret_access_key)),
-                Some(region),
-            ),
-            Some(OnPremises::IamSession { region, credentials_file, .. }) => (
-                SharedCredentialsProvider::new(crate::control::SessionFileCredentials::new(credentials_file)),
-                Some(region),
-            ),
-            _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-                (Some(id), Some(secret)) => (
-                    SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
-                        id,
-                        secret,
-                        env("AWS_SESSION_TOKEN"),
-                        None,
-                        "environment",
-                    )),
-                    None,
-                ),
-                _ => return usage("We were unable to download content from the Amazon S3 bucket due to missing or invalid credentials. For information about specifying your AWS credentials, see https://aws.amazon.com/blogs/security/a-new-and-standardized-way-to-manage-credentials-in-the-aws-sdks".into()),
-            },
-        };
-        let Some(region) = env("AWS_REGION").or(onprem_region) else {
-            return usage("an S3 bundle location needs a region: set AWS_REGION".into());
-        };
-        Some(crate::transfer::S3Settings {
-            region,
-            endpoint_override: cfg.s3_endpoint_override.clone(),
-            use_fips: cfg.use_fips_mode,
-            proxy: cfg.s3_proxy(),
-            credentials,
-        })
-    } else {
-        None
-    };
-    crate::transfer::Fetcher::new(s3, github, None).map_err(|e| LocalError::Usage(e.to_string()))
 }

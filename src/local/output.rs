@@ -117,31 +117,14 @@ fn run_one(
 ) -> Result<EventOutcome, ExecError> {
     let (id, group) = (spec.deployment_id.as_str(), spec.group_id.as_str());
     let Some(status) = status else {
-        return executor.execute_from(event, spec, start_at, &mut |_| {});
+        return executor.execute_from(event, spec, start_at, None, &mut |_| {});
     };
     status.command_started("local", id, group, event);
-    let result = executor.execute_from(event, spec, start_at, &mut |p| {
-        if let crate::hooks::HookProgress::ScriptStarted {
-            location,
-            index,
-            count,
-            timeout_secs,
-        } = &p
-        {
-            let start = crate::status::ScriptStart {
-                script: location,
-                index: u32::try_from(*index).unwrap_or(u32::MAX),
-                count: u32::try_from(*count).unwrap_or(u32::MAX),
-                timeout: *timeout_secs,
-            };
-            status.script_progress(id, event, &start);
-        }
+    let result = executor.execute_from(event, spec, start_at, None, &mut |p| {
+        status.hook_progress(id, event, &p);
     });
-    let outcome = match &result {
-        Ok(_) => "Succeeded".to_string(),
-        Err(e) => format!("Failed: {} {}", e.code().code(), e.diagnostics().message),
-    };
-    status.command_finished("local", id, group, event, &outcome);
+    let failure = result.as_ref().err().map(ExecError::diagnostics);
+    status.event_finished("local", id, group, event, failure.as_ref());
     result
 }
 

@@ -19,8 +19,8 @@ pub mod report;
 pub mod version;
 
 pub use model::{
-    needs_refresh, progress_line, status_line, AgentState, LastResult, Progress, ScriptStart,
-    StatusData,
+    event_outcome, needs_refresh, progress_line, script_start, status_line, AgentState, LastResult,
+    Progress, ScriptStart, StatusData,
 };
 
 use crate::config::Config;
@@ -134,6 +134,34 @@ impl StatusFile {
     /// A script of a running event started.
     pub fn script_progress(&self, deployment_id: &str, event: &str, start: &ScriptStart<'_>) {
         self.update(|d, now| d.script_progress(deployment_id, event, start, now));
+    }
+
+    /// Hook progress of a running event: a script that starts is recorded; true when it was
+    /// (the daemon then refreshes its STATUS= line).
+    pub fn hook_progress(
+        &self,
+        deployment_id: &str,
+        event: &str,
+        p: &crate::hooks::HookProgress,
+    ) -> bool {
+        let Some(start) = script_start(p) else {
+            return false;
+        };
+        self.script_progress(deployment_id, event, &start);
+        true
+    }
+
+    /// An event ended: `failure` is `None` when it succeeded (see [`event_outcome`]).
+    pub fn event_finished(
+        &self,
+        host_command_id: &str,
+        deployment_id: &str,
+        group_id: &str,
+        event: &str,
+        failure: Option<&crate::diagnostics::Diagnostics>,
+    ) {
+        let result = event_outcome(failure);
+        self.command_finished(host_command_id, deployment_id, group_id, event, &result);
     }
 
     /// Whether the STATUS= line shows a running clock (see [`needs_refresh`]).

@@ -283,9 +283,65 @@ pub fn status_line(data: &StatusData, now: u64) -> String {
     }
 }
 
+/// PURE: the result an event's entry records: `Succeeded`, or `Failed: <code> <message>`
+/// with the diagnostics the service (or deploy-local's output) gets.
+pub fn event_outcome(failure: Option<&crate::diagnostics::Diagnostics>) -> String {
+    match failure {
+        None => "Succeeded".to_string(),
+        Some(d) => format!("Failed: {} {}", d.code.code(), d.message),
+    }
+}
+
+/// PURE: the status fields of a script that starts, from the hook runner's progress; `None`
+/// for other progress.
+pub fn script_start(p: &crate::hooks::HookProgress) -> Option<ScriptStart<'_>> {
+    match p {
+        crate::hooks::HookProgress::ScriptStarted {
+            location,
+            index,
+            count,
+            timeout_secs,
+        } => Some(ScriptStart {
+            script: location,
+            index: u32::try_from(*index).unwrap_or(u32::MAX),
+            count: u32::try_from(*count).unwrap_or(u32::MAX),
+            timeout: *timeout_secs,
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_outcomes() {
+        assert_eq!(event_outcome(None), "Succeeded");
+        let d = crate::diagnostics::Diagnostics::unknown("disk full");
+        assert_eq!(event_outcome(Some(&d)), "Failed: 5 disk full");
+    }
+
+    #[test]
+    fn script_starts_from_progress() {
+        let started = crate::hooks::HookProgress::ScriptStarted {
+            location: "s.sh".into(),
+            index: 2,
+            count: usize::MAX,
+            timeout_secs: 30,
+        };
+        let s = script_start(&started).unwrap();
+        assert_eq!(
+            (s.script, s.index, s.count, s.timeout),
+            ("s.sh", 2, u32::MAX, 30)
+        );
+        let output = crate::hooks::HookProgress::Output {
+            location: "s.sh".into(),
+            stream: crate::hooks::Stream::Stdout,
+            line: "x\n".into(),
+        };
+        assert!(script_start(&output).is_none());
+    }
 
     fn started() -> StatusData {
         let mut d = StatusData::default();

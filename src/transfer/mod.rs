@@ -13,6 +13,7 @@
 //! docs/adr/0006-bundle-transfer.md.
 
 mod error;
+pub mod factory;
 mod github;
 pub mod rules;
 mod s3;
