@@ -37,8 +37,9 @@ pub use imds::{
     IdentityDocument, Imds, ImdsRoleCredentials,
 };
 pub use spec::{
-    open_and_decode, open_envelope, open_envelope_at, Cert, Pkcs7Failure, SpecEnvelopeError,
-    SpecFormatPolicy, TrustAnchors, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
+    open_and_decode, open_envelope, open_envelope_at, AlgoError, Cert, DecodeError, ParseError,
+    PemError, Pkcs7Failure, SignatureError, SpecEnvelopeError, SpecFormatPolicy, TlvError,
+    TrustAnchors, TrustError, TrustStoreError, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
 };
 pub use wire::{AckPayload, CommandStatus, Envelope, HostCommand, SpecResponse};
 
