@@ -246,11 +246,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             if null {
                 return Ok(crate::proxy::Setting::Unset);
             }
-            crate::proxy::Setting::parse(text).map_err(|message| ConfigError {
+            crate::proxy::Setting::parse(text).map_err(|e| ConfigError {
                 file: file.to_path_buf(),
                 line: Some(entry.line),
                 key: Some(key.clone()),
-                message: format!("expected an http:// or https:// proxy URL or none: {message}"),
+                message: format!("expected an http:// or https:// proxy URL or none: {e}"),
             })
         };
         let url = |allow_empty: bool| -> Result<Option<String>, ConfigError> {
