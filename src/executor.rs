@@ -67,7 +67,7 @@ pub enum ExecError {
     NoRemote,
     /// The S3 or GitHub download failed; the fetcher's own error, unchanged.
     #[error(transparent)]
-    Download(Box<dyn std::error::Error + Send + Sync>),
+    Download(#[from] FetchError),
     /// Copying a local bundle file beside the revision would go below the free-space reserve.
     #[error("copying {} to {}: {space}", .from.display(), .to.display())]
     BundleCopySpace {
@@ -135,6 +135,23 @@ impl std::fmt::Debug for Executor {
     }
 }
 
+/// Why a revision that lives elsewhere could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Transfer(Box<crate::transfer::TransferError>),
+    /// The downloader could not be built (client, TLS, proxy set-up). The one failure is kept
+    /// and shared: every later download fails with it.
+    #[error(transparent)]
+    Setup(Arc<crate::transfer::TransferError>),
+}
+
+impl From<crate::transfer::TransferError> for FetchError {
+    fn from(e: crate::transfer::TransferError) -> Self {
+        Self::Transfer(Box::new(e))
+    }
+}
+
 /// Fetches a revision that lives elsewhere (S3, GitHub) into a deployment directory,
 /// unpacked into its archive directory. Blocking: the executor runs on a blocking thread.
 pub trait RemoteFetch: Send + Sync {
@@ -143,7 +160,7 @@ pub trait RemoteFetch: Send + Sync {
         spec: &DeploymentSpec,
         deployment_dir: &Path,
         opts: &bundle::UnpackOptions,
-    ) -> Result<bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>>;
+    ) -> Result<bundle::UnpackReport, FetchError>;
 }
 
 impl Executor {
@@ -501,22 +518,24 @@ mod tests {
     use super::*;
     use std::error::Error;
 
-    #[derive(Debug, thiserror::Error)]
-    #[error("S3 GetObject s3://b/k: access denied")]
-    struct Denied;
-
     #[test]
     fn a_download_error_keeps_its_type_and_its_message() {
-        let e = ExecError::Download(Box::new(Denied));
-        assert_eq!(e.to_string(), "S3 GetObject s3://b/k: access denied");
-        assert_eq!(
-            e.diagnostics().message,
-            "S3 GetObject s3://b/k: access denied"
-        );
-        let ExecError::Download(inner) = &e else {
-            unreachable!()
+        let transfer = || crate::transfer::TransferError::EtagMismatch {
+            expected: "a".into(),
+            actual: "b".into(),
         };
-        assert!(inner.downcast_ref::<Denied>().is_some());
+        let text = transfer().to_string();
+        for e in [
+            ExecError::from(FetchError::from(transfer())),
+            ExecError::from(FetchError::Setup(Arc::new(transfer()))),
+        ] {
+            assert_eq!(e.to_string(), text);
+            assert_eq!(e.diagnostics().message, text);
+            assert!(matches!(
+                e,
+                ExecError::Download(FetchError::Transfer(_) | FetchError::Setup(_))
+            ));
+        }
     }
 
     #[test]
