@@ -10,7 +10,7 @@ compiles in. The seeds are small on purpose: libFuzzer grows its own corpus from
 
 Sources: the repository's appspec fixtures, the example and seed applications (packed as tar,
 tgz and zip), the packaged configuration file, and members crafted here after the hostile
-cases of tests/bundle_hostile.rs and the header forms the tar reader supports.
+cases of tests/lib_bundle_hostile.rs and the header forms the tar reader supports.
 """
 
 import gzip
@@ -428,7 +428,7 @@ def openssl(cwd, *args):
 
 def pkcs7_seeds():
     """A CA, an intermediate, RSA and EC signers; specs signed as the service (and the emulator's
-    Pki::sign, which is openssl's PKCS7_sign) does, plus the variants tests/control_pkcs7.rs
+    Pki::sign, which is openssl's PKCS7_sign) does, plus the variants tests/lib_control_pkcs7.rs
     covers."""
     with tempfile.TemporaryDirectory() as d:
         days = "36500"

@@ -54,6 +54,8 @@ impl ReadAppSpec {
     }
 }
 
+/// Why a command failed. Each variant keeps its cause typed (`#[source]`); the text the
+/// service and `deploy-local` show is made from it only at the edge, by [`Self::diagnostics`].
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("Unsupported command type: {0}.")]
@@ -64,12 +66,56 @@ pub enum ExecError {
     Bundle(#[from] bundle::BundleError),
     #[error(transparent)]
     Install(#[from] install::InstallError),
-    #[error("{0}")]
-    AppSpec(String),
-    #[error("{0}")]
-    Revision(String),
+    /// The appspec was refused without being opened (a link out of the revision, not a
+    /// regular file).
+    #[error(transparent)]
+    AppSpecLocate(#[from] appspec::AppSpecLocateError),
+    /// No appspec at the expected place; the official message.
+    #[error("The CodeDeploy agent did not find an AppSpec file within the unpacked revision directory at revision-relative path \"{rel}\". The revision was unpacked to directory \"{}\", and the AppSpec file was expected but not found at path \"{}\". Consult the AWS CodeDeploy Appspec documentation for more information at http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html", .archive.display(), .archive.join(.rel).display())]
+    AppSpecMissing { rel: String, archive: PathBuf },
+    #[error(transparent)]
+    AppSpecInvalid(#[from] appspec::AppSpecErrors),
+    /// The appspec names events the service did not list.
+    #[error("{appspec_name} file contains unknown lifecycle events: {unknown:?}")]
+    UnknownEvents {
+        appspec_name: String,
+        unknown: Vec<String>,
+    },
+    /// The service lists custom events the appspec has no hooks for.
+    #[error("You specified a lifecycle event which is not a default one and doesn't exist in your {appspec_name} file: {}", .missing.join(","))]
+    MissingCustomEvents {
+        appspec_name: String,
+        missing: Vec<String>,
+    },
+    #[error("this command cannot download S3 or GitHub revisions (no transfer client configured)")]
+    NoRemote,
+    /// The S3 or GitHub download failed; the fetcher's own error, unchanged.
+    #[error(transparent)]
+    Download(#[from] FetchError),
+    /// Copying a local bundle file beside the revision would go below the free-space reserve.
+    #[error("copying {} to {}: {space}", .from.display(), .to.display())]
+    BundleCopySpace {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        space: Box<crate::space::NoSpace>,
+    },
+    /// DownloadBundle failed and removing what it wrote failed too.
+    #[error("{error}; cleaning up after it failed too: {}", join_states(.left))]
+    CleanupFailed {
+        #[source]
+        error: Box<ExecError>,
+        left: Vec<StateError>,
+    },
     #[error("{}", .0.message)]
     Hook(hooks::HookFailure),
+}
+
+fn join_states(left: &[StateError]) -> String {
+    left.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl ExecError {
@@ -113,6 +159,23 @@ impl std::fmt::Debug for Executor {
     }
 }
 
+/// Why a revision that lives elsewhere could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Transfer(Box<crate::transfer::TransferError>),
+    /// The downloader could not be built (client, TLS, proxy set-up). The one failure is kept
+    /// and shared: every later download fails with it.
+    #[error(transparent)]
+    Setup(Arc<crate::transfer::TransferError>),
+}
+
+impl From<crate::transfer::TransferError> for FetchError {
+    fn from(e: crate::transfer::TransferError) -> Self {
+        Self::Transfer(Box::new(e))
+    }
+}
+
 /// Fetches a revision that lives elsewhere (S3, GitHub) into a deployment directory,
 /// unpacked into its archive directory. Blocking: the executor runs on a blocking thread.
 pub trait RemoteFetch: Send + Sync {
@@ -121,7 +184,7 @@ pub trait RemoteFetch: Send + Sync {
         spec: &DeploymentSpec,
         deployment_dir: &Path,
         opts: &bundle::UnpackOptions,
-    ) -> Result<bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>>;
+    ) -> Result<bundle::UnpackReport, FetchError>;
 }
 
 impl Executor {
@@ -271,13 +334,9 @@ impl Executor {
             }
             Revision::S3 { .. } | Revision::GitHub { .. } => {
                 let Some(remote) = &self.remote else {
-                    return Err(ExecError::Revision(
-                        "this command cannot download S3 or GitHub revisions (no transfer client configured)".into(),
-                    ));
+                    return Err(ExecError::NoRemote);
                 };
-                remote
-                    .fetch(spec, dir, opts)
-                    .map_err(|e| ExecError::Revision(e.to_string()))?
+                remote.fetch(spec, dir, opts).map_err(ExecError::Download)?
             }
         })
     }
@@ -339,26 +398,27 @@ impl Executor {
         spec: &DeploymentSpec,
     ) -> Result<ReadAppSpec, ExecError> {
         let archive = state::archive_dir(rev_dir);
-        let path = appspec::find_appspec(&archive, spec.appspec_filename.as_deref()).map_err(|e| {
-            if !matches!(e, appspec::AppSpecLocateError::NotFound { .. }) {
-                // Refused without opening it (a link out of the revision, not a regular file).
-                return ExecError::AppSpec(e.to_string());
-            }
-            let rel = spec.appspec_filename.clone().unwrap_or_else(|| "appspec.yml".into());
-            ExecError::AppSpec(format!(
-                "The CodeDeploy agent did not find an AppSpec file within the unpacked revision directory at revision-relative path \"{rel}\". The revision was unpacked to directory \"{}\", and the AppSpec file was expected but not found at path \"{}\". Consult the AWS CodeDeploy Appspec documentation for more information at http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html",
-                archive.display(),
-                archive.join(&rel).display()
-            ))
-        })?;
-        let parsed = appspec::parse_file(&path).map_err(|e| ExecError::AppSpec(e.to_string()))?;
+        let path =
+            appspec::find_appspec(&archive, spec.appspec_filename.as_deref()).map_err(|e| {
+                if !matches!(e, appspec::AppSpecLocateError::NotFound { .. }) {
+                    // Refused without opening it (a link out of the revision, not a regular file).
+                    return ExecError::AppSpecLocate(e);
+                }
+                ExecError::AppSpecMissing {
+                    rel: spec
+                        .appspec_filename
+                        .clone()
+                        .unwrap_or_else(|| "appspec.yml".into()),
+                    archive: archive.clone(),
+                }
+            })?;
         Ok(ReadAppSpec {
             rev_dir: rev_dir.to_path_buf(),
             name: path
                 .file_name()
                 .map(|n| crate::names::os(n).into_owned())
                 .unwrap_or_default(),
-            spec: parsed,
+            spec: appspec::parse_file(&path)?,
         })
     }
 
@@ -435,9 +495,10 @@ fn check_events_against_spec(
         .filter(|e| !all.iter().any(|a| a == e))
         .collect();
     if !unknown.is_empty() {
-        return Err(ExecError::AppSpec(format!(
-            "{appspec_name} file contains unknown lifecycle events: {unknown:?}"
-        )));
+        return Err(ExecError::UnknownEvents {
+            appspec_name: appspec_name.to_string(),
+            unknown: unknown.into_iter().map(str::to_string).collect(),
+        });
     }
     let missing: Vec<&str> = all
         .iter()
@@ -445,10 +506,10 @@ fn check_events_against_spec(
         .filter(|e| !lifecycle::is_canonical(e) && appspec.hooks.get(e).is_none())
         .collect();
     if !missing.is_empty() {
-        return Err(ExecError::AppSpec(format!(
-            "You specified a lifecycle event which is not a default one and doesn't exist in your {appspec_name} file: {}",
-            missing.join(",")
-        )));
+        return Err(ExecError::MissingCustomEvents {
+            appspec_name: appspec_name.to_string(),
+            missing: missing.into_iter().map(str::to_string).collect(),
+        });
     }
     Ok(())
 }
@@ -474,13 +535,13 @@ fn link_or_copy_bundle(
                 .len();
             let guard = crate::space::Guard::new(bundle_path, rule)
                 .map_err(|e| StateError::new("measure free space for", bundle_path, e))?;
-            guard.ahead(len).map_err(|space| {
-                ExecError::Revision(format!(
-                    "copying {} to {}: {space}",
-                    abs.display(),
-                    bundle_path.display()
-                ))
-            })?;
+            guard
+                .ahead(len)
+                .map_err(|space| ExecError::BundleCopySpace {
+                    from: abs.clone(),
+                    to: bundle_path.to_path_buf(),
+                    space: Box::new(space),
+                })?;
         }
         std::fs::copy(&abs, bundle_path).map_err(|e| StateError::new("copy bundle", &abs, e))?;
     }
@@ -496,22 +557,22 @@ fn undo_download(dir: &Path, error: ExecError) -> ExecError {
     let mut left = Vec::new();
     for tree in [&archive, &temp] {
         if let Err(e) = remove_tree(tree) {
-            left.push(e.to_string());
+            left.push(e);
         }
     }
     let bundle_file = state::bundle_file(dir);
     match std::fs::remove_file(&bundle_file) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => left.push(StateError::new("remove", &bundle_file, e).to_string()),
+        Err(e) => left.push(StateError::new("remove", &bundle_file, e)),
     }
     if left.is_empty() {
         return error;
     }
-    ExecError::Revision(format!(
-        "{error}; cleaning up after it failed too: {}",
-        left.join("; ")
-    ))
+    ExecError::CleanupFailed {
+        error: Box::new(error),
+        left,
+    }
 }
 
 fn remove_tree(path: &Path) -> Result<(), StateError> {
@@ -535,5 +596,66 @@ mod tests {
         };
         assert!(read.clone().of_revision(Path::new("/root/g/d-1")).is_some());
         assert!(read.of_revision(Path::new("/root/g/d-0")).is_none());
+    }
+
+    use std::error::Error;
+
+    #[test]
+    fn a_download_error_keeps_its_type_and_its_message() {
+        let transfer = || crate::transfer::TransferError::EtagMismatch {
+            expected: "a".into(),
+            actual: "b".into(),
+        };
+        let text = transfer().to_string();
+        for e in [
+            ExecError::from(FetchError::from(transfer())),
+            ExecError::from(FetchError::Setup(Arc::new(transfer()))),
+        ] {
+            assert_eq!(e.to_string(), text);
+            assert_eq!(e.diagnostics().message, text);
+            assert!(matches!(
+                e,
+                ExecError::Download(FetchError::Transfer(_) | FetchError::Setup(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_failed_cleanup_is_added_to_the_error() {
+        let left = vec![StateError::new(
+            "remove",
+            Path::new("/r/g/d/archive"),
+            std::io::Error::from_raw_os_error(libc::EACCES),
+        )];
+        let first = left[0].to_string();
+        let e = ExecError::CleanupFailed {
+            error: Box::new(ExecError::NoRemote),
+            left,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("this command cannot download S3 or GitHub revisions (no transfer client configured); cleaning up after it failed too: {first}")
+        );
+        assert!(matches!(
+            e.source().and_then(|s| s.downcast_ref::<Box<ExecError>>()),
+            Some(b) if matches!(**b, ExecError::NoRemote)
+        ));
+    }
+
+    #[test]
+    fn event_list_messages() {
+        let e = ExecError::UnknownEvents {
+            appspec_name: "appspec.yml".into(),
+            unknown: vec!["Foo".into(), "Bar".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"appspec.yml file contains unknown lifecycle events: ["Foo", "Bar"]"#
+        );
+        let e = ExecError::MissingCustomEvents {
+            appspec_name: "appspec.yml".into(),
+            missing: vec!["Foo".into(), "Bar".into()],
+        };
+        assert_eq!(e.to_string(), "You specified a lifecycle event which is not a default one and doesn't exist in your appspec.yml file: Foo,Bar");
     }
 }

@@ -1,6 +1,6 @@
 //! TEST AID: named points in the daemon where a crash test can freeze the agent, so that it
 //! can be SIGKILLed at exactly that phase (see docs/crash-recovery.md for the table of phases
-//! and tests/daemon_phases.rs for the test that walks it).
+//! and tests/bin_daemon_phases.rs for the test that walks it).
 //!
 //! `CODEDEPLOY_FAILPOINT=<name>` or `<name>:<qualifier>` (for example `hook:AfterInstall`)
 //! arms one point; when the agent first reaches it, it writes its pid to

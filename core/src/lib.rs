@@ -14,5 +14,6 @@ pub mod diagnostics; // script outcome -> error code 0..7 and payload; log-tail 
 pub mod lifecycle; // the one Event list and name rule, their order, which revision runs which event
 pub mod links; // where a path in a revision leads through its links, never leaving it
 pub mod names; // names are bytes; the one round-tripping escaping for text
+pub mod oserror; // an io::Error carried typed (and comparable) inside the pure error types
 pub mod plan; // install plan, cleanup journal parsing, retention of old revisions
 pub mod reboot; // reboot and resume: the paused deployment's record, what to do with it at start

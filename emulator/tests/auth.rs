@@ -1,5 +1,6 @@
 //! SigV4 and ownership checks over real HTTP, requests signed by the aws-sigv4 crate.
 
+#[path = "support/common.rs"]
 mod common;
 use common::*;
 use serde_json::json;

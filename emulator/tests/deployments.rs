@@ -1,6 +1,7 @@
 //! Scripted hosts walking deployments over real HTTP: command sequences, specs, long poll,
 //! fleet scheduling, rollback, blue/green, time-outs and stop.
 
+#[path = "support/common.rs"]
 mod common;
 use codedeploy_emulator::{
     DeploymentConfig, DeploymentRequest, DeploymentStatus, Revision, RunStatus, SpecFormat,

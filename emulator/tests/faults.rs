@@ -1,5 +1,6 @@
 //! Fault injection changes exactly the calls it targets; the state file survives a restart.
 
+#[path = "support/common.rs"]
 mod common;
 use codedeploy_emulator::{DeploymentRequest, FaultKind, FaultRule};
 use common::*;

@@ -1,6 +1,7 @@
 //! A host in several deployment groups: registration adds groups, and deployments of
 //! different groups run on the host at the same time, their commands interleaved.
 
+#[path = "support/common.rs"]
 mod common;
 use codedeploy_emulator::client::AdminClient;
 use codedeploy_emulator::{DeploymentRequest, DeploymentStatus, HostRegistration};

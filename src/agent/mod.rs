@@ -55,8 +55,6 @@ pub enum AgentError {
     Trust { path: String, message: String },
     #[error("cannot set up signal handling: {0}")]
     Signals(std::io::Error),
-    #[error(transparent)]
-    Transfer(Box<crate::transfer::TransferError>),
 }
 
 /// What the poll loop and the command tasks share.
@@ -331,7 +329,7 @@ struct LazyFetcher {
     identity: control::Identity,
     runtime: tokio::runtime::Handle,
     /// The first build's outcome, kept: a set-up that failed fails every download the same way.
-    fetcher: std::sync::OnceLock<Result<Fetcher, Arc<AgentError>>>,
+    fetcher: std::sync::OnceLock<Result<Fetcher, Arc<crate::transfer::TransferError>>>,
 }
 
 impl crate::executor::RemoteFetch for LazyFetcher {
@@ -340,13 +338,13 @@ impl crate::executor::RemoteFetch for LazyFetcher {
         spec: &crate::deployspec::DeploymentSpec,
         deployment_dir: &std::path::Path,
         opts: &crate::bundle::UnpackOptions,
-    ) -> Result<crate::bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<crate::bundle::UnpackReport, crate::executor::FetchError> {
         let fetcher = self.fetcher.get_or_init(|| {
             remote_fetcher(&self.cfg, &self.identity, self.runtime.clone()).map_err(Arc::new)
         });
         match fetcher {
             Ok(f) => crate::executor::RemoteFetch::fetch(f, spec, deployment_dir, opts),
-            Err(e) => Err(Box::new(Arc::clone(e))),
+            Err(e) => Err(crate::executor::FetchError::Setup(Arc::clone(e))),
         }
     }
 }
@@ -356,13 +354,12 @@ fn remote_fetcher(
     cfg: &Config,
     identity: &control::Identity,
     runtime: tokio::runtime::Handle,
-) -> Result<Fetcher, AgentError> {
+) -> Result<Fetcher, crate::transfer::TransferError> {
     let s3 = S3Access {
         region: identity.region.clone(),
         credentials: identity.credentials.clone(),
     };
     crate::transfer::factory::fetcher(cfg, Some(s3), None, Some(runtime))
-        .map_err(|e| AgentError::Transfer(Box::new(e)))
 }
 
 /// Crash recovery (docs/behaviour/protocol.md#crash-recovery) before polling resumes, less

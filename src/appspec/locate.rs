@@ -42,7 +42,7 @@ pub fn find_appspec(
     custom: Option<&str>,
 ) -> Result<PathBuf, AppSpecLocateError> {
     let rev = Revision::new(bundle_root);
-    let mut walk = |name: &[u8]| rev.resolve(name, true).map_err(|e| e.to_string());
+    let mut walk = |name: &[u8]| rev.resolve(name, true);
     locate_appspec(bundle_root, custom, &mut walk).map(|(_, real)| rev.join(&real))
 }
 
@@ -52,14 +52,14 @@ pub fn find_appspec(
 pub fn locate_appspec(
     bundle_root: &Path,
     custom: Option<&str>,
-    walk: &mut dyn FnMut(&[u8]) -> Result<Resolved, String>,
+    walk: &mut dyn FnMut(&[u8]) -> std::io::Result<Resolved>,
 ) -> Result<(String, Rel), AppSpecLocateError> {
     let names = candidate_names(custom);
     for name in &names {
-        let resolved = walk(name.as_bytes()).map_err(|message| AppSpecLocateError::Inspect {
+        let resolved = walk(name.as_bytes()).map_err(|e| AppSpecLocateError::Inspect {
             bundle: bundle_root.to_path_buf(),
             name: name.to_string(),
-            message,
+            source: e.into(),
         })?;
         let refuse = |what| AppSpecLocateError::NotRegular {
             bundle: bundle_root.to_path_buf(),

@@ -38,8 +38,19 @@ pub fn parse_number(field: &[u8]) -> Option<i64> {
     }
 }
 
+/// A pax extended header that is not a list of `<length> key=value\n` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PaxError {
+    #[error("pax record without a length")]
+    NoLength,
+    #[error("pax record with a bad length")]
+    BadLength,
+    #[error("pax record without '='")]
+    NoEquals,
+}
+
 /// Pax `key=value` records.
-pub fn parse_pax(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub fn parse_pax(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, PaxError> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -49,19 +60,19 @@ pub fn parse_pax(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         let sp = rest
             .iter()
             .position(|&b| b == b' ')
-            .ok_or("pax record without a length")?;
+            .ok_or(PaxError::NoLength)?;
         let len: usize = std::str::from_utf8(&rest[..sp])
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or("pax record with a bad length")?;
+            .ok_or(PaxError::BadLength)?;
         if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
-            return Err("pax record with a bad length".into());
+            return Err(PaxError::BadLength);
         }
         let rec = &rest[sp + 1..len - 1];
         let eq = rec
             .iter()
             .position(|&b| b == b'=')
-            .ok_or("pax record without '='")?;
+            .ok_or(PaxError::NoEquals)?;
         let key = String::from_utf8_lossy(&rec[..eq]).into_owned();
         out.push((key, rec[eq + 1..].to_vec()));
         rest = &rest[len..];
@@ -252,7 +263,7 @@ pub fn produce<R: Read>(
         match typeflag {
             b'x' | b'g' => {
                 let data = rd.read_meta(header_size, MAX_PAX, "pax")?;
-                let records = parse_pax(&data).map_err(|e| rd.malformed(e))?;
+                let records = parse_pax(&data).map_err(|e| rd.malformed(e.to_string()))?;
                 if typeflag == b'g' {
                     global.apply_pax(records, true);
                 } else {
@@ -416,8 +427,12 @@ mod tests {
         assert_eq!(r[0].0, "mtime");
         assert_eq!(parse_pax_time(&r[0].1), Some((1_700_000_000, 123_456_789)));
         assert_eq!(r[1], ("path".to_string(), b"a/long/name".to_vec()));
-        assert!(parse_pax(b"99 path=x\n").is_err());
-        assert!(parse_pax(b"abc").is_err());
+        assert_eq!(parse_pax(b"99 path=x\n"), Err(PaxError::BadLength));
+        assert_eq!(
+            parse_pax(b"abc").unwrap_err().to_string(),
+            "pax record without a length"
+        );
+        assert_eq!(parse_pax(b"7 path\n"), Err(PaxError::NoEquals));
         assert_eq!(parse_pax_time(b"12.5"), Some((12, 500_000_000)));
     }
 }

@@ -253,11 +253,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             if null {
                 return Ok(crate::proxy::Setting::Unset);
             }
-            crate::proxy::Setting::parse(text).map_err(|message| ConfigError {
+            crate::proxy::Setting::parse(text).map_err(|e| ConfigError {
                 file: file.to_path_buf(),
                 line: Some(entry.line),
                 key: Some(key.clone()),
-                message: format!("expected an http:// or https:// proxy URL or none: {message}"),
+                message: format!("expected an http:// or https:// proxy URL or none: {e}"),
             })
         };
         let url = |allow_empty: bool| -> Result<Option<String>, ConfigError> {
@@ -337,8 +337,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
                 }
             }
             "free_space_reserve" => {
-                c.free_space_reserve =
-                    crate::space::parse_reserve(text.trim()).map_err(|e| bad(&e, text))?
+                c.free_space_reserve = crate::space::parse_reserve(text.trim())
+                    .map_err(|e| bad(&e.to_string(), text))?
             }
             "scripts_log_max_bytes" => {
                 c.scripts_log_max_bytes = number(4096, "a size in bytes, at least 4096")?
@@ -464,11 +464,11 @@ pub fn check_paths(c: &Config) -> Result<(), ConfigError> {
         .source
         .clone()
         .unwrap_or_else(|| PathBuf::from("(built-in defaults)"));
-    let fail = |key: &str, message: String| ConfigError {
+    let fail = |key: &str, e: PathCheckError| ConfigError {
         file: file.clone(),
         line: None,
         key: Some(key.into()),
-        message,
+        message: e.to_string(),
     };
     for (key, dir) in [("root_dir", &c.root_dir), ("log_dir", &c.log_dir)] {
         writable_dir(dir).map_err(|m| fail(key, m))?;
@@ -481,18 +481,41 @@ pub fn check_paths(c: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Why a path named in the configuration fails the start-up checks.
+#[derive(Debug, thiserror::Error)]
+pub enum PathCheckError {
+    #[error("expected a directory, but {} is a file", .path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("cannot create {}: {source}", .path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write in {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// `dir` exists (created if missing) as a directory in which a file can be created.
-fn writable_dir(dir: &Path) -> Result<(), String> {
+fn writable_dir(dir: &Path) -> Result<(), PathCheckError> {
+    let path = || dir.to_path_buf();
     match std::fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => {
-            return Err(format!(
-                "expected a directory, but {} is a file",
-                dir.display()
-            ))
-        }
+        Ok(m) if !m.is_dir() => return Err(PathCheckError::NotADirectory { path: path() }),
         Ok(_) => {}
-        Err(_) => std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?,
+        Err(_) => std::fs::create_dir_all(dir).map_err(|source| PathCheckError::Create {
+            path: path(),
+            source,
+        })?,
     }
     let probe = dir.join(format!(".codedeploy-write-check.{}", std::process::id()));
     let created = std::fs::OpenOptions::new()
@@ -509,18 +532,24 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => Err(format!("cannot write in {}: {e}", dir.display())),
+        Err(source) => Err(PathCheckError::Write {
+            path: path(),
+            source,
+        }),
     }
 }
 
 /// `path` can be opened and read; with `optional`, a missing file is fine.
-fn readable_file(path: &Path, optional: bool) -> Result<(), String> {
+fn readable_file(path: &Path, optional: bool) -> Result<(), PathCheckError> {
     use std::io::Read;
     let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut [0u8; 1]));
     match read {
         Ok(_) => Ok(()),
         Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(source) => Err(PathCheckError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

@@ -105,7 +105,13 @@ fn root_dir_that_is_a_file_is_refused() {
     };
     let e = check_paths(&c).unwrap_err();
     assert_eq!(e.key.as_deref(), Some("root_dir"));
-    assert!(e.to_string().contains("is a file"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "/etc/c.yml: root_dir: expected a directory, but {} is a file",
+            f.display()
+        )
+    );
 }
 
 #[test]

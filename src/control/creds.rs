@@ -7,6 +7,7 @@
 
 use aws_credential_types::provider::{self, error::CredentialsError, ProvideCredentials};
 use aws_credential_types::Credentials;
+use codedeploy_core::oserror::OsError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -36,9 +37,36 @@ pub struct FileKeys {
     pub session_token: Option<String>,
 }
 
+/// Why a shared-credentials file gives no keys: the profile or the key that is missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsFileError {
+    #[error("no [{profile}] profile")]
+    NoProfile { profile: String },
+    #[error("[{profile}] has no {key}")]
+    MissingKey { profile: String, key: &'static str },
+}
+
+/// Why the session credentials file could not be read, naming the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Failed to load credentials from path {}: {cause}", .path.display())]
+pub struct SessionFileError {
+    pub path: PathBuf,
+    #[source]
+    pub cause: SessionFileCause,
+}
+
+/// The cause inside a [`SessionFileError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionFileCause {
+    #[error(transparent)]
+    Io(#[from] OsError),
+    #[error(transparent)]
+    Parse(#[from] CredentialsFileError),
+}
+
 /// PURE: the `[profile]` section of a shared-credentials file (INI: `key = value`, `#`/`;`
 /// comments). Errors name the key that is missing.
-pub fn parse_credentials_file(text: &str, profile: &str) -> Result<FileKeys, String> {
+pub fn parse_credentials_file(text: &str, profile: &str) -> Result<FileKeys, CredentialsFileError> {
     let mut in_profile = false;
     let mut seen_profile = false;
     let (mut ak, mut sk, mut tok) = (None, None, None);
@@ -68,11 +96,16 @@ pub fn parse_credentials_file(text: &str, profile: &str) -> Result<FileKeys, Str
         }
     }
     if !seen_profile {
-        return Err(format!("no [{profile}] profile"));
+        return Err(CredentialsFileError::NoProfile {
+            profile: profile.to_string(),
+        });
     }
-    let need = |v: Option<String>, key: &str| {
+    let need = |v: Option<String>, key: &'static str| {
         v.filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("[{profile}] has no {key}"))
+            .ok_or_else(|| CredentialsFileError::MissingKey {
+                profile: profile.to_string(),
+                key,
+            })
     };
     Ok(FileKeys {
         access_key_id: need(ak, "aws_access_key_id")?,
@@ -128,16 +161,15 @@ impl SessionFileCredentials {
         &self.path
     }
 
-    fn read(&self) -> Result<Cached, String> {
-        let fail = |why: String| {
-            format!(
-                "Failed to load credentials from path {}: {why}",
-                self.path.display()
-            )
+    fn read(&self) -> Result<Cached, SessionFileError> {
+        let fail = |cause: SessionFileCause| SessionFileError {
+            path: self.path.clone(),
+            cause,
         };
-        let before = stamp(&self.path).map_err(|e| fail(e.to_string()))?;
-        let text = std::fs::read_to_string(&self.path).map_err(|e| fail(e.to_string()))?;
-        let keys = parse_credentials_file(&text, "default").map_err(fail)?;
+        let io = |e: std::io::Error| fail(OsError::from(e).into());
+        let before = stamp(&self.path).map_err(io)?;
+        let text = std::fs::read_to_string(&self.path).map_err(io)?;
+        let keys = parse_credentials_file(&text, "default").map_err(|e| fail(e.into()))?;
         let read_at = SystemTime::now();
         Ok(Cached {
             creds: Credentials::new(
@@ -153,7 +185,7 @@ impl SessionFileCredentials {
     }
 
     /// The current keys, re-reading the file when it changed or the keys are old.
-    pub async fn current(&self) -> Result<Credentials, String> {
+    pub async fn current(&self) -> Result<Credentials, SessionFileError> {
         let mut cache = self.cache.lock().await;
         let now = SystemTime::now();
         let on_disk = stamp(&self.path).ok();
@@ -217,12 +249,31 @@ mod tests {
             None
         );
         assert_eq!(
-            parse_credentials_file("[x]\n", "default").unwrap_err(),
+            parse_credentials_file("[x]\n", "default")
+                .unwrap_err()
+                .to_string(),
             "no [default] profile"
         );
         assert_eq!(
-            parse_credentials_file("[default]\naws_access_key_id=A\n", "default").unwrap_err(),
+            parse_credentials_file("[default]\naws_access_key_id=A\n", "default")
+                .unwrap_err()
+                .to_string(),
             "[default] has no aws_secret_access_key"
+        );
+    }
+
+    #[test]
+    fn session_file_error_names_the_file() {
+        let e = SessionFileError {
+            path: "/etc/codedeploy-agent/session".into(),
+            cause: CredentialsFileError::NoProfile {
+                profile: "default".into(),
+            }
+            .into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Failed to load credentials from path /etc/codedeploy-agent/session: no [default] profile"
         );
     }
 }

@@ -42,6 +42,22 @@ pub enum ControlError {
     /// Instance metadata did not answer, or answered nonsense.
     #[error("instance metadata {path}: {message}")]
     Metadata { path: String, message: String },
+
+    /// A metadata document (identity, role credentials) that does not read as one.
+    #[error("instance metadata {path}: {source}")]
+    MetadataDocument {
+        path: String,
+        #[source]
+        source: super::imds::DocumentError,
+    },
+
+    /// The on-premises session credentials file could not give keys.
+    #[error("{operation}: missing credentials: {source}")]
+    CredentialsFile {
+        operation: String,
+        #[source]
+        source: super::creds::SessionFileError,
+    },
     /// Settings that cannot produce a client (bad endpoint, region, proxy).
     #[error("{what}: {message}")]
     Config { what: String, message: String },
@@ -85,7 +101,9 @@ impl ControlError {
             | Self::Server { .. }
             | Self::Network { .. }
             | Self::Credentials { .. }
-            | Self::Metadata { .. } => true,
+            | Self::CredentialsFile { .. }
+            | Self::Metadata { .. }
+            | Self::MetadataDocument { .. } => true,
             Self::Client { type_, .. } => TRANSIENT_CLIENT_TYPES.contains(&type_.as_str()),
             Self::Decode { .. } | Self::Config { .. } => false,
         }

@@ -102,9 +102,9 @@ pub async fn resolve_identity_with(
             provider
                 .current()
                 .await
-                .map_err(|m| ControlError::Credentials {
+                .map_err(|source| ControlError::CredentialsFile {
                     operation: "start-up".into(),
-                    message: m,
+                    source,
                 })?;
             Ok(Identity {
                 host_identifier: host_identifier.clone(),

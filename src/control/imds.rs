@@ -228,7 +228,10 @@ impl Imds {
     pub async fn identity_document(&self) -> Result<IdentityDocument, ControlError> {
         let path = "/latest/dynamic/instance-identity/document";
         let body = self.get(path).await?;
-        parse_identity_document(&body).map_err(|m| meta_err(path, m))
+        parse_identity_document(&body).map_err(|source| ControlError::MetadataDocument {
+            path: path.to_string(),
+            source,
+        })
     }
 
     pub async fn partition(&self) -> Result<String, ControlError> {
@@ -266,20 +269,46 @@ impl Imds {
     pub async fn role_credentials(&self, role: &str) -> Result<Credentials, ControlError> {
         let path = format!("/latest/meta-data/iam/security-credentials/{role}");
         let body = self.get(&path).await?;
-        parse_role_credentials(&body).map_err(|m| meta_err(&path, m))
+        parse_role_credentials(&body)
+            .map_err(|source| ControlError::MetadataDocument { path, source })
     }
 }
 
+/// Why a metadata document (identity or role credentials) was refused; the field is named.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DocumentError {
+    #[error("not JSON: {0}")]
+    NotJson(#[source] Arc<serde_json::Error>),
+    #[error("{field} is missing")]
+    Missing { field: &'static str },
+    #[error("Code is {code:?}, not \"Success\"")]
+    NotSuccess { code: String },
+    #[error("Expiration {text:?} is not a UTC timestamp")]
+    Expiration { text: String },
+}
+
+/// Compared by message: `serde_json::Error` has no equality of its own.
+impl PartialEq for DocumentError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for DocumentError {}
+
+fn json_document(body: &str) -> Result<serde_json::Value, DocumentError> {
+    serde_json::from_str(body.trim()).map_err(|e| DocumentError::NotJson(Arc::new(e)))
+}
+
 /// PURE: the identity document (whitespace around the body and the region is ignored).
-pub fn parse_identity_document(body: &str) -> Result<IdentityDocument, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(body.trim()).map_err(|e| format!("not JSON: {e}"))?;
-    let field = |k: &str| {
+pub fn parse_identity_document(body: &str) -> Result<IdentityDocument, DocumentError> {
+    let v = json_document(body)?;
+    let field = |k: &'static str| {
         v.get(k)
             .and_then(serde_json::Value::as_str)
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| format!("{k} is missing"))
+            .ok_or(DocumentError::Missing { field: k })
     };
     Ok(IdentityDocument {
         region: field("region")?,
@@ -290,24 +319,23 @@ pub fn parse_identity_document(body: &str) -> Result<IdentityDocument, String> {
 
 /// PURE: a role-credentials document (`Code`, `AccessKeyId`, `SecretAccessKey`, `Token`,
 /// `Expiration`).
-pub fn parse_role_credentials(body: &str) -> Result<Credentials, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(body.trim()).map_err(|e| format!("not JSON: {e}"))?;
-    let field = |k: &str| {
+pub fn parse_role_credentials(body: &str) -> Result<Credentials, DocumentError> {
+    let v = json_document(body)?;
+    let field = |k: &'static str| {
         v.get(k)
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| format!("{k} is missing"))
+            .ok_or(DocumentError::Missing { field: k })
     };
     if let Ok(code) = field("Code") {
         if code != "Success" {
-            return Err(format!("Code is {code:?}, not \"Success\""));
+            return Err(DocumentError::NotSuccess {
+                code: code.to_string(),
+            });
         }
     }
-    let expiry = parse_timestamp(field("Expiration")?).ok_or_else(|| {
-        format!(
-            "Expiration {:?} is not a UTC timestamp",
-            field("Expiration").unwrap_or("")
-        )
+    let expiration = field("Expiration")?;
+    let expiry = parse_timestamp(expiration).ok_or_else(|| DocumentError::Expiration {
+        text: expiration.to_string(),
     })?;
     Ok(Credentials::new(
         field("AccessKeyId")?,
@@ -451,15 +479,22 @@ mod tests {
         .unwrap();
         assert_eq!(d.region, "us-east-1");
         assert_eq!(
-            parse_identity_document("{}").unwrap_err(),
+            parse_identity_document("{}").unwrap_err().to_string(),
             "region is missing"
         );
+        assert!(parse_identity_document("[")
+            .unwrap_err()
+            .to_string()
+            .starts_with("not JSON: "));
         let c = parse_role_credentials(r#"{"Code":"Success","AccessKeyId":"AK","SecretAccessKey":"SK","Token":"T","Expiration":"2030-01-01T00:00:00Z"}"#).unwrap();
         assert_eq!(c.access_key_id(), "AK");
         assert_eq!(c.session_token(), Some("T"));
-        assert!(parse_role_credentials(r#"{"Code":"Failure"}"#)
-            .unwrap_err()
-            .contains("Failure"));
-        assert!(parse_role_credentials(r#"{"Code":"Success","AccessKeyId":"AK","SecretAccessKey":"SK","Token":"T","Expiration":"soon"}"#).unwrap_err().contains("Expiration"));
+        assert_eq!(
+            parse_role_credentials(r#"{"Code":"Failure"}"#)
+                .unwrap_err()
+                .to_string(),
+            r#"Code is "Failure", not "Success""#
+        );
+        assert_eq!(parse_role_credentials(r#"{"Code":"Success","AccessKeyId":"AK","SecretAccessKey":"SK","Token":"T","Expiration":"soon"}"#).unwrap_err().to_string(), r#"Expiration "soon" is not a UTC timestamp"#);
     }
 }

@@ -24,8 +24,8 @@ pub use client::{
     AGENT_VERSION_HEADER,
 };
 pub use creds::{
-    parse_credentials_file, static_credentials, FileKeys, SessionFileCredentials, REFRESH_MARGIN,
-    SESSION_FILE_LIFETIME,
+    parse_credentials_file, static_credentials, CredentialsFileError, FileKeys, SessionFileCause,
+    SessionFileCredentials, SessionFileError, REFRESH_MARGIN, SESSION_FILE_LIFETIME,
 };
 pub use endpoint::{
     domain_for_region, partition_for_region, resolve_endpoint, EndpointInputs, ResolvedEndpoint,
@@ -33,12 +33,13 @@ pub use endpoint::{
 pub use error::ControlError;
 pub use identity::{instance_arn, resolve_identity, resolve_identity_with, EnvOverrides, Identity};
 pub use imds::{
-    parse_identity_document, parse_role_credentials, parse_timestamp, IdentityDocument, Imds,
-    ImdsRoleCredentials,
+    parse_identity_document, parse_role_credentials, parse_timestamp, DocumentError,
+    IdentityDocument, Imds, ImdsRoleCredentials,
 };
 pub use spec::{
-    open_and_decode, open_envelope, open_envelope_at, Cert, Pkcs7Failure, SpecEnvelopeError,
-    SpecFormatPolicy, TrustAnchors, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
+    open_and_decode, open_envelope, open_envelope_at, AlgoError, Cert, DecodeError, ParseError,
+    PemError, Pkcs7Failure, SignatureError, SpecEnvelopeError, SpecFormatPolicy, TlvError,
+    TrustAnchors, TrustError, TrustStoreError, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
 };
 pub use wire::{AckPayload, CommandStatus, Envelope, HostCommand, SpecResponse};
 

@@ -15,16 +15,12 @@ fn absent(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
 }
 
-fn text(e: io::Error) -> String {
-    e.to_string()
-}
-
 impl FsView for RealFs {
-    fn dest_kind(&self, path: &Path) -> Result<DestKind, String> {
+    fn dest_kind(&self, path: &Path) -> io::Result<DestKind> {
         let m = match fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) if absent(&e) => return Ok(DestKind::Absent),
-            Err(e) => return Err(text(e)),
+            Err(e) => return Err(e),
         };
         let ft = m.file_type();
         Ok(if ft.is_symlink() {
@@ -41,15 +37,15 @@ impl FsView for RealFs {
         })
     }
 
-    fn source_node(&self, path: &Path) -> Result<Node, String> {
+    fn source_node(&self, path: &Path) -> io::Result<Node> {
         let m = match fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) if absent(&e) => return Ok(Node::Missing),
-            Err(e) => return Err(text(e)),
+            Err(e) => return Err(e),
         };
         let ft = m.file_type();
         Ok(if ft.is_symlink() {
-            let target = fs::read_link(path).map_err(text)?;
+            let target = fs::read_link(path)?;
             Node::Symlink(target.into_os_string().into_vec())
         } else if ft.is_dir() {
             Node::Dir
@@ -60,16 +56,16 @@ impl FsView for RealFs {
         })
     }
 
-    fn list_dir(&self, path: &Path) -> Result<Vec<OsString>, String> {
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(path).map_err(text)? {
-            out.push(entry.map_err(text)?.file_name());
+        for entry in fs::read_dir(path)? {
+            out.push(entry?.file_name());
         }
         Ok(out)
     }
 
-    fn dir_id(&self, path: &Path) -> Result<(u64, u64), String> {
-        let m = fs::metadata(path).map_err(text)?;
+    fn dir_id(&self, path: &Path) -> io::Result<(u64, u64)> {
+        let m = fs::metadata(path)?;
         Ok((m.dev(), m.ino()))
     }
 }

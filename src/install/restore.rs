@@ -10,9 +10,9 @@
 
 use super::perms::Tools;
 use super::{cleanup, install_inner, InstallError, InstallOptions};
-use crate::appspec::{self, FileExistsBehavior};
+use crate::appspec::{self, AppSpecErrors, AppSpecLocateError, FileExistsBehavior};
 use crate::plan::PreviousInstall;
-use crate::state::{self, Layout};
+use crate::state::{self, Layout, StateError};
 use std::path::{Path, PathBuf};
 
 /// What happened to the previous revision after a failed install.
@@ -23,7 +23,34 @@ pub enum Restored {
     /// No earlier revision of the group is recorded.
     NothingToRestore,
     /// Removing what the failed install wrote, or the reinstall, failed.
-    Failed(String),
+    Failed(RestoreError),
+}
+
+/// Why the previous state could not be put back after a failed install.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("removing what the failed install wrote: {0}")]
+    RemoveWritten(#[source] Box<InstallError>),
+    /// The group's last-successful-install pointer could not be read.
+    #[error(transparent)]
+    Pointer(#[from] StateError),
+    #[error("reinstalling the previous revision ({}): {source}", .previous.display())]
+    Reinstall {
+        previous: PathBuf,
+        #[source]
+        source: ReinstallError,
+    },
+}
+
+/// Why the previous revision could not be installed again.
+#[derive(Debug, thiserror::Error)]
+pub enum ReinstallError {
+    #[error(transparent)]
+    Locate(#[from] AppSpecLocateError),
+    #[error(transparent)]
+    Parse(#[from] AppSpecErrors),
+    #[error(transparent)]
+    Install(Box<InstallError>),
 }
 
 impl std::fmt::Display for Restored {
@@ -52,11 +79,11 @@ pub(super) fn after_failure(
     opts: &InstallOptions,
 ) -> Restored {
     if let Err(e) = remove_written(layout, group, opts) {
-        return Restored::Failed(format!("removing what the failed install wrote: {e}"));
+        return Restored::Failed(RestoreError::RemoveWritten(Box::new(e)));
     }
     let previous = match state::read_pointer(&layout.last_successful_install(group)) {
         Ok(p) => p.filter(|p| p != deployment_dir && state::archive_dir(p).is_dir()),
-        Err(e) => return Restored::Failed(e.to_string()),
+        Err(e) => return Restored::Failed(e.into()),
     };
     let Some(previous) = previous else {
         let _ = std::fs::remove_file(layout.install_json(group));
@@ -64,10 +91,7 @@ pub(super) fn after_failure(
     };
     match reinstall(layout, group, &previous, opts) {
         Ok(()) => Restored::Reinstalled(previous),
-        Err(e) => Restored::Failed(format!(
-            "reinstalling the previous revision ({}): {e}",
-            previous.display()
-        )),
+        Err(source) => Restored::Failed(RestoreError::Reinstall { previous, source }),
     }
 }
 
@@ -99,15 +123,14 @@ fn reinstall(
     group: &str,
     previous: &Path,
     opts: &InstallOptions,
-) -> Result<(), String> {
+) -> Result<(), ReinstallError> {
     let archive = state::archive_dir(previous);
     let found = opts
         .appspec_name
         .as_deref()
         .and_then(|n| appspec::find_appspec(&archive, Some(n)).ok())
-        .map_or_else(|| appspec::find_appspec(&archive, None), Ok)
-        .map_err(|e| e.to_string())?;
-    let mut spec = appspec::parse_file(&found).map_err(|e| e.to_string())?;
+        .map_or_else(|| appspec::find_appspec(&archive, None), Ok)?;
+    let mut spec = appspec::parse_file(&found)?;
     spec.file_exists_behavior = Some(FileExistsBehavior::Retain);
     let again = InstallOptions {
         // It fitted before; the reserve is not a reason to leave the host without it.
@@ -117,5 +140,5 @@ fn reinstall(
     };
     install_inner(layout, group, previous, &spec, None, &again, false)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| ReinstallError::Install(Box::new(e)))
 }

@@ -37,6 +37,15 @@ pub enum LocalError {
     State(#[from] state::StateError),
     #[error(transparent)]
     Lock(#[from] state::lock::LockError),
+    /// The S3/GitHub downloader could not be built.
+    #[error(transparent)]
+    Transfer(Box<crate::transfer::TransferError>),
+}
+
+impl From<crate::transfer::TransferError> for LocalError {
+    fn from(e: crate::transfer::TransferError) -> Self {
+        Self::Transfer(Box::new(e))
+    }
 }
 
 fn usage<T>(m: String) -> Result<T, LocalError> {

@@ -28,8 +28,7 @@ pub(super) fn fetcher(
     } else {
         None
     };
-    factory::fetcher(cfg, s3, env("GITHUB_TOKEN"), None)
-        .map_err(|e| LocalError::Usage(e.to_string()))
+    Ok(factory::fetcher(cfg, s3, env("GITHUB_TOKEN"), None)?)
 }
 
 /// PURE: who a local run's S3 requests are signed as, and the region. `env` returns a

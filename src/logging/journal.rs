@@ -22,7 +22,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 /// TEST AID: the journal socket to use instead of [`super::JOURNAL_SOCKET`]. Tests bind a
-/// datagram socket and count what the agent sends (tests/ops_journal.rs).
+/// datagram socket and count what the agent sends (tests/bin_ops_journal.rs).
 pub const SOCKET_ENV: &str = "CODEDEPLOY_JOURNAL_SOCKET";
 /// A MESSAGE longer than this is cut when the whole datagram does not fit the socket (the
 /// whole line is in scripts.log).

@@ -21,7 +21,7 @@ mod uri;
 pub use build::{refused_by_proxy, with_reqwest, with_smithy};
 pub use rules::{configured, route, Configured, Route, Setting};
 pub use smithy::smithy_refusals;
-pub use uri::{redact, ProxyError, ProxyUri};
+pub use uri::{redact, ProxyError, ProxyUri, ProxyUriError, ProxyUriReason};
 
 /// [`route`] with this process's environment.
 pub fn route_from_env(c: &Configured, endpoint_scheme: &str) -> Result<Route, ProxyError> {

@@ -1,6 +1,6 @@
 //! Which proxy a client uses (PURE: the environment comes in as a function).
 
-use super::uri::{ProxyError, ProxyUri};
+use super::uri::{ProxyError, ProxyUri, ProxyUriError};
 
 /// The value of one proxy key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -16,7 +16,7 @@ pub enum Setting {
 impl Setting {
     /// A key's text: empty is [`Setting::Unset`], `none` (any case) [`Setting::Direct`], else
     /// a proxy URL. The error never repeats the password.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ProxyUriError> {
         let t = text.trim();
         if t.is_empty() {
             Ok(Self::Unset)
@@ -99,9 +99,9 @@ pub fn route(
             let Some((name, value)) = found else {
                 return Ok(Route::Direct);
             };
-            let proxy = ProxyUri::parse(&value).map_err(|message| ProxyError {
+            let proxy = ProxyUri::parse(&value).map_err(|e| ProxyError {
                 what: name.to_string(),
-                message,
+                message: e.to_string(),
             })?;
             (proxy, name.to_string())
         }

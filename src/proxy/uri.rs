@@ -10,6 +10,31 @@ pub struct ProxyError {
     pub message: String,
 }
 
+/// A text that is not a usable proxy URL. `shown` is the text with its password replaced by
+/// `***` ([`redact`]): the error never repeats a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{shown:?} is not a proxy URL: {reason}")]
+pub struct ProxyUriError {
+    pub shown: String,
+    #[source]
+    pub reason: ProxyUriReason,
+}
+
+/// The URL parser's error type (`url::ParseError`, named through reqwest's re-export).
+type UrlParseError = <reqwest::Url as std::str::FromStr>::Err;
+
+/// What is wrong with a proxy URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyUriReason {
+    /// The URL parser's own message (it never quotes the input).
+    #[error(transparent)]
+    Syntax(UrlParseError),
+    #[error("the scheme must be http:// or https://")]
+    Scheme,
+    #[error("it names no host")]
+    NoHost,
+}
+
 /// An `http://` or `https://` proxy, optionally with `user:password@` (percent-encoded, as in
 /// any URL: `p%40ss` is the password `p@ss`).
 #[derive(Clone, PartialEq, Eq)]
@@ -20,26 +45,23 @@ pub struct ProxyUri {
 impl ProxyUri {
     /// Parses a proxy URL; a value without a scheme (`proxy:3128`, as curl takes it) is
     /// `http://`. The error never repeats the password.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ProxyUriError> {
         let t = text.trim();
+        let fail = |reason: ProxyUriReason| ProxyUriError {
+            shown: redact(t),
+            reason,
+        };
         let full = if t.contains("://") {
             t.to_string()
         } else {
             format!("http://{t}")
         };
-        let url = reqwest::Url::parse(&full)
-            .map_err(|e| format!("{:?} is not a proxy URL: {e}", redact(t)))?;
+        let url = reqwest::Url::parse(&full).map_err(|e| fail(ProxyUriReason::Syntax(e)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "{:?} is not a proxy URL: the scheme must be http:// or https://",
-                redact(t)
-            ));
+            return Err(fail(ProxyUriReason::Scheme));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!(
-                "{:?} is not a proxy URL: it names no host",
-                redact(t)
-            ));
+            return Err(fail(ProxyUriReason::NoHost));
         }
         Ok(Self { url })
     }
@@ -158,12 +180,16 @@ mod tests {
         assert_eq!(p.user(), None);
         assert_eq!(ProxyUri::parse("https://p").unwrap().host_port(), "p:443");
         assert_eq!(ProxyUri::parse("http://p").unwrap().host_port(), "p:80");
-        let e = ProxyUri::parse("socks5://u:secret@p:1080").unwrap_err();
-        assert!(
-            e.contains("http:// or https://") && !e.contains("secret"),
-            "{e}"
+        let e = ProxyUri::parse("socks5://u:secret@p:1080")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            r#""socks5://u:***@p:1080" is not a proxy URL: the scheme must be http:// or https://"#
         );
-        let e = ProxyUri::parse("http://u:secret@[bad").unwrap_err();
+        let e = ProxyUri::parse("http://u:secret@[bad")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret"), "{e}");
     }
 

@@ -10,7 +10,7 @@ mod rule;
 
 pub use rule::{
     archive_lower_bound, check, human, on_disk, parse_reserve, parse_size, room, ArchiveKind,
-    FsSpace, Reserve, Shortfall,
+    FsSpace, Reserve, ReserveSyntax, Shortfall,
 };
 
 use std::io;

@@ -53,39 +53,39 @@ impl fmt::Display for Reserve {
 /// Parses a reserve: one amount, or two separated by a comma meaning "the larger of". An
 /// amount is a percentage (`5%`, `2.5%`) or a size in bytes with an optional binary unit
 /// (`1073741824`, `512MiB`, `1GiB`, `1 TiB`). `0` turns the reserve off.
-pub fn parse_reserve(text: &str) -> Result<Reserve, String> {
+pub fn parse_reserve(text: &str) -> Result<Reserve, ReserveSyntax> {
     let mut r = Reserve {
         basis_points: 0,
         bytes: 0,
     };
     let parts: Vec<&str> = text.split(',').map(str::trim).collect();
     if parts.is_empty() || parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
-        return Err(expected());
+        return Err(ReserveSyntax);
     }
     let (mut have_pct, mut have_bytes) = (false, false);
     for p in parts {
         if let Some(num) = p.strip_suffix('%') {
             if have_pct {
-                return Err(expected());
+                return Err(ReserveSyntax);
             }
             have_pct = true;
-            r.basis_points = parse_percent(num.trim()).ok_or_else(expected)?;
+            r.basis_points = parse_percent(num.trim()).ok_or(ReserveSyntax)?;
         } else {
             if have_bytes {
-                return Err(expected());
+                return Err(ReserveSyntax);
             }
             have_bytes = true;
-            r.bytes = parse_size(p).ok_or_else(expected)?;
+            r.bytes = parse_size(p).ok_or(ReserveSyntax)?;
         }
     }
     Ok(r)
 }
 
-fn expected() -> String {
-    "a percentage (5%), a size (1GiB, 512MiB, or bytes), or both separated by a comma \
-     (5%, 1GiB: the larger of the two)"
-        .into()
-}
+/// A reserve that is not one of the accepted forms; the message says what is expected (the
+/// configuration error around it names the key and the value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a percentage (5%), a size (1GiB, 512MiB, or bytes), or both separated by a comma (5%, 1GiB: the larger of the two)")]
+pub struct ReserveSyntax;
 
 /// `5` -> 500, `2.5` -> 250, at most 100 %.
 fn parse_percent(s: &str) -> Option<u32> {
@@ -254,8 +254,13 @@ mod tests {
             "1,2,3",
             "x%",
         ] {
-            assert!(p(bad).is_err(), "{bad:?} accepted");
+            assert_eq!(p(bad), Err(ReserveSyntax), "{bad:?} accepted");
         }
+        // The configuration error shows this after "expected".
+        assert_eq!(
+            ReserveSyntax.to_string(),
+            "a percentage (5%), a size (1GiB, 512MiB, or bytes), or both separated by a comma (5%, 1GiB: the larger of the two)"
+        );
         assert_eq!(p("100%").map(|r| r.bytes_for(1000)), Ok(1000));
     }
 

@@ -331,7 +331,7 @@ impl crate::executor::RemoteFetch for Fetcher {
         spec: &crate::deployspec::DeploymentSpec,
         deployment_dir: &Path,
         opts: &UnpackOptions,
-    ) -> Result<UnpackReport, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<UnpackReport, crate::executor::FetchError> {
         let token = spec
             .github_token
             .clone()

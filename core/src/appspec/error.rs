@@ -97,11 +97,12 @@ pub enum AppSpecLocateError {
         name: String,
         what: &'static str,
     },
-    #[error("cannot inspect the AppSpec file {name} in {}: {message}", crate::names::Shown(.bundle))]
+    #[error("cannot inspect the AppSpec file {name} in {}: {source}", crate::names::Shown(.bundle))]
     Inspect {
         bundle: PathBuf,
         name: String,
-        message: String,
+        #[source]
+        source: crate::oserror::OsError,
     },
 }
 

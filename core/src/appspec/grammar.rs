@@ -1,28 +1,69 @@
 //! PURE: the small string grammars inside a permission entry — file modes, ACL entries
 //! (setfacl style) and SELinux MLS ranges. Each parser takes the text as written and returns
-//! the typed value or a message saying what was expected.
+//! the typed value or a [`GrammarError`] naming the text and saying what was expected.
 
 use std::collections::BTreeSet;
+use std::num::ParseIntError;
 
 use super::model::{Ace, AceKind, Mode, SeRange};
 
+/// Why a mode, ACL entry or SELinux range was refused; each variant carries the text (or the
+/// part of it) that was wrong. The caller adds the appspec position and field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrammarError {
+    #[error("expected a file mode of octal digits 0-7 such as 644 or 0755, found {text:?} (invalid character {bad:?})")]
+    ModeCharacter { text: String, bad: char },
+    #[error("expected a file mode of 1 to 4 octal digits such as 644 or 0755, found {text:?}")]
+    ModeLength { text: String },
+    #[error("invalid mode {text:?}: {source}")]
+    ModeValue {
+        text: String,
+        #[source]
+        source: ParseIntError,
+    },
+    #[error("invalid character {bad:?} in the permissions of ACL entry {ace:?}: use one octal digit or r, w, x and -")]
+    AcePermissions { ace: String, bad: char },
+    #[error("invalid ACL entry {ace:?}: {ACE_HELP}")]
+    AceShape { ace: String },
+    #[error("invalid ACL entry {ace:?}: mask and other entries take no name")]
+    AceNamedMaskOrOther { ace: String },
+    #[error("ACL entry {ace:?} sets a base entry (owner, group or other); use mode to set it")]
+    AceBaseEntry { ace: String },
+    #[error("invalid sensitivity {part} (expected s followed by a number)")]
+    Sensitivity { part: String },
+    #[error("invalid category {part} (expected c0 to c1023)")]
+    Category { part: String },
+    #[error("invalid range part {part}")]
+    RangePart { part: String },
+    #[error("invalid SELinux range {range}: the high sensitivity s{high} is below the low s{low}")]
+    RangeOrder { range: String, low: u32, high: u32 },
+    #[error("invalid category range {item}")]
+    CategoryRange { item: String },
+    #[error("duplicate categories in {range} (c{category})")]
+    DuplicateCategory { range: String, category: u16 },
+}
+
 /// A mode as 1–4 octal digits, read from the text the user wrote (so `0644` is octal 644,
 /// never YAML 1.1's decimal 420). Four digits carry setuid/setgid/sticky (`4755`).
-pub fn parse_mode(text: &str) -> Result<Mode, String> {
+pub fn parse_mode(text: &str) -> Result<Mode, GrammarError> {
     let t = text.trim();
     if let Some(bad) = t.chars().find(|c| !('0'..='7').contains(c)) {
-        return Err(format!(
-            "expected a file mode of octal digits 0-7 such as 644 or 0755, found {t:?} (invalid character {bad:?})"
-        ));
+        return Err(GrammarError::ModeCharacter {
+            text: t.to_string(),
+            bad,
+        });
     }
     if t.is_empty() || t.len() > 4 {
-        return Err(format!(
-            "expected a file mode of 1 to 4 octal digits such as 644 or 0755, found {t:?}"
-        ));
+        return Err(GrammarError::ModeLength {
+            text: t.to_string(),
+        });
     }
     u32::from_str_radix(t, 8)
         .map(Mode)
-        .map_err(|e| format!("invalid mode {t:?}: {e}"))
+        .map_err(|source| GrammarError::ModeValue {
+            text: t.to_string(),
+            source,
+        })
 }
 
 const ACE_HELP: &str = "expected [d[efault]:][u[ser]|g[roup]|m[ask]|o[ther]:]name:perms, e.g. u:bob:rwx or d:g:dev:r-x";
@@ -42,7 +83,7 @@ fn is_default(word: &str) -> bool {
 }
 
 /// Permissions: one octal digit, or any of `r`, `w`, `x`, `-`; empty means none.
-fn parse_perms(ace: &str, text: &str) -> Result<u8, String> {
+fn parse_perms(ace: &str, text: &str) -> Result<u8, GrammarError> {
     let mut chars = text.chars();
     if let (Some(c @ '0'..='7'), None) = (chars.next(), chars.next()) {
         return Ok(c as u8 - b'0');
@@ -54,10 +95,11 @@ fn parse_perms(ace: &str, text: &str) -> Result<u8, String> {
             'w' => 2,
             'x' => 1,
             '-' => 0,
-            other => {
-                return Err(format!(
-                    "invalid character {other:?} in the permissions of ACL entry {ace:?}: use one octal digit or r, w, x and -"
-                ))
+            bad => {
+                return Err(GrammarError::AcePermissions {
+                    ace: ace.to_string(),
+                    bad,
+                })
             }
         };
     }
@@ -65,10 +107,12 @@ fn parse_perms(ace: &str, text: &str) -> Result<u8, String> {
 }
 
 /// One ACL entry as written in the appspec (see `ACE_HELP` for the grammar).
-pub fn parse_ace(text: &str) -> Result<Ace, String> {
+pub fn parse_ace(text: &str) -> Result<Ace, GrammarError> {
     let ace = text.trim();
     let parts: Vec<&str> = ace.split(':').collect();
-    let invalid = || format!("invalid ACL entry {ace:?}: {ACE_HELP}");
+    let invalid = || GrammarError::AceShape {
+        ace: ace.to_string(),
+    };
     let (default, kind, name, perms) = match parts.as_slice() {
         [d, k, name, perms] => {
             if !is_default(d) {
@@ -90,15 +134,15 @@ pub fn parse_ace(text: &str) -> Result<Ace, String> {
         _ => return Err(invalid()),
     };
     if matches!(kind, AceKind::Mask | AceKind::Other) && !name.is_empty() {
-        return Err(format!(
-            "invalid ACL entry {ace:?}: mask and other entries take no name"
-        ));
+        return Err(GrammarError::AceNamedMaskOrOther {
+            ace: ace.to_string(),
+        });
     }
     let base = !default && name.is_empty() && kind != AceKind::Mask;
     if base {
-        return Err(format!(
-            "ACL entry {ace:?} sets a base entry (owner, group or other); use mode to set it"
-        ));
+        return Err(GrammarError::AceBaseEntry {
+            ace: ace.to_string(),
+        });
     }
     Ok(Ace {
         default,
@@ -108,25 +152,31 @@ pub fn parse_ace(text: &str) -> Result<Ace, String> {
     })
 }
 
-fn sensitivity(part: &str) -> Result<u32, String> {
+fn sensitivity(part: &str) -> Result<u32, GrammarError> {
     part.strip_prefix('s')
         .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|d| d.parse().ok())
-        .ok_or_else(|| format!("invalid sensitivity {part} (expected s followed by a number)"))
+        .ok_or_else(|| GrammarError::Sensitivity {
+            part: part.to_string(),
+        })
 }
 
-fn category(part: &str) -> Result<u16, String> {
+fn category(part: &str) -> Result<u16, GrammarError> {
     part.strip_prefix('c')
         .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|d| d.parse::<u16>().ok())
         .filter(|n| *n <= 1023)
-        .ok_or_else(|| format!("invalid category {part} (expected c0 to c1023)"))
+        .ok_or_else(|| GrammarError::Category {
+            part: part.to_string(),
+        })
 }
 
 /// An SELinux MLS range `s<low>[-s<high>][:c<a>[.c<b>][,...]]`.
-pub fn parse_range(text: &str) -> Result<SeRange, String> {
+pub fn parse_range(text: &str) -> Result<SeRange, GrammarError> {
     let r = text.trim();
-    let part_err = |p: &str| format!("invalid range part {p}");
+    let part_err = |p: &str| GrammarError::RangePart {
+        part: p.to_string(),
+    };
     let (levels, cats) = match r.split_once(':') {
         Some((levels, cats)) => {
             if levels.is_empty() || cats.is_empty() || cats.contains(':') {
@@ -145,9 +195,11 @@ pub fn parse_range(text: &str) -> Result<SeRange, String> {
         }
     };
     if high < low {
-        return Err(format!(
-            "invalid SELinux range {r}: the high sensitivity s{high} is below the low s{low}"
-        ));
+        return Err(GrammarError::RangeOrder {
+            range: r.to_string(),
+            low,
+            high,
+        });
     }
     let mut categories = BTreeSet::new();
     for item in cats.into_iter().flat_map(|c| c.split(',')) {
@@ -156,7 +208,9 @@ pub fn parse_range(text: &str) -> Result<SeRange, String> {
             Some((a, b)) => {
                 let (a, b) = (category(a)?, category(b)?);
                 if b <= a {
-                    return Err(format!("invalid category range {item}"));
+                    return Err(GrammarError::CategoryRange {
+                        item: item.to_string(),
+                    });
                 }
                 (a, b)
             }
@@ -167,7 +221,10 @@ pub fn parse_range(text: &str) -> Result<SeRange, String> {
         };
         for c in a..=b {
             if !categories.insert(c) {
-                return Err(format!("duplicate categories in {r} (c{c})"));
+                return Err(GrammarError::DuplicateCategory {
+                    range: r.to_string(),
+                    category: c,
+                });
             }
         }
     }
@@ -203,7 +260,14 @@ mod tests {
         for bad in ["12345", "12a", "", "0o644", "-644", "9", "08"] {
             assert!(parse_mode(bad).is_err(), "{bad}");
         }
-        assert!(parse_mode("12a").unwrap_err().contains("'a'"));
+        assert_eq!(
+            parse_mode("12a").unwrap_err().to_string(),
+            "expected a file mode of octal digits 0-7 such as 644 or 0755, found \"12a\" (invalid character 'a')"
+        );
+        assert_eq!(
+            parse_mode("12345").unwrap_err().to_string(),
+            "expected a file mode of 1 to 4 octal digits such as 644 or 0755, found \"12345\""
+        );
     }
 
     fn ace(d: bool, kind: AceKind, name: &str, perms: u8) -> Ace {
@@ -262,13 +326,25 @@ mod tests {
             "x:bob:rwx",
         ] {
             assert!(
-                parse_ace(bad).unwrap_err().contains("invalid ACL entry"),
+                parse_ace(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("invalid ACL entry"),
                 "{bad}"
             );
         }
-        assert!(parse_ace("user:bob:rwxd").unwrap_err().contains("'d'"));
+        assert_eq!(
+            parse_ace("user:bob:rwxd").unwrap_err().to_string(),
+            "invalid character 'd' in the permissions of ACL entry \"user:bob:rwxd\": use one octal digit or r, w, x and -"
+        );
         for base in ["u::7", "g::7", "o::7", "o:7", ":7"] {
-            assert!(parse_ace(base).unwrap_err().contains("use mode"), "{base}");
+            assert!(
+                parse_ace(base)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("use mode"),
+                "{base}"
+            );
         }
     }
 
@@ -293,9 +369,13 @@ mod tests {
             ("s0:c0.c2,c1", "duplicate categories"),
         ];
         for (t, want) in errs {
-            let e = parse_range(t).unwrap_err();
+            let e = parse_range(t).unwrap_err().to_string();
             assert!(e.contains(want), "{t}: {e}");
         }
+        assert_eq!(
+            parse_range("s3-s2:c0").unwrap_err().to_string(),
+            "invalid SELinux range s3-s2:c0: the high sensitivity s2 is below the low s3"
+        );
         let r = parse_range("s5").unwrap();
         assert_eq!((r.low, r.high, r.categories.len()), (5, 5, 0));
         let r = parse_range("s0:c0.c1,c15,c7.c9").unwrap();

@@ -66,7 +66,7 @@ fn convert_one(ctx: &mut Ctx, item: &Node, path: &str) -> Option<Permission> {
         let field = join(path, "mode");
         let text = expect_text(ctx, node, &field, "a file mode such as 644")?;
         parse_mode(&text)
-            .map_err(|m| ctx.err(node.pos, &field, m))
+            .map_err(|e| ctx.err(node.pos, &field, e.to_string()))
             .ok()
     });
     let acls = match f.get("acls") {
@@ -81,7 +81,9 @@ fn convert_one(ctx: &mut Ctx, item: &Node, path: &str) -> Option<Permission> {
                 .filter_map(|(i, n)| {
                     let field = format!("{field}[{i}]");
                     let text = expect_text(ctx, n, &field, "an ACL entry such as u:bob:rwx")?;
-                    parse_ace(&text).map_err(|m| ctx.err(n.pos, &field, m)).ok()
+                    parse_ace(&text)
+                        .map_err(|e| ctx.err(n.pos, &field, e.to_string()))
+                        .ok()
                 })
                 .collect()
         }
@@ -153,7 +155,7 @@ fn convert_context(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SeContext> 
         let field = join(path, "range");
         let text = expect_text(ctx, n, &field, "an MLS range such as s0 or s0-s3:c0.c5")?;
         parse_range(&text)
-            .map_err(|m| ctx.err(n.pos, &field, m))
+            .map_err(|e| ctx.err(n.pos, &field, e.to_string()))
             .ok()
     });
     Some(SeContext {

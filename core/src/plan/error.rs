@@ -56,8 +56,12 @@ pub enum PlanError {
     #[error("The deployment failed because the files section of the AppSpec file names more entries than one install can hold (over 4 billion).")]
     TooManyEntries { pos: Pos },
 
-    #[error("cannot inspect {path}: {message}")]
-    Inspect { path: String, message: String },
+    #[error("cannot inspect {path}: {source}")]
+    Inspect {
+        path: String,
+        #[source]
+        source: crate::oserror::OsError,
+    },
 
     #[error("The deployment failed because the application specification file includes an object ({object}) with an invalid pattern ({pattern}), such as a pattern for a file applied to a directory. Update the objects and patterns in the permissions section of the AppSpec file, and then try again.")]
     InvalidPattern {

@@ -119,10 +119,7 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
         &|p: &Path| {
             fs.dest_kind(p)
                 .map(|k| matches!(k, DestKind::Dir | DestKind::SymlinkToDir))
-                .map_err(|message| PlanError::Inspect {
-                    path: disp(p),
-                    message,
-                })
+                .map_err(|e| Builder::inspect_err(p, e))
         },
         input.cwd,
     )?;
@@ -160,10 +157,10 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn inspect_err(p: &Path, message: String) -> PlanError {
+    fn inspect_err(p: &Path, e: std::io::Error) -> PlanError {
         PlanError::Inspect {
             path: disp(p),
-            message,
+            source: e.into(),
         }
     }
 
@@ -184,7 +181,7 @@ impl Builder<'_> {
         let p = self.abs(rel);
         self.fs
             .source_node(&p)
-            .map_err(|m| Self::inspect_err(&p, m))
+            .map_err(|e| Self::inspect_err(&p, e))
     }
 
     /// Walks `path` from the real directory `start` of the revision (see [`links::resolve`]).
@@ -214,7 +211,7 @@ impl Builder<'_> {
 
     /// What will stand at `p` once the previous revision's files are gone.
     fn dest_kind(&self, p: &Path) -> Result<DestKind, PlanError> {
-        let real = self.fs.dest_kind(p).map_err(|m| Self::inspect_err(p, m))?;
+        let real = self.fs.dest_kind(p).map_err(|e| Self::inspect_err(p, e))?;
         if !self.input.previous.installed(p) {
             return Ok(real);
         }
@@ -241,7 +238,7 @@ impl Builder<'_> {
         for name in self
             .fs
             .list_dir(dir)
-            .map_err(|m| Self::inspect_err(dir, m))?
+            .map_err(|e| Self::inspect_err(dir, e))?
         {
             let child = dir.join(name);
             if !self.input.previous.installed(&child) {
@@ -250,7 +247,7 @@ impl Builder<'_> {
             let kind = self
                 .fs
                 .dest_kind(&child)
-                .map_err(|m| Self::inspect_err(&child, m))?;
+                .map_err(|e| Self::inspect_err(&child, e))?;
             if kind == DestKind::Dir && !self.vanishes(&child)? {
                 return Ok(false);
             }
@@ -393,7 +390,7 @@ impl Builder<'_> {
         let id = self
             .fs
             .dir_id(&real_abs)
-            .map_err(|m| Self::inspect_err(&real_abs, m))?;
+            .map_err(|e| Self::inspect_err(&real_abs, e))?;
         if stack.contains(&id) {
             return Err(PlanError::SourceLoop {
                 path: disp(src),
@@ -407,7 +404,7 @@ impl Builder<'_> {
         let mut names = self
             .fs
             .list_dir(&real_abs)
-            .map_err(|m| Self::inspect_err(&real_abs, m))?;
+            .map_err(|e| Self::inspect_err(&real_abs, e))?;
         names.sort();
         let mut child: Rel = real.to_vec();
         for name in names {
@@ -417,7 +414,7 @@ impl Builder<'_> {
             let node = self
                 .fs
                 .source_node(&child_abs)
-                .map_err(|m| Self::inspect_err(&child_abs, m))?;
+                .map_err(|e| Self::inspect_err(&child_abs, e))?;
             match node {
                 Node::Dir => self.plan_dir(&s, &child, &dest.join(last(&child)), pos, stack)?,
                 Node::File => self.copy(src, dest, last(&child), pos)?,

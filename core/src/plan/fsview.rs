@@ -7,6 +7,7 @@
 //! out of the revision), so answering never looks outside it.
 
 use std::ffi::OsString;
+use std::io;
 
 pub use crate::links::Node;
 use std::path::{Component, Path, PathBuf};
@@ -25,16 +26,17 @@ pub enum DestKind {
     Special,
 }
 
-/// Read-only filesystem facts the planner needs. Errors are text naming the path.
+/// Read-only filesystem facts the planner needs. Errors are the operating system's; the
+/// planner adds the path ([`crate::plan::PlanError::Inspect`]).
 pub trait FsView {
-    fn dest_kind(&self, path: &Path) -> Result<DestKind, String>;
+    fn dest_kind(&self, path: &Path) -> io::Result<DestKind>;
     /// What stands at a source path (below the archive dir, no symlink among the components
     /// between it and the archive dir), not following a symlink there.
-    fn source_node(&self, path: &Path) -> Result<Node, String>;
+    fn source_node(&self, path: &Path) -> io::Result<Node>;
     /// Entry names of a source directory, excluding `.`/`..`.
-    fn list_dir(&self, path: &Path) -> Result<Vec<OsString>, String>;
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
     /// A stable identity (device, inode) of a source directory, to detect symlink loops.
-    fn dir_id(&self, path: &Path) -> Result<(u64, u64), String>;
+    fn dir_id(&self, path: &Path) -> io::Result<(u64, u64)>;
 }
 
 /// Makes `p` absolute against `base` and removes `.`, `..` and repeated or trailing

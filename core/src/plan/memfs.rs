@@ -3,6 +3,7 @@
 use super::fsview::{DestKind, FsView, Node as SourceNode};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -65,7 +66,7 @@ impl MemFs {
 }
 
 impl FsView for MemFs {
-    fn dest_kind(&self, path: &Path) -> Result<DestKind, String> {
+    fn dest_kind(&self, path: &Path) -> io::Result<DestKind> {
         let r = self.resolve(path, false, 0);
         Ok(match self.nodes.get(&r) {
             None => DestKind::Absent,
@@ -78,7 +79,7 @@ impl FsView for MemFs {
             },
         })
     }
-    fn source_node(&self, path: &Path) -> Result<SourceNode, String> {
+    fn source_node(&self, path: &Path) -> io::Result<SourceNode> {
         // The planner asks only through real directories: no resolution here.
         for a in path.ancestors().skip(1) {
             if let Some(Node::Link(_)) = self.nodes.get(a) {
@@ -97,7 +98,7 @@ impl FsView for MemFs {
             Some(Node::Link(t)) => SourceNode::Symlink(t.as_os_str().as_bytes().to_vec()),
         })
     }
-    fn list_dir(&self, path: &Path) -> Result<Vec<OsString>, String> {
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
         let r = self.resolve(path, true, 0);
         // Reverse order, so tests show the planner sorts.
         Ok(self
@@ -108,7 +109,7 @@ impl FsView for MemFs {
             .filter_map(|k| k.file_name().map(|n| n.to_os_string()))
             .collect())
     }
-    fn dir_id(&self, path: &Path) -> Result<(u64, u64), String> {
+    fn dir_id(&self, path: &Path) -> io::Result<(u64, u64)> {
         let r = self.resolve(path, true, 0);
         let idx = self
             .nodes

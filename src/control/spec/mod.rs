@@ -10,10 +10,13 @@ mod algo;
 mod pkcs7;
 mod tlv;
 
-pub use pkcs7::{Cert, Pkcs7Failure};
+pub use algo::AlgoError;
+pub use pkcs7::{Cert, DecodeError, ParseError, Pkcs7Failure, SignatureError, TrustError};
+pub use tlv::TlvError;
 
 use super::Envelope;
 use crate::deployspec::{DeploymentSpec, SpecError};
+use codedeploy_core::oserror::OsError;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -35,17 +38,61 @@ pub enum SpecEnvelopeError {
     #[error("Unsupported DeploymentSpecification format: {0}")]
     UnsupportedFormat(String),
     #[error("Could not parse the PKCS7: {0}")]
-    Parse(String),
+    Parse(#[source] ParseError),
+    /// The payload is neither PEM with a PKCS7 block, base64 nor DER.
+    #[error("Could not parse the PKCS7: {0}")]
+    Payload(#[source] PemError),
     #[error("deployment specification refused: signature check failed: {0}")]
-    Signature(String),
+    Signature(#[source] SignatureError),
     #[error("deployment specification refused: untrusted signer: {0}")]
-    Untrusted(String),
+    Untrusted(#[source] TrustError),
     #[error("deployment specification refused: the signed content is not UTF-8 text")]
     NotText,
-    #[error("Could not load certificate store '{}': {message}", path.display())]
-    TrustStore { path: PathBuf, message: String },
+    #[error("Could not load certificate store '{}': {source}", path.display())]
+    TrustStore {
+        path: PathBuf,
+        #[source]
+        source: TrustStoreError,
+    },
     #[error("{0}")]
     Spec(#[from] SpecError),
+}
+
+/// A PEM text that does not read as PEM.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PemError {
+    #[error("unterminated PEM BEGIN line")]
+    UnterminatedBegin,
+    #[error("PEM block {label} has no END line")]
+    NoEnd { label: String },
+    #[error("PEM block {label} is not valid base64: {source}")]
+    Base64 {
+        label: String,
+        #[source]
+        source: base64ct::Error,
+    },
+    #[error("no PKCS7 PEM block")]
+    NoPkcs7Block,
+}
+
+/// Why `deployment_spec_ca_file` gives no trust anchors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustStoreError {
+    #[error(transparent)]
+    Read(OsError),
+    #[error("not a PEM text file")]
+    NotText,
+    #[error(transparent)]
+    Pem(#[from] PemError),
+    /// Blocks are counted from 1, in file order.
+    #[error("PEM block {block}: {source}")]
+    Certificate {
+        block: usize,
+        #[source]
+        source: ParseError,
+    },
+    #[error("no CERTIFICATE in the file")]
+    NoCertificate,
 }
 
 impl From<Pkcs7Failure> for SpecEnvelopeError {
@@ -67,25 +114,30 @@ pub struct TrustAnchors {
 
 impl TrustAnchors {
     pub fn from_pem_file(path: &Path) -> Result<Self, SpecEnvelopeError> {
-        let fail = |message: String| SpecEnvelopeError::TrustStore {
+        let fail = |source: TrustStoreError| SpecEnvelopeError::TrustStore {
             path: path.to_path_buf(),
-            message,
+            source,
         };
-        let text = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let text = std::fs::read(path).map_err(|e| fail(TrustStoreError::Read(e.into())))?;
         Self::from_pem(&text, path).map_err(fail)
     }
 
     /// Every `CERTIFICATE` block of `pem`; `source` only names it in messages.
-    pub fn from_pem(pem: &[u8], source: &Path) -> Result<Self, String> {
-        let text = std::str::from_utf8(pem).map_err(|_| "not a PEM text file".to_string())?;
+    pub fn from_pem(pem: &[u8], source: &Path) -> Result<Self, TrustStoreError> {
+        let text = std::str::from_utf8(pem).map_err(|_| TrustStoreError::NotText)?;
         let mut certs = Vec::new();
         for (i, (label, der)) in pem_blocks(text)?.into_iter().enumerate() {
             if label == "CERTIFICATE" || label == "TRUSTED CERTIFICATE" {
-                certs.push(Cert::from_der(&der).map_err(|e| format!("PEM block {}: {e}", i + 1))?);
+                certs.push(Cert::from_der(&der).map_err(|source| {
+                    TrustStoreError::Certificate {
+                        block: i + 1,
+                        source,
+                    }
+                })?);
             }
         }
         if certs.is_empty() {
-            return Err("no CERTIFICATE in the file".into());
+            return Err(TrustStoreError::NoCertificate);
         }
         Ok(Self {
             certs,
@@ -112,24 +164,28 @@ impl TrustAnchors {
 }
 
 /// PEM blocks of `text` as (label, bytes); tolerant of line width and CRLF.
-fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, PemError> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
         let after = &rest[start + 11..];
-        let label_end = after.find("-----").ok_or("unterminated PEM BEGIN line")?;
+        let label_end = after.find("-----").ok_or(PemError::UnterminatedBegin)?;
         let label = after[..label_end].trim().to_string();
         let body_start = &after[label_end + 5..];
         let end_marker = format!("-----END {label}-----");
         let end = body_start
             .find(&end_marker)
-            .ok_or_else(|| format!("PEM block {label} has no END line"))?;
+            .ok_or_else(|| PemError::NoEnd {
+                label: label.clone(),
+            })?;
         let b64: String = body_start[..end]
             .chars()
             .filter(|c| !c.is_ascii_whitespace())
             .collect();
-        let der = base64ct::Base64::decode_vec(&b64)
-            .map_err(|e| format!("PEM block {label} is not valid base64: {e}"))?;
+        let der = base64ct::Base64::decode_vec(&b64).map_err(|source| PemError::Base64 {
+            label: label.clone(),
+            source,
+        })?;
         out.push((label, der));
         rest = &body_start[end + end_marker.len()..];
     }
@@ -139,14 +195,14 @@ fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
 use base64ct::Encoding as _;
 
 /// The DER of a PKCS#7 payload: PEM (`PKCS7`, `CMS`), bare base64, or raw DER.
-fn payload_der(payload: &str) -> Result<Vec<u8>, String> {
+fn payload_der(payload: &str) -> Result<Vec<u8>, PemError> {
     if payload.contains("-----BEGIN ") {
         let blocks = pem_blocks(payload)?;
         return blocks
             .into_iter()
             .find(|(l, _)| matches!(l.as_str(), "PKCS7" | "CMS" | "PKCS #7 SIGNED DATA"))
             .map(|(_, d)| d)
-            .ok_or_else(|| "no PKCS7 PEM block".to_string());
+            .ok_or(PemError::NoPkcs7Block);
     }
     let compact: String = payload
         .chars()
@@ -177,7 +233,7 @@ pub fn open_envelope_at(
 ) -> Result<String, SpecEnvelopeError> {
     match (env.format.as_str(), policy) {
         (FORMAT_PKCS7_JSON, _) => {
-            let der = payload_der(&env.payload).map_err(SpecEnvelopeError::Parse)?;
+            let der = payload_der(&env.payload).map_err(SpecEnvelopeError::Payload)?;
             let content = pkcs7::verify(&der, trust.map(|t| t.certs.as_slice()), now)?;
             String::from_utf8(content).map_err(|_| SpecEnvelopeError::NotText)
         }
@@ -234,6 +290,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, SpecEnvelopeError::Parse(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "Could not parse the PKCS7: element of 111 bytes runs past the end of the data"
+        );
         let e = open_envelope(
             &env(
                 "PKCS7/JSON",
@@ -255,8 +315,17 @@ mod tests {
             pem_blocks("junk\r\n-----BEGIN X-----\r\nAAEC\r\nAw==\r\n-----END X-----\r\n").unwrap();
         assert_eq!(b, vec![("X".to_string(), vec![0, 1, 2, 3])]);
         assert!(pem_blocks("-----BEGIN X-----\nAAEC\n").is_err());
-        assert!(TrustAnchors::from_pem(b"nothing here", Path::new("/x"))
-            .unwrap_err()
-            .contains("no CERTIFICATE"));
+        assert_eq!(
+            TrustAnchors::from_pem(b"nothing here", Path::new("/x")).unwrap_err(),
+            TrustStoreError::NoCertificate
+        );
+        let e =
+            TrustAnchors::from_pem(b"-----BEGIN X-----\n!!\n-----END X-----\n", Path::new("/x"))
+                .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("PEM block X is not valid base64: "),
+            "{e}"
+        );
     }
 }

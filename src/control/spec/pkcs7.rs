@@ -7,8 +7,8 @@
 //! holds. With trust anchors, each signer must also chain to an anchor through certificates
 //! that are valid at `now`.
 
-use super::algo::{self, Hash};
-use super::tlv::{self, Tlv};
+use super::algo::{self, AlgoError, Hash};
+use super::tlv::{self, Tlv, TlvError};
 use const_oid::ObjectIdentifier as Oid;
 use der::{Decode, Encode};
 use std::time::SystemTime;
@@ -22,15 +22,112 @@ const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
 const MAX_CHAIN: usize = 8;
 
 /// Why a SignedData was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Pkcs7Failure {
     /// Not a well-formed SignedData.
-    Parse(String),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
     /// Well-formed, but the content or a signature does not verify.
-    Signature(String),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
     /// Verified, but the signer does not chain to a trust anchor (or a certificate is out of
     /// its validity period).
-    Untrusted(String),
+    #[error(transparent)]
+    Untrusted(#[from] TrustError),
+}
+
+/// DER that could not be decoded: the structure check or the `der` crate refused it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Tlv(#[from] TlvError),
+    #[error(transparent)]
+    Der(#[from] der::Error),
+}
+
+/// What is malformed in a SignedData or a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error(transparent)]
+    Tlv(#[from] TlvError),
+    #[error("bad certificate: {0}")]
+    Certificate(#[source] DecodeError),
+    #[error("certificate has no TBSCertificate")]
+    NoTbs,
+    /// A decoded certificate's key could not be encoded again.
+    #[error(transparent)]
+    Encode(der::Error),
+    #[error("data after the ContentInfo")]
+    TrailingData,
+    #[error("empty ContentInfo")]
+    EmptyContentInfo,
+    #[error("the ContentInfo is not SignedData")]
+    NotSignedData,
+    #[error("ContentInfo has no content")]
+    NoContent,
+    #[error("SignedData is empty")]
+    EmptySignedData,
+    /// A mandatory field of SignedData (`version`, `digestAlgorithms`, ...) is absent.
+    #[error("SignedData has no {field}")]
+    Missing { field: &'static str },
+    #[error("encapContentInfo has no eContentType")]
+    NoContentType,
+    #[error("eContentType: {0}")]
+    ContentType(#[source] der::Error),
+    #[error("the content is detached; the deployment spec must be attached")]
+    Detached,
+    #[error("eContent is empty")]
+    EmptyEContent,
+    #[error("unexpected element with tag 0x{tag:02x} in SignedData")]
+    UnexpectedTag { tag: u8 },
+    #[error("bad SignerInfo: {0}")]
+    SignerInfo(#[source] DecodeError),
+    #[error("malformed signed attribute")]
+    MalformedAttribute,
+    #[error(transparent)]
+    AttributeOid(der::Error),
+    #[error("attribute {oid} has no value")]
+    AttributeNoValue { oid: Oid },
+}
+
+/// Why a well-formed SignedData does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the SignedData has no signer")]
+    NoSigner,
+    #[error(transparent)]
+    Digest(#[from] AlgoError),
+    #[error("the signer's certificate is not in the SignedData")]
+    SignerNotFound,
+    #[error("the content does not match its signed digest (it was altered)")]
+    Altered,
+    #[error("the signed content type differs from the content's")]
+    ContentTypeDiffers,
+    #[error("signed attributes lack a messageDigest")]
+    NoMessageDigest,
+    #[error("signer {subject}: {source}")]
+    Signer {
+        subject: String,
+        #[source]
+        source: AlgoError,
+    },
+}
+
+/// Why a verified signer is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    #[error("certificate {subject} is not valid before {not_before}")]
+    NotYetValid {
+        subject: String,
+        not_before: x509_cert::time::Time,
+    },
+    #[error("certificate {subject} expired at {not_after}")]
+    Expired {
+        subject: String,
+        not_after: x509_cert::time::Time,
+    },
+    #[error("the signer certificate {subject} does not chain to a configured trust anchor")]
+    NoChain { subject: String },
 }
 
 /// A certificate with the exact bytes its signature covers.
@@ -43,20 +140,20 @@ pub struct Cert {
 
 /// The one way outside DER reaches the `der` crate: [`tlv::check_tree`] first, because `der`
 /// sizes a buffer from an element's stated length before reading it (FUZZING.md, finding 4).
-fn decode<'a, T: Decode<'a>>(raw: &'a [u8]) -> Result<T, String> {
+fn decode<'a, T: Decode<'a>>(raw: &'a [u8]) -> Result<T, DecodeError> {
     tlv::check_tree(raw)?;
-    T::from_der(raw).map_err(|e| e.to_string())
+    Ok(T::from_der(raw)?)
 }
 
 impl Cert {
-    pub fn from_der(der: &[u8]) -> Result<Self, String> {
-        let cert: Certificate = decode(der).map_err(|e| format!("bad certificate: {e}"))?;
+    pub fn from_der(der: &[u8]) -> Result<Self, ParseError> {
+        let cert: Certificate = decode(der).map_err(ParseError::Certificate)?;
         let (outer, _) = tlv::read(der)?;
         let tbs = outer
             .children()?
             .first()
             .map(|t| t.full.to_vec())
-            .ok_or("certificate has no TBSCertificate")?;
+            .ok_or(ParseError::NoTbs)?;
         Ok(Self {
             der: der.to_vec(),
             cert,
@@ -68,12 +165,12 @@ impl Cert {
         self.cert.tbs_certificate.subject.to_string()
     }
 
-    fn spki_der(&self) -> Result<Vec<u8>, String> {
+    fn spki_der(&self) -> Result<Vec<u8>, ParseError> {
         self.cert
             .tbs_certificate
             .subject_public_key_info
             .to_der()
-            .map_err(|e| e.to_string())
+            .map_err(ParseError::Encode)
     }
 
     fn extension(&self, oid: Oid) -> Option<&[u8]> {
@@ -107,21 +204,19 @@ impl Cert {
         .is_ok()
     }
 
-    fn valid_at(&self, now: SystemTime) -> Result<(), String> {
+    fn valid_at(&self, now: SystemTime) -> Result<(), TrustError> {
         let v = &self.cert.tbs_certificate.validity;
         if now < v.not_before.to_system_time() {
-            return Err(format!(
-                "certificate {} is not valid before {}",
-                self.subject(),
-                v.not_before
-            ));
+            return Err(TrustError::NotYetValid {
+                subject: self.subject(),
+                not_before: v.not_before,
+            });
         }
         if now > v.not_after.to_system_time() {
-            return Err(format!(
-                "certificate {} expired at {}",
-                self.subject(),
-                v.not_after
-            ));
+            return Err(TrustError::Expired {
+                subject: self.subject(),
+                not_after: v.not_after,
+            });
         }
         Ok(())
     }
@@ -149,42 +244,41 @@ struct Parsed<'a> {
     signers: Vec<SignerRaw<'a>>,
 }
 
-fn parse(der: &[u8]) -> Result<Parsed<'_>, String> {
+fn parse(der: &[u8]) -> Result<Parsed<'_>, ParseError> {
     let (ci, rest) = tlv::read(der)?;
     if !rest.iter().all(|b| *b == 0) {
-        return Err("data after the ContentInfo".into());
+        return Err(ParseError::TrailingData);
     }
     let parts = ci.children()?;
-    let oid = parts.first().ok_or("empty ContentInfo")?;
+    let oid = parts.first().ok_or(ParseError::EmptyContentInfo)?;
     if Oid::from_der(oid.full).ok() != Some(SIGNED_DATA) {
-        return Err("the ContentInfo is not SignedData".into());
+        return Err(ParseError::NotSignedData);
     }
     let explicit = parts
         .get(1)
         .filter(|t| t.tag == 0xa0)
-        .ok_or("ContentInfo has no content")?;
+        .ok_or(ParseError::NoContent)?;
     let sd = explicit
         .children()?
         .into_iter()
         .next()
-        .ok_or("SignedData is empty")?;
+        .ok_or(ParseError::EmptySignedData)?;
     let mut items = sd.children()?.into_iter();
-    let _version = items.next().ok_or("SignedData has no version")?;
-    let _digest_algs = items.next().ok_or("SignedData has no digestAlgorithms")?;
-    let encap = items.next().ok_or("SignedData has no encapContentInfo")?;
+    let missing = |field| ParseError::Missing { field };
+    let _version = items.next().ok_or(missing("version"))?;
+    let _digest_algs = items.next().ok_or(missing("digestAlgorithms"))?;
+    let encap = items.next().ok_or(missing("encapContentInfo"))?;
     let mut encap_parts = encap.children()?.into_iter();
-    let ctype = encap_parts
-        .next()
-        .ok_or("encapContentInfo has no eContentType")?;
-    let content_type = Oid::from_der(ctype.full).map_err(|e| format!("eContentType: {e}"))?;
+    let ctype = encap_parts.next().ok_or(ParseError::NoContentType)?;
+    let content_type = Oid::from_der(ctype.full).map_err(ParseError::ContentType)?;
     let econtent = encap_parts
         .next()
         .filter(|t| t.tag == 0xa0)
-        .ok_or("the content is detached; the deployment spec must be attached")?;
+        .ok_or(ParseError::Detached)?;
     let content = econtent
         .children()?
         .first()
-        .ok_or("eContent is empty")?
+        .ok_or(ParseError::EmptyEContent)?
         .octets()?;
     let mut certs = Vec::new();
     let mut signer_set = None;
@@ -200,20 +294,12 @@ fn parse(der: &[u8]) -> Result<Parsed<'_>, String> {
             }
             0xa1 => {}
             0x31 => signer_set = Some(item),
-            t => {
-                return Err(format!(
-                    "unexpected element with tag 0x{t:02x} in SignedData"
-                ))
-            }
+            tag => return Err(ParseError::UnexpectedTag { tag }),
         }
     }
     let mut signers = Vec::new();
-    for s in signer_set
-        .ok_or("SignedData has no signerInfos")?
-        .children()?
-    {
-        let info: cms::signed_data::SignerInfo =
-            decode(s.full).map_err(|e| format!("bad SignerInfo: {e}"))?;
+    for s in signer_set.ok_or(missing("signerInfos"))?.children()? {
+        let info: cms::signed_data::SignerInfo = decode(s.full).map_err(ParseError::SignerInfo)?;
         let signed_attrs = s.children()?.into_iter().find(|t| t.tag == 0xa0);
         signers.push(SignerRaw { info, signed_attrs });
     }
@@ -243,46 +329,38 @@ fn find_signer<'c>(
 }
 
 fn check_signer(p: &Parsed<'_>, s: &SignerRaw<'_>) -> Result<(), Pkcs7Failure> {
-    let sig_err = Pkcs7Failure::Signature;
-    let hash = Hash::from_oid(&s.info.digest_alg.oid).map_err(sig_err)?;
-    let cert = find_signer(&p.certs, &s.info.sid).ok_or_else(|| {
-        Pkcs7Failure::Signature("the signer's certificate is not in the SignedData".into())
-    })?;
-    let spki = cert.spki_der().map_err(Pkcs7Failure::Parse)?;
+    let hash = Hash::from_oid(&s.info.digest_alg.oid).map_err(SignatureError::from)?;
+    let cert = find_signer(&p.certs, &s.info.sid).ok_or(SignatureError::SignerNotFound)?;
+    let spki = cert.spki_der()?;
     let signed: Vec<u8> = match &s.signed_attrs {
         None => p.content.clone(),
         Some(attrs) => {
             let mut digest_seen = false;
-            for a in attrs.children().map_err(Pkcs7Failure::Parse)? {
-                let kids = a.children().map_err(Pkcs7Failure::Parse)?;
+            for a in attrs.children().map_err(ParseError::from)? {
+                let kids = a.children().map_err(ParseError::from)?;
                 let (Some(oid), Some(values)) = (kids.first(), kids.get(1)) else {
-                    return Err(Pkcs7Failure::Parse("malformed signed attribute".into()));
+                    return Err(ParseError::MalformedAttribute.into());
                 };
-                let oid =
-                    Oid::from_der(oid.full).map_err(|e| Pkcs7Failure::Parse(e.to_string()))?;
+                let oid = Oid::from_der(oid.full).map_err(ParseError::AttributeOid)?;
                 let first = values
                     .children()
-                    .map_err(Pkcs7Failure::Parse)?
+                    .map_err(ParseError::from)?
                     .into_iter()
                     .next()
-                    .ok_or_else(|| Pkcs7Failure::Parse(format!("attribute {oid} has no value")))?;
+                    .ok_or(ParseError::AttributeNoValue { oid })?;
                 if oid == MESSAGE_DIGEST_ATTR {
                     digest_seen = true;
-                    if first.octets().map_err(Pkcs7Failure::Parse)? != hash.digest(&p.content) {
-                        return Err(sig_err(
-                            "the content does not match its signed digest (it was altered)".into(),
-                        ));
+                    if first.octets().map_err(ParseError::from)? != hash.digest(&p.content) {
+                        return Err(SignatureError::Altered.into());
                     }
                 } else if oid == CONTENT_TYPE_ATTR
                     && Oid::from_der(first.full).ok() != Some(p.content_type)
                 {
-                    return Err(sig_err(
-                        "the signed content type differs from the content's".into(),
-                    ));
+                    return Err(SignatureError::ContentTypeDiffers.into());
                 }
             }
             if !digest_seen {
-                return Err(sig_err("signed attributes lack a messageDigest".into()));
+                return Err(SignatureError::NoMessageDigest.into());
             }
             tlv::rewrap(0x31, attrs.content)
         }
@@ -294,7 +372,13 @@ fn check_signer(p: &Parsed<'_>, s: &SignerRaw<'_>) -> Result<(), Pkcs7Failure> {
         &signed,
         s.info.signature.as_bytes(),
     )
-    .map_err(|e| sig_err(format!("signer {}: {e}", cert.subject())))
+    .map_err(|source| {
+        SignatureError::Signer {
+            subject: cert.subject(),
+            source,
+        }
+        .into()
+    })
 }
 
 /// Walks from `signer` to an anchor through the SignedData's other certificates.
@@ -303,7 +387,7 @@ fn chain_to_anchor(
     pool: &[Cert],
     anchors: &[Cert],
     now: SystemTime,
-) -> Result<(), String> {
+) -> Result<(), TrustError> {
     let mut current = signer;
     current.valid_at(now)?;
     for _ in 0..MAX_CHAIN {
@@ -324,10 +408,9 @@ fn chain_to_anchor(
             None => break,
         }
     }
-    Err(format!(
-        "the signer certificate {} does not chain to a configured trust anchor",
-        signer.subject()
-    ))
+    Err(TrustError::NoChain {
+        subject: signer.subject(),
+    })
 }
 
 /// Verifies a DER SignedData and returns its content.
@@ -336,18 +419,16 @@ pub fn verify(
     anchors: Option<&[Cert]>,
     now: SystemTime,
 ) -> Result<Vec<u8>, Pkcs7Failure> {
-    let p = parse(der).map_err(Pkcs7Failure::Parse)?;
+    let p = parse(der)?;
     if p.signers.is_empty() {
-        return Err(Pkcs7Failure::Signature(
-            "the SignedData has no signer".into(),
-        ));
+        return Err(SignatureError::NoSigner.into());
     }
     for s in &p.signers {
         check_signer(&p, s)?;
         if let Some(anchors) = anchors {
             // check_signer found the certificate, so this lookup succeeds.
             if let Some(cert) = find_signer(&p.certs, &s.info.sid) {
-                chain_to_anchor(cert, &p.certs, anchors, now).map_err(Pkcs7Failure::Untrusted)?;
+                chain_to_anchor(cert, &p.certs, anchors, now)?;
             }
         }
     }

@@ -5,6 +5,33 @@
 //! Invariant: never reads past its input; nesting is bounded; every error says what was
 //! malformed.
 
+/// What was malformed in BER/DER input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TlvError {
+    #[error("element with tag 0x{tag:02x} is not constructed")]
+    NotConstructed { tag: u8 },
+    #[error("OCTET STRING nesting too deep")]
+    OctetsTooDeep,
+    #[error("expected an OCTET STRING, found tag 0x{tag:02x}")]
+    NotOctetString { tag: u8 },
+    #[error("nesting too deep")]
+    TooDeep,
+    #[error("unexpected end of data")]
+    End,
+    #[error("unexpected end of data in a length")]
+    EndInLength,
+    #[error("multi-byte tag 0x{tag:02x} is not supported")]
+    MultiByteTag { tag: u8 },
+    #[error("length of {bytes} bytes is too long")]
+    LengthTooLong { bytes: usize },
+    #[error("element of {len} bytes runs past the end of the data")]
+    PastEnd { len: usize },
+    #[error("indefinite length on a primitive element")]
+    IndefinitePrimitive,
+    #[error("indefinite-length element has no end-of-contents")]
+    NoEndOfContents,
+}
+
 /// One element: its tag byte, whether it is constructed, its content and its whole encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tlv<'a> {
@@ -19,12 +46,9 @@ impl<'a> Tlv<'a> {
     }
 
     /// The children of a constructed element.
-    pub fn children(&self) -> Result<Vec<Tlv<'a>>, String> {
+    pub fn children(&self) -> Result<Vec<Tlv<'a>>, TlvError> {
         if !self.constructed() {
-            return Err(format!(
-                "element with tag 0x{:02x} is not constructed",
-                self.tag
-            ));
+            return Err(TlvError::NotConstructed { tag: self.tag });
         }
         all(self.content)
     }
@@ -32,21 +56,18 @@ impl<'a> Tlv<'a> {
     /// The bytes of an OCTET STRING, primitive or (BER) constructed. Constructed strings
     /// nest at most [`MAX_DEPTH`] deep: each level costs a stack frame, and a spec of a few
     /// dozen KiB of nested headers would otherwise overflow an agent thread's 2 MiB stack.
-    pub fn octets(&self) -> Result<Vec<u8>, String> {
+    pub fn octets(&self) -> Result<Vec<u8>, TlvError> {
         let mut out = Vec::new();
         self.octets_into(&mut out, 0)?;
         Ok(out)
     }
 
-    fn octets_into(&self, out: &mut Vec<u8>, depth: u32) -> Result<(), String> {
+    fn octets_into(&self, out: &mut Vec<u8>, depth: u32) -> Result<(), TlvError> {
         if depth > MAX_DEPTH {
-            return Err("OCTET STRING nesting too deep".into());
+            return Err(TlvError::OctetsTooDeep);
         }
         if self.tag & 0x1f != 0x04 {
-            return Err(format!(
-                "expected an OCTET STRING, found tag 0x{:02x}",
-                self.tag
-            ));
+            return Err(TlvError::NotOctetString { tag: self.tag });
         }
         if !self.constructed() {
             out.extend_from_slice(self.content);
@@ -62,19 +83,19 @@ impl<'a> Tlv<'a> {
 const MAX_DEPTH: u32 = 64;
 
 /// Reads one element from the front of `input`; returns it and the rest.
-pub fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
+pub fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), TlvError> {
     read_at(input, 0)
 }
 
-fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), String> {
+fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), TlvError> {
     if depth > MAX_DEPTH {
-        return Err("nesting too deep".into());
+        return Err(TlvError::TooDeep);
     }
-    let tag = *input.first().ok_or("unexpected end of data")?;
+    let tag = *input.first().ok_or(TlvError::End)?;
     if tag & 0x1f == 0x1f {
-        return Err(format!("multi-byte tag 0x{tag:02x} is not supported"));
+        return Err(TlvError::MultiByteTag { tag });
     }
-    let first = *input.get(1).ok_or("unexpected end of data in a length")?;
+    let first = *input.get(1).ok_or(TlvError::EndInLength)?;
     let (header, len) = if first < 0x80 {
         (2usize, Some(first as usize))
     } else if first == 0x80 {
@@ -82,11 +103,9 @@ fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), String> {
     } else {
         let n = (first & 0x7f) as usize;
         if n > 4 {
-            return Err(format!("length of {n} bytes is too long"));
+            return Err(TlvError::LengthTooLong { bytes: n });
         }
-        let bytes = input
-            .get(2..2 + n)
-            .ok_or("unexpected end of data in a length")?;
+        let bytes = input.get(2..2 + n).ok_or(TlvError::EndInLength)?;
         let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
         (2 + n, Some(len))
     };
@@ -95,7 +114,7 @@ fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), String> {
             let end = header
                 .checked_add(len)
                 .filter(|e| *e <= input.len())
-                .ok_or_else(|| format!("element of {len} bytes runs past the end of the data"))?;
+                .ok_or(TlvError::PastEnd { len })?;
             Ok((
                 Tlv {
                     tag,
@@ -107,7 +126,7 @@ fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), String> {
         }
         None => {
             if tag & 0x20 == 0 {
-                return Err("indefinite length on a primitive element".into());
+                return Err(TlvError::IndefinitePrimitive);
             }
             let mut rest = &input[header..];
             loop {
@@ -124,7 +143,7 @@ fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), String> {
                     ));
                 }
                 if rest.is_empty() {
-                    return Err("indefinite-length element has no end-of-contents".into());
+                    return Err(TlvError::NoEndOfContents);
                 }
                 let (_, r) = read_at(rest, depth + 1)?;
                 rest = r;
@@ -139,13 +158,13 @@ fn read_at(input: &[u8], depth: u32) -> Result<(Tlv<'_>, &[u8]), String> {
 /// agent allocate 190 MiB (found by the `pkcs7` fuzz target). Every DER decode of outside
 /// bytes runs this first; primitive contents that themselves hold DER (extension values) are
 /// checked where they are decoded.
-pub fn check_tree(input: &[u8]) -> Result<(), String> {
+pub fn check_tree(input: &[u8]) -> Result<(), TlvError> {
     check_at(input, 0)
 }
 
-fn check_at(mut input: &[u8], depth: u32) -> Result<(), String> {
+fn check_at(mut input: &[u8], depth: u32) -> Result<(), TlvError> {
     if depth > MAX_DEPTH {
-        return Err("nesting too deep".into());
+        return Err(TlvError::TooDeep);
     }
     while !input.is_empty() {
         let (t, rest) = read(input)?;
@@ -158,7 +177,7 @@ fn check_at(mut input: &[u8], depth: u32) -> Result<(), String> {
 }
 
 /// All elements of `input`, which must be nothing else.
-pub fn all(mut input: &[u8]) -> Result<Vec<Tlv<'_>>, String> {
+pub fn all(mut input: &[u8]) -> Result<Vec<Tlv<'_>>, TlvError> {
     let mut out = Vec::new();
     while !input.is_empty() {
         let (t, rest) = read(input)?;
@@ -213,10 +232,14 @@ mod tests {
     #[test]
     fn malformed() {
         assert!(read(&[]).is_err());
-        assert!(read(&[0x30, 0x05, 0x00]).unwrap_err().contains("runs past"));
-        assert!(read(&[0x30, 0x80, 0x04, 0x00])
-            .unwrap_err()
-            .contains("end-of-contents"));
+        assert_eq!(
+            read(&[0x30, 0x05, 0x00]).unwrap_err().to_string(),
+            "element of 5 bytes runs past the end of the data"
+        );
+        assert_eq!(
+            read(&[0x30, 0x80, 0x04, 0x00]).unwrap_err(),
+            TlvError::NoEndOfContents
+        );
         assert!(read(&[0x04, 0x80]).is_err());
         assert!(read(&[0x30, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 1]).is_err());
         let mut deep = Vec::new();
@@ -267,7 +290,10 @@ mod tests {
         let deep = nested_octets(200_000);
         let (t, rest) = read(&deep).unwrap();
         assert!(rest.is_empty());
-        assert_eq!(t.octets().unwrap_err(), "OCTET STRING nesting too deep");
+        assert_eq!(
+            t.octets().unwrap_err().to_string(),
+            "OCTET STRING nesting too deep"
+        );
     }
 
     #[test]
@@ -277,7 +303,7 @@ mod tests {
         let bad = [0x30, 0x08, 0x30, 0x06, 0x0c, 0x84, 0x0b, 0xd8, 0x00, 0x00];
         assert!(read(&bad).is_ok(), "the outer element alone looks fine");
         let err = check_tree(&bad).unwrap_err();
-        assert!(err.contains("runs past the end"), "{err}");
+        assert!(matches!(err, TlvError::PastEnd { .. }), "{err}");
         let good = [0x30, 0x05, 0x30, 0x03, 0x0c, 0x01, b'a'];
         assert_eq!(check_tree(&good), Ok(()));
         let deep: Vec<u8> = nested_octets(MAX_DEPTH as usize + 8);
