@@ -220,6 +220,9 @@ async fn execute(
     let span = tracing::Span::current();
     let status = shared.status.clone();
     let spec_for_task = spec.clone();
+    // Set once the group is ours: the duration metric is the event's own run, not the wait.
+    let began = Arc::new(std::sync::OnceLock::new());
+    let began_in_task = began.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
         let group = &spec_for_task.group_id;
@@ -239,6 +242,7 @@ async fn execute(
         );
         let mut observer =
             |p: HookProgress| observe(&status, &spec_for_task, &name, &mut journal, p);
+        let _ = began_in_task.set(std::time::Instant::now());
         executor
             .execute(&name, &spec_for_task, &mut observer)
             .map_err(|e| {
@@ -247,6 +251,14 @@ async fn execute(
             })
     })
     .await;
+    let took = began
+        .get()
+        .map(std::time::Instant::elapsed)
+        .unwrap_or_default();
+    let bundle_bytes = match &joined {
+        Ok(Ok(crate::executor::EventOutcome::Builtin { bundle_bytes, .. })) => *bundle_bytes,
+        _ => None,
+    };
     let result = match joined {
         Ok(Ok(_)) => (CommandStatus::Succeeded, Diagnostics::success()),
         Ok(Err(d)) => (CommandStatus::Failed, d),
@@ -266,6 +278,18 @@ async fn execute(
         &cmd.command_name,
         &outcome,
     );
+    if let Some(m) = &shared.metrics {
+        m.command_finished(
+            &spec,
+            &cmd.command_name,
+            result.0 == CommandStatus::Succeeded,
+            took,
+            bundle_bytes,
+            std::time::SystemTime::now(),
+        );
+        let m = m.clone();
+        let _ = tokio::task::spawn_blocking(move || m.write_or_warn()).await;
+    }
     result
 }
 

@@ -68,6 +68,9 @@ pub struct Config {
     /// How long `deploy-local` waits for a deployment group another deployment holds
     /// (`--lock-wait` overrides it); 0 refuses at once.
     pub deploy_local_lock_wait_seconds: u64,
+    /// Where the daemon writes its fleet metrics for the node_exporter textfile collector
+    /// (docs/metrics.md); None: no metrics file.
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -109,6 +112,7 @@ impl Default for Config {
             log_max_bytes: 64 * 1024 * 1024,
             log_keep_files: 7,
             deploy_local_lock_wait_seconds: 60,
+            metrics_textfile: None,
         }
     }
 }
@@ -321,6 +325,17 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             "deploy_local_lock_wait_seconds" => {
                 c.deploy_local_lock_wait_seconds = number(0, "a whole number of seconds")?
             }
+            "metrics_textfile" => {
+                c.metrics_textfile = match opt_string() {
+                    None => None,
+                    // The textfile collector reads only `*.prom` files: any other name would
+                    // be written and never scraped.
+                    Some(v) if v.ends_with(".prom") => {
+                        Some(abs_path("an absolute file path ending in .prom")?)
+                    }
+                    Some(_) => return Err(bad("an absolute file path ending in .prom", text)),
+                }
+            }
             "log_keep_files" => {
                 let n = number(1, "a number of rotated files to keep, at least 1")?;
                 c.log_keep_files = u32::try_from(n).map_err(|_| bad("a small number", text))?;
@@ -382,6 +397,7 @@ const KNOWN_KEYS: &[&str] = &[
     "log_max_bytes",
     "log_keep_files",
     "deploy_local_lock_wait_seconds",
+    "metrics_textfile",
     "proxy_uri",
     "deploy_control_endpoint",
     "s3_endpoint_override",
@@ -427,6 +443,9 @@ pub fn check_paths(c: &Config) -> Result<(), ConfigError> {
     }
     readable_file(&c.on_premises_config_file, true)
         .map_err(|m| fail("on_premises_config_file", m))?;
+    if let Some(dir) = c.metrics_textfile.as_deref().and_then(Path::parent) {
+        writable_dir(dir).map_err(|m| fail("metrics_textfile", m))?;
+    }
     Ok(())
 }
 

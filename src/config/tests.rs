@@ -248,3 +248,20 @@ fn retry_waits_and_the_journal_budget() {
 fn c_default() -> Config {
     Config::default()
 }
+
+#[test]
+fn metrics_textfile_is_an_absolute_prom_file() {
+    assert_eq!(p("").unwrap().config.metrics_textfile, None);
+    let c = p("metrics_textfile: /var/lib/node_exporter/codedeploy.prom\n")
+        .unwrap()
+        .config;
+    assert_eq!(
+        c.metrics_textfile.as_deref(),
+        Some(Path::new("/var/lib/node_exporter/codedeploy.prom"))
+    );
+    for bad in ["relative/codedeploy.prom", "/var/lib/codedeploy.txt"] {
+        let e = p(&format!("metrics_textfile: {bad}\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("metrics_textfile"), "{e}");
+        assert!(e.to_string().contains(".prom"), "{e}");
+    }
+}

@@ -29,7 +29,9 @@ pub fn run_events(executor: &Executor, spec: &DeploymentSpec, events: &[String])
         let secs = started.elapsed().as_secs_f64();
         match result {
             Ok(EventOutcome::Noop { reason }) => println!(" skipped  {secs:>6.2}s  {reason}"),
-            Ok(EventOutcome::Builtin { detail }) => println!(" done     {secs:>6.2}s  {detail}"),
+            Ok(EventOutcome::Builtin { detail, .. }) => {
+                println!(" done     {secs:>6.2}s  {detail}")
+            }
             Ok(EventOutcome::Scripts(scripts)) => {
                 let names: Vec<String> = scripts
                     .iter()
