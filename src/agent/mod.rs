@@ -265,7 +265,7 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     let heartbeat = Arc::new(AtomicU64::new(now_secs()));
     spawn_watchdog(heartbeat.clone(), cfg.http_read_timeout, stop_rx.clone());
     if let Some(m) = &metrics {
-        crate::metrics::spawn_writer(m.clone(), stop_rx.clone());
+        crate::metrics::spawn_writer(m.clone(), crate::metrics::WRITE_EVERY, stop_rx.clone());
     }
 
     status.polling();

@@ -117,18 +117,22 @@ impl Metrics {
     }
 }
 
-/// Writes the file every [`WRITE_EVERY`] until `stop` turns true.
-pub fn spawn_writer(metrics: Arc<Metrics>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Writes the file every `every` ([`WRITE_EVERY`] in the daemon) until `stop` turns true.
+pub fn spawn_writer(
+    metrics: Arc<Metrics>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(WRITE_EVERY) => {}
+                _ = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
             }
             let m = metrics.clone();
             let _ = tokio::task::spawn_blocking(move || m.write_or_warn()).await;
         }
-    });
+    })
 }
 
 #[cfg(test)]
@@ -176,6 +180,37 @@ mod tests {
         ];
         let kinds: Vec<&str> = errors.iter().map(poll_error_kind).collect();
         assert_eq!(kinds, model::POLL_ERROR_KINDS);
+    }
+
+    #[test]
+    fn the_writer_rewrites_the_file_on_its_own_until_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("codedeploy.prom");
+        let m = Arc::new(Metrics::new(&path, "9.9.9", SystemTime::UNIX_EPOCH));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let writer =
+            rt.block_on(async { spawn_writer(m.clone(), Duration::from_millis(20), stopped) });
+        m.poll_failed(&ControlError::Decode {
+            operation: "PollHostCommand".into(),
+            message: "junk".into(),
+        });
+        let wanted = "codedeploy_agent_poll_errors_total{kind=\"decode\"} 1\n";
+        let seen = rt.block_on(async {
+            for _ in 0..250 {
+                if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(wanted)) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            false
+        });
+        assert!(seen, "the writer never wrote the new figure");
+        stop.send(true).unwrap();
+        rt.block_on(writer).unwrap();
     }
 
     #[test]
