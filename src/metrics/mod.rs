@@ -192,8 +192,10 @@ mod tests {
             .build()
             .unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let writer =
-            rt.block_on(async { spawn_writer(m.clone(), Duration::from_millis(20), stopped) });
+        let writer = {
+            let _in_runtime = rt.enter();
+            spawn_writer(m.clone(), Duration::from_millis(20), stopped)
+        };
         m.poll_failed(&ControlError::Decode {
             operation: "PollHostCommand".into(),
             message: "junk".into(),
