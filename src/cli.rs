@@ -98,6 +98,12 @@ pub struct ValidateArgs {
     /// AppSpec file name in the bundle root
     #[arg(short = 'A', long, value_name = "NAME")]
     pub appspec_filename: Option<String>,
+    /// Print one JSON document (valid, problems, summary) for a pipeline to read
+    #[arg(long)]
+    pub json: bool,
+    /// Warnings make the bundle invalid too (exit status 1)
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,8 +24,12 @@ use std::sync::Arc;
 pub enum EventOutcome {
     /// Nothing to run: no revision recorded, or no scripts for the event.
     Noop { reason: String },
-    /// DownloadBundle or Install finished.
-    Builtin { detail: String },
+    /// DownloadBundle or Install finished; `bundle_bytes` is the unpacked size of the bundle
+    /// DownloadBundle fetched (for the fleet metrics), None for Install.
+    Builtin {
+        detail: String,
+        bundle_bytes: Option<u64>,
+    },
     /// Hook scripts ran, in order.
     Scripts(Vec<hooks::ScriptReport>),
     /// Scripts ran until one asked for a reboot (docs/reboot.md); the rest of the event runs
@@ -300,6 +304,7 @@ impl Executor {
             .map_err(|e| StateError::new("create directory", &self.layout.instructions_dir(), e))?;
         state::write_pointer(&self.layout.most_recent_install(group), dir)?;
         Ok(EventOutcome::Builtin {
+            bundle_bytes: Some(report.bytes),
             detail: format!(
                 "{} files, {} bytes{}",
                 report.files,
@@ -364,6 +369,7 @@ impl Executor {
             tracing::warn!("{w}");
         }
         Ok(EventOutcome::Builtin {
+            bundle_bytes: None,
             detail: format!(
                 "{} files copied, {} directories created, {} permissions set, {} files of the previous revision removed",
                 report.files_copied, report.dirs_created, report.permissions_set, report.previous_removals

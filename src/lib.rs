@@ -33,6 +33,7 @@ pub mod local; // the local deployment driver (`deploy-local`)
 pub mod logging; // tracing setup: stderr for tools; journald or a rotated file for the daemon
 pub mod logs; // `logs`: hook output of every deployment in time order, optionally followed
 pub mod memory; // after start-up, hand read-only code pages back to the kernel (idle RSS)
+pub mod metrics; // fleet metrics: collector (daemon) and node_exporter textfile (PURE rendering)
 pub use codedeploy_core::names; // PURE: names are bytes; the one round-tripping escaping for text
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub use codedeploy_core::plan; // PURE: install plan, cleanup journal parsing, retention of old revisions

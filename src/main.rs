@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let config_file = cli.config_file.as_deref();
     match cli.command {
         Command::DeployLocal(args) => exit(cmd::deploy_local::run(&args, config_file)),
-        Command::Validate(args) => success(cmd::validate::run(&args, config_file)),
+        Command::Validate(args) => ExitCode::from(cmd::validate::run(&args, config_file).code()),
         Command::Run => match cmd::run::run(config_file) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -8,27 +8,101 @@
 //! under the same size limit ([`appspec::appspec_text`]), so `validate` and a deployment
 //! cannot judge a bundle differently.
 
+mod script;
+
+use std::fmt;
 use std::path::Path;
 
-use crate::appspec::{self, parse_detailed, AppSpec};
+use crate::appspec::{self, parse_detailed, AppSpec, AppSpecError};
 use crate::bundle::{self, BundleError, Listed, Node, UnpackOptions};
 
 /// The appspec size limit every reader applies.
 pub use crate::appspec::MAX_APPSPEC_BYTES;
 
-/// The outcome of validating one bundle. `ok` drives the exit code (the CLI maps it to 0/1);
-/// `crate::cmd::validate::render` shows it.
+/// One problem (or warning) found: where it is, as far as known, and what it is. Shown as
+/// `file:line:col: field: message`, the unknown parts left out (the appspec's own form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file inside the bundle the position refers to (the appspec, or a hook script);
+    /// None for a problem of the bundle as a whole.
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The appspec field, dotted (`hooks.AfterInstall[0].location`); None when there is none.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem of the bundle as a whole.
+    pub fn whole(message: impl Into<String>) -> Self {
+        Self {
+            file: None,
+            line: None,
+            column: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem at `file:line:col`, in `field`.
+    pub fn at(file: &str, line: usize, column: usize, field: String, message: String) -> Self {
+        Self {
+            file: Some(file.to_string()),
+            line: Some(line),
+            column: Some(column),
+            field: Some(field),
+            message,
+        }
+    }
+}
+
+impl From<&AppSpecError> for Problem {
+    fn from(e: &AppSpecError) -> Self {
+        Self {
+            file: Some(e.file.clone()),
+            line: e.line,
+            column: e.col,
+            field: (!e.field.is_empty()).then(|| e.field.clone()),
+            message: e.message.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            f.write_str(file)?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+                if let Some(col) = self.column {
+                    write!(f, ":{col}")?;
+                }
+            }
+            f.write_str(": ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// The outcome of validating one bundle. `ok` drives the exit code (the CLI maps it to
+/// 0/1/2, see `crate::cmd::validate`); `crate::cmd::validate::render` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidateReport {
     pub ok: bool,
+    /// The bundle (or the configuration) could not be read at all: the check did not run.
+    pub unreadable: bool,
     /// The bundle as given.
     pub bundle: String,
     /// The appspec's path inside the bundle, when one was found.
     pub appspec: Option<String>,
     pub spec: Option<AppSpec>,
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// Things that will work but deserve a look (unknown keys, scripts not executable …).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Problem>,
 }
 
 impl ValidateReport {
@@ -36,19 +110,30 @@ impl ValidateReport {
     pub fn failed(bundle: &Path, problem: String) -> Self {
         Self {
             ok: false,
+            unreadable: false,
             bundle: bundle.display().to_string(),
             appspec: None,
             spec: None,
-            problems: vec![problem],
+            problems: vec![Problem::whole(problem)],
             warnings: Vec::new(),
+        }
+    }
+
+    /// [`Self::failed`] for a bundle (or configuration) that could not be read.
+    pub fn unreadable(bundle: &Path, problem: String) -> Self {
+        Self {
+            unreadable: true,
+            ..Self::failed(bundle, problem)
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     File {
         executable: bool,
+        /// Where the file really is (links followed), for reading its first line.
+        real: Vec<std::ffi::OsString>,
     },
     Dir,
     /// A FIFO, socket or device, a loop of links, or a last-component link leading out of
@@ -83,6 +168,7 @@ impl BundleView for Listed {
                 };
                 Some(Kind::File {
                     executable: mode.is_none_or(|m| m & 0o111 != 0),
+                    real,
                 })
             }
             Resolved::Inside {
@@ -214,6 +300,9 @@ pub fn validate_bundle(
     let candidates = appspec::candidate_names(appspec_name);
     let listed = match bundle::list_bundle(path, opts, root_dir, &candidates) {
         Ok(l) => l,
+        Err(e) if is_unreadable(&e) => {
+            return ValidateReport::unreadable(path, bundle_problem(path, &e))
+        }
         Err(e) => return ValidateReport::failed(path, bundle_problem(path, &e)),
     };
     let mut walk = |name: &[u8]| Ok(resolve_listed(&listed, name, true));
@@ -253,6 +342,7 @@ pub fn validate_bundle(
     let mut warnings = Vec::new();
     let mut report = ValidateReport {
         ok: false,
+        unreadable: false,
         bundle: path.display().to_string(),
         appspec: Some(name.clone()),
         spec: None,
@@ -260,13 +350,21 @@ pub fn validate_bundle(
         warnings: Vec::new(),
     };
     match parse_detailed(&name, &text) {
-        Err(errs) => report.problems = errs.iter().map(ToString::to_string).collect(),
+        Err(errs) => report.problems = errs.iter().map(Problem::from).collect(),
         Ok(parsed) => {
-            warnings.extend(parsed.warnings.iter().map(ToString::to_string));
-            check_against_bundle(
+            warnings.extend(parsed.warnings.iter().map(Problem::from));
+            let scripts = check_against_bundle(
                 &parsed.spec,
                 &name,
                 &listed,
+                &mut report.problems,
+                &mut warnings,
+            );
+            check_script_heads(
+                path,
+                opts,
+                &listed,
+                &scripts,
                 &mut report.problems,
                 &mut warnings,
             );
@@ -278,22 +376,31 @@ pub fn validate_bundle(
     report
 }
 
-/// Every file source and hook script named by the appspec must be in the bundle.
+/// A hook script that is a regular file of the bundle, for the check of its first line.
+struct ScriptFile {
+    location: String,
+    field: String,
+    real: Vec<std::ffi::OsString>,
+}
+
+/// Every file source and hook script named by the appspec must be in the bundle; returns the
+/// scripts that are regular files (their `#!` line is checked next).
 fn check_against_bundle(
     spec: &AppSpec,
     file: &str,
     view: &dyn BundleView,
-    problems: &mut Vec<String>,
-    warnings: &mut Vec<String>,
-) {
-    let at = |line: usize, col: usize, field: &str| format!("{file}:{line}:{col}: {field}");
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Vec<ScriptFile> {
     for (i, f) in spec.files.iter().enumerate() {
         let rel = normalise(f.source.trim_start_matches('/')).unwrap_or_default();
         if view.kind(&rel).is_none() {
-            let place = at(f.pos.line, f.pos.col, &format!("files[{i}].source"));
-            problems.push(format!(
-                "{place}: {:?} does not exist in the bundle",
-                f.source
+            problems.push(Problem::at(
+                file,
+                f.pos.line,
+                f.pos.col,
+                format!("files[{i}].source"),
+                format!("{:?} does not exist in the bundle", f.source),
             ));
         }
     }
@@ -306,33 +413,110 @@ fn check_against_bundle(
             under(o, d) || under(d, o)
         });
         if !related {
-            let place = at(p.pos.line, p.pos.col, &format!("permissions[{i}].object"));
-            warnings.push(format!(
-                "{place}: {:?} is not at, above or below any files destination; permissions only apply to what this deployment installs, so it will change nothing",
-                p.object
+            warnings.push(Problem::at(
+                file,
+                p.pos.line,
+                p.pos.col,
+                format!("permissions[{i}].object"),
+                format!(
+                    "{:?} is not at, above or below any files destination; permissions only apply to what this deployment installs, so it will change nothing",
+                    p.object
+                ),
             ));
         }
     }
-    for (event, scripts) in &spec.hooks.0 {
-        for (i, s) in scripts.iter().enumerate() {
-            let place = at(
-                s.pos.line,
-                s.pos.col,
-                &format!("hooks.{event}[{i}].location"),
-            );
+    let mut scripts = Vec::new();
+    for (event, list) in &spec.hooks.0 {
+        for (i, s) in list.iter().enumerate() {
+            let field = format!("hooks.{event}[{i}].location");
+            let at =
+                |message: String| Problem::at(file, s.pos.line, s.pos.col, field.clone(), message);
             let rel = normalise(s.location.trim_start_matches('/')).unwrap_or_default();
             match view.kind(&rel) {
-                None => problems.push(format!("{place}: {:?} does not exist in the bundle", s.location)),
-                Some(Kind::Dir) => problems.push(format!("{place}: {:?} is a directory, not a script", s.location)),
-                Some(Kind::Other) => problems.push(format!("{place}: {:?} is not a regular file", s.location)),
-                Some(Kind::File { executable: false }) => warnings.push(format!(
-                    "{place}: {:?} is not executable; the agent will make it executable before running it",
-                    s.location
-                )),
-                Some(Kind::File { .. }) => {}
+                None => problems.push(at(format!("{:?} does not exist in the bundle", s.location))),
+                Some(Kind::Dir) => {
+                    problems.push(at(format!("{:?} is a directory, not a script", s.location)))
+                }
+                Some(Kind::Other) => {
+                    problems.push(at(format!("{:?} is not a regular file", s.location)))
+                }
+                Some(Kind::File { executable, real }) => {
+                    if !executable {
+                        warnings.push(at(format!(
+                            "{:?} is not executable; the agent will make it executable before running it",
+                            s.location
+                        )));
+                    }
+                    scripts.push(ScriptFile {
+                        location: s.location.clone(),
+                        field: field.clone(),
+                        real,
+                    });
+                }
             }
         }
     }
+    scripts
+}
+
+/// Reads the first line of each script (a second pass over the bundle, keeping only those
+/// files' bytes) and checks its `#!` line ([`script::check_head`]).
+fn check_script_heads(
+    path: &Path,
+    opts: &UnpackOptions,
+    listed: &Listed,
+    scripts: &[ScriptFile],
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    if scripts.is_empty() {
+        return;
+    }
+    let names: Vec<String> = scripts
+        .iter()
+        .map(|s| crate::links::show(&s.real))
+        .collect();
+    let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    // The appspec's pass kept the candidates' bytes only; a script that is one is there.
+    let again;
+    let texts = if scripts.iter().all(|s| listed.texts.contains_key(&s.real)) {
+        &listed.texts
+    } else {
+        match bundle::list_bundle(path, opts, None, &wanted) {
+            Ok(l) => {
+                again = l;
+                &again.texts
+            }
+            Err(e) => {
+                problems.push(Problem::whole(bundle_problem(path, &e)));
+                return;
+            }
+        }
+    };
+    for (s, shown) in scripts.iter().zip(&names) {
+        let Some((bytes, _)) = texts.get(&s.real) else {
+            continue;
+        };
+        if let Some(finding) = script::check_head(bytes) {
+            let problem = Problem::at(
+                shown,
+                1,
+                1,
+                s.field.clone(),
+                format!("{:?}: {}", s.location, finding.message),
+            );
+            match finding.severity {
+                script::Severity::Error => problems.push(problem),
+                script::Severity::Warning => warnings.push(problem),
+            }
+        }
+    }
+}
+
+/// Whether a listing failed because the bundle itself could not be opened or read (not
+/// because of what it holds): exit status 2 rather than 1.
+fn is_unreadable(e: &BundleError) -> bool {
+    matches!(e, BundleError::Read { entry, .. } if entry.is_empty())
 }
 
 #[cfg(test)]

@@ -150,8 +150,12 @@ fn missing_and_non_file_scripts_are_problems() {
     let tgz = write(&tmp.path().join("b.tgz"), &tgz_bytes(&dir, "top"));
     let report = validate_path(&tgz, None);
     assert_eq!(report.problems.len(), 2, "{}", render::text(&report));
-    assert!(report.problems[0].contains("start_server.sh\" is a directory"));
-    assert!(report.problems[1].contains("health_check.sh\" does not exist"));
+    assert!(report.problems[0]
+        .to_string()
+        .contains("start_server.sh\" is a directory"));
+    assert!(report.problems[1]
+        .to_string()
+        .contains("health_check.sh\" does not exist"));
 }
 
 #[test]
@@ -170,7 +174,9 @@ fn non_executable_script_is_a_warning_only() {
         let report = validate_path(&path, None);
         assert!(report.ok, "{}", render::text(&report));
         assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
-        assert!(report.warnings[0].contains("stop_server.sh\" is not executable"));
+        assert!(report.warnings[0]
+            .to_string()
+            .contains("stop_server.sh\" is not executable"));
     }
 }
 
@@ -186,8 +192,12 @@ fn appspec_problems_are_all_listed() {
     let report = validate_path(&dir, None);
     assert!(!report.ok);
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
-    assert!(report.problems[0].starts_with("appspec.yml:9:16: hooks.AfterInstall[0].timeout"));
-    assert!(report.problems[1].starts_with("appspec.yml:10:3: hooks.Install"));
+    assert!(report.problems[0]
+        .to_string()
+        .starts_with("appspec.yml:9:16: hooks.AfterInstall[0].timeout"));
+    assert!(report.problems[1]
+        .to_string()
+        .starts_with("appspec.yml:10:3: hooks.Install"));
     // With the YAML fixed, the missing source is found against the bundle.
     fs::write(
         dir.join("appspec.yml"),
@@ -195,8 +205,9 @@ fn appspec_problems_are_all_listed() {
     )
     .unwrap();
     let report = validate_path(&dir, None);
+    let shown: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
     assert_eq!(
-        report.problems,
+        shown,
         ["appspec.yml:4:5: files[0].source: \"nowhere\" does not exist in the bundle"]
     );
 }
@@ -216,7 +227,8 @@ fn appspec_name_fallback_and_custom_name() {
     let report = validate_path(&dir, None);
     assert!(!report.ok);
     assert!(
-        report.problems[0].contains("appspec.yml") && report.problems[0].contains("appspec.yaml"),
+        report.problems[0].to_string().contains("appspec.yml")
+            && report.problems[0].to_string().contains("appspec.yaml"),
         "{:?}",
         report.problems
     );
@@ -226,7 +238,9 @@ fn appspec_name_fallback_and_custom_name() {
     assert!(validate_path(&tar, Some("deploy.yml")).ok);
     let report = validate_path(&tar, None);
     assert!(
-        report.problems[0].contains("no AppSpec file found in the archive"),
+        report.problems[0]
+            .to_string()
+            .contains("no AppSpec file found in the archive"),
         "{:?}",
         report.problems
     );
@@ -239,14 +253,14 @@ fn not_a_bundle_and_damaged_archives() {
     let report = validate_path(&text, None);
     assert!(!report.ok);
     assert!(
-        report.problems[0].contains("is not a bundle"),
+        report.problems[0].to_string().contains("is not a bundle"),
         "{:?}",
         report.problems
     );
 
     let missing = validate_path(&tmp.path().join("nope.tgz"), None);
     assert!(
-        missing.problems[0].contains("cannot read"),
+        missing.problems[0].to_string().contains("cannot read"),
         "{:?}",
         missing.problems
     );
@@ -275,7 +289,9 @@ fn permissions_outside_every_destination_warn() {
     assert!(report.ok, "{}", render::text(&report));
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(
-        report.warnings[0].contains("permissions[2].object: \"/srv/other\""),
+        report.warnings[0]
+            .to_string()
+            .contains("permissions[2].object: \"/srv/other\""),
         "{:?}",
         report.warnings
     );

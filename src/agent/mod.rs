@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     pub spec_policy: SpecFormatPolicy,
     pub backoff: Arc<Backoff>,
     pub status: Arc<StatusFile>,
+    /// The fleet metrics, when `metrics_textfile` is set.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
     in_flight: Mutex<HashSet<String>>,
     completed: Mutex<VecDeque<(String, CommandStatus, Diagnostics)>>,
     /// A command finished since the poll loop last looked (see [`spread_next_poll`]).
@@ -239,6 +241,16 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
         &identity.source,
         &endpoint.url,
     );
+    let metrics = cfg.metrics_textfile.as_deref().map(|path| {
+        let m = Arc::new(crate::metrics::Metrics::new(
+            path,
+            &version.value,
+            SystemTime::now(),
+        ));
+        // At once, so the start time and version are there before the first command.
+        m.write_or_warn();
+        m
+    });
     let cancel = Arc::new(AtomicBool::new(false));
     let mut executor = Executor::new(cfg.clone(), nix::unistd::geteuid().is_root());
     executor.cancel = Some(cancel.clone());
@@ -268,6 +280,7 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
             Duration::from_secs(cfg.wait_after_connection_problem),
         )),
         status: status.clone(),
+        metrics: metrics.clone(),
         in_flight: Mutex::new(HashSet::new()),
         completed: Mutex::new(VecDeque::new()),
         finished: AtomicBool::new(false),
@@ -282,6 +295,9 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     spawn_signal_handler(stop_tx.clone(), term_tx)?;
     let heartbeat = Arc::new(AtomicU64::new(now_secs()));
     spawn_watchdog(heartbeat.clone(), cfg.http_read_timeout, term_rx.clone());
+    if let Some(m) = &metrics {
+        crate::metrics::spawn_writer(m.clone(), crate::metrics::WRITE_EVERY, stop_rx.clone());
+    }
 
     status.polling();
     crate::memory::release_startup_pages();
@@ -521,6 +537,9 @@ async fn poll_loop(
             }
             Err(e) => {
                 shared.backoff.record_failure();
+                if let Some(m) = &shared.metrics {
+                    m.poll_failed(&e);
+                }
                 let delay = shared.backoff.delay_after(&e);
                 warn!(
                     "Error polling for host commands: {e}; retrying in {:.3} s",
@@ -615,6 +634,9 @@ async fn shutdown(
     }
     info!("All agent child threads have been shut down");
     shared.status.agent_stopped();
+    if let Some(m) = &shared.metrics {
+        m.write_or_warn();
+    }
     info!("agent exiting now");
 }
 

@@ -292,6 +292,9 @@ async fn execute(
         host_identifier: cmd.host_identifier.clone(),
         deployment_execution_id: cmd.deployment_execution_id.clone(),
     };
+    // Set once the group is ours: the duration metric is the event's own run, not the wait.
+    let began = Arc::new(std::sync::OnceLock::new());
+    let began_in_task = began.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
         let group = &spec_for_task.group_id;
@@ -311,6 +314,7 @@ async fn execute(
         );
         let mut observer =
             |p: HookProgress| observe(&status, &spec_for_task, &name, &mut journal, p);
+        let _ = began_in_task.set(std::time::Instant::now());
         let outcome = executor
             .execute_from(&name, &spec_for_task, start_at, read, &mut observer)
             .map_err(|e| {
@@ -321,15 +325,25 @@ async fn execute(
             // Written while the group is still held: no other deployment of it can start
             // between the script and the record.
             EventOutcome::Reboot { ask, .. } => {
-                record_reboot(&executor, &spec_for_task, &name, &ask, service).map(Some)
+                record_reboot(&executor, &spec_for_task, &name, &ask, service)
+                    .map(|p| (Some(p), None))
             }
-            _ => Ok(None),
+            EventOutcome::Builtin { bundle_bytes, .. } => Ok((None, bundle_bytes)),
+            _ => Ok((None, None)),
         }
     })
     .await;
+    let took = began
+        .get()
+        .map(std::time::Instant::elapsed)
+        .unwrap_or_default();
+    let bundle_bytes = match &joined {
+        Ok(Ok((_, bytes))) => *bytes,
+        _ => None,
+    };
     let result = match joined {
-        Ok(Ok(None)) => (CommandStatus::Succeeded, Diagnostics::success()),
-        Ok(Ok(Some(pending))) => {
+        Ok(Ok((None, _))) => (CommandStatus::Succeeded, Diagnostics::success()),
+        Ok(Ok((Some(pending), _))) => {
             shared.status.command_finished(
                 &cmd.host_command_identifier,
                 &spec.deployment_id,
@@ -356,6 +370,18 @@ async fn execute(
         &cmd.command_name,
         failure,
     );
+    if let Some(m) = &shared.metrics {
+        m.command_finished(
+            &spec,
+            &cmd.command_name,
+            result.0 == CommandStatus::Succeeded,
+            took,
+            bundle_bytes,
+            std::time::SystemTime::now(),
+        );
+        let m = m.clone();
+        let _ = tokio::task::spawn_blocking(move || m.write_or_warn()).await;
+    }
     Executed::Done(result.0, result.1)
 }
 

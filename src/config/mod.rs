@@ -76,6 +76,9 @@ pub struct Config {
     /// What the agent runs when a hook asks for a reboot (docs/reboot.md): a program and its
     /// arguments, run without a shell.
     pub reboot_command: Vec<String>,
+    /// Where the daemon writes its fleet metrics for the node_exporter textfile collector
+    /// (docs/metrics.md); None: no metrics file.
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -123,6 +126,7 @@ impl Default for Config {
                 .split_whitespace()
                 .map(str::to_string)
                 .collect(),
+            metrics_textfile: None,
         }
     }
 }
@@ -351,6 +355,17 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
                 c.reboot_command =
                     crate::reboot::parse_reboot_command(text).map_err(|m| bad(m, text))?
             }
+            "metrics_textfile" => {
+                c.metrics_textfile = match opt_string() {
+                    None => None,
+                    // The textfile collector reads only `*.prom` files: any other name would
+                    // be written and never scraped.
+                    Some(v) if v.ends_with(".prom") => {
+                        Some(abs_path("an absolute file path ending in .prom")?)
+                    }
+                    Some(_) => return Err(bad("an absolute file path ending in .prom", text)),
+                }
+            }
             "log_keep_files" => {
                 let n = number(1, "a number of rotated files to keep, at least 1")?;
                 c.log_keep_files = u32::try_from(n).map_err(|_| bad("a small number", text))?;
@@ -415,6 +430,7 @@ const KNOWN_KEYS: &[&str] = &[
     "log_keep_files",
     "deploy_local_lock_wait_seconds",
     "reboot_command",
+    "metrics_textfile",
     "proxy_uri",
     "command_proxy_uri",
     "s3_proxy_uri",
@@ -478,6 +494,9 @@ pub fn check_paths(c: &Config) -> Result<(), ConfigError> {
     }
     readable_file(&c.on_premises_config_file, true)
         .map_err(|m| fail("on_premises_config_file", m))?;
+    if let Some(dir) = c.metrics_textfile.as_deref().and_then(Path::parent) {
+        writable_dir(dir).map_err(|m| fail("metrics_textfile", m))?;
+    }
     Ok(())
 }
 

@@ -277,6 +277,23 @@ fn reboot_command_default_and_bad_values() {
 }
 
 #[test]
+fn metrics_textfile_is_an_absolute_prom_file() {
+    assert_eq!(p("").unwrap().config.metrics_textfile, None);
+    let c = p("metrics_textfile: /var/lib/node_exporter/codedeploy.prom\n")
+        .unwrap()
+        .config;
+    assert_eq!(
+        c.metrics_textfile.as_deref(),
+        Some(Path::new("/var/lib/node_exporter/codedeploy.prom"))
+    );
+    for bad in ["relative/codedeploy.prom", "/var/lib/codedeploy.txt"] {
+        let e = p(&format!("metrics_textfile: {bad}\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("metrics_textfile"), "{e}");
+        assert!(e.to_string().contains(".prom"), "{e}");
+    }
+}
+
+#[test]
 fn proxy_keys_fall_back_to_proxy_uri_and_hide_passwords() {
     use crate::proxy::Setting;
     let c = p("proxy_uri: http://u:pw@general:3128\ns3_proxy_uri: none\n")

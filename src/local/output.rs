@@ -48,7 +48,9 @@ pub fn run_events(
         let secs = started.elapsed().as_secs_f64();
         match result {
             Ok(EventOutcome::Noop { reason }) => println!(" skipped  {secs:>6.2}s  {reason}"),
-            Ok(EventOutcome::Builtin { detail }) => println!(" done     {secs:>6.2}s  {detail}"),
+            Ok(EventOutcome::Builtin { detail, .. }) => {
+                println!(" done     {secs:>6.2}s  {detail}")
+            }
             Ok(EventOutcome::Scripts(scripts)) => {
                 let names: Vec<String> = scripts
                     .iter()
