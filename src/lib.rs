@@ -30,10 +30,13 @@ pub mod local; // the local deployment driver (`deploy-local`)
 pub mod logging; // tracing setup: stderr for tools; journald or a rotated file for the daemon
 pub mod logs; // `logs`: hook output of every deployment in time order, optionally followed
 pub mod memory; // after start-up, hand read-only code pages back to the kernel (idle RSS)
+pub mod meter; // progress of long downloads and installs: counters, and the sinks that show them
 pub use codedeploy_core::names; // PURE: names are bytes; the one round-tripping escaping for text
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub use codedeploy_core::plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
+pub use codedeploy_core::progress; // PURE: when progress is reported, rate, time left, the text
 pub mod random; // the one source of randomness: retry spreads, poll spread, local ids
+pub mod revisions; // the kept revisions: archive-dir owner, retention, their disk space
 pub mod space; // free space: the reserve rule (PURE) and statvfs checks before and while writing
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
 pub mod status; // status file, `status` command, systemd STATUS= line, .version file

@@ -15,3 +15,4 @@ pub mod lifecycle; // the one Event list and name rule, their order, which revis
 pub mod links; // where a path in a revision leads through its links, never leaving it
 pub mod names; // names are bytes; the one round-tripping escaping for text
 pub mod plan; // install plan, cleanup journal parsing, retention of old revisions
+pub mod progress; // when progress is reported, rate, time left, the text

@@ -215,6 +215,9 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     );
     let cancel = Arc::new(AtomicBool::new(false));
     let mut executor = Executor::new(cfg.clone(), nix::unistd::geteuid().is_root());
+    executor
+        .progress
+        .push(Arc::new(crate::status::StatusSink(status.clone())));
     executor.cancel = Some(cancel.clone());
     executor.remote = Some(Arc::new(LazyFetcher {
         cfg: cfg.clone(),
@@ -282,12 +285,13 @@ impl crate::executor::RemoteFetch for LazyFetcher {
         spec: &crate::deployspec::DeploymentSpec,
         deployment_dir: &std::path::Path,
         opts: &crate::bundle::UnpackOptions,
+        meter: Option<&crate::meter::Meter>,
     ) -> Result<crate::bundle::UnpackReport, Box<dyn std::error::Error + Send + Sync>> {
         let fetcher = self.fetcher.get_or_init(|| {
             remote_fetcher(&self.cfg, &self.identity, self.runtime.clone()).map_err(Arc::new)
         });
         match fetcher {
-            Ok(f) => crate::executor::RemoteFetch::fetch(f, spec, deployment_dir, opts),
+            Ok(f) => crate::executor::RemoteFetch::fetch(f, spec, deployment_dir, opts, meter),
             Err(e) => Err(Box::new(Arc::clone(e))),
         }
     }
@@ -311,7 +315,9 @@ fn remote_fetcher(
         token: None,
         proxy_uri: None,
     };
-    Fetcher::new(Some(s3), github, Some(runtime)).map_err(|e| AgentError::Transfer(Box::new(e)))
+    Fetcher::new(Some(s3), github, Some(runtime))
+        .map(|f| f.keep_bundle_archive(cfg.keep_bundle_archive))
+        .map_err(|e| AgentError::Transfer(Box::new(e)))
 }
 
 /// Crash recovery (docs/behaviour/protocol.md#crash-recovery) before polling resumes, less

@@ -68,6 +68,9 @@ pub struct Config {
     /// How long `deploy-local` waits for a deployment group another deployment holds
     /// (`--lock-wait` overrides it); 0 refuses at once.
     pub deploy_local_lock_wait_seconds: u64,
+    /// Keep a downloaded bundle's archive (`bundle.tar`) beside its extracted revision; off,
+    /// only the extracted revision stays on disk (docs/adr/0010-one-copy-on-disk.md).
+    pub keep_bundle_archive: bool,
 }
 
 impl Default for Config {
@@ -109,6 +112,7 @@ impl Default for Config {
             log_max_bytes: 64 * 1024 * 1024,
             log_keep_files: 7,
             deploy_local_lock_wait_seconds: 60,
+            keep_bundle_archive: false,
         }
     }
 }
@@ -278,6 +282,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
                 c.reject_unsafe_permissions_in_bundle = boolean(false)?
             }
             "ignore_ownership_in_bundle" => c.ignore_ownership_in_bundle = boolean(false)?,
+            "keep_bundle_archive" => c.keep_bundle_archive = boolean(false)?,
             "wait_between_runs" => c.wait_between_runs = number(0, "a whole number of seconds")?,
             "http_read_timeout" => {
                 c.http_read_timeout = number(1, "a whole number of seconds, at least 1")?
@@ -369,6 +374,7 @@ const KNOWN_KEYS: &[&str] = &[
     "enable_auth_policy",
     "reject_unsafe_permissions_in_bundle",
     "ignore_ownership_in_bundle",
+    "keep_bundle_archive",
     "wait_between_runs",
     "http_read_timeout",
     "kill_agent_max_wait_time_seconds",

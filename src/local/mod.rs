@@ -10,6 +10,7 @@
 
 pub mod location;
 mod output;
+mod progress;
 
 use crate::appspec::FileExistsBehavior;
 use crate::cli::DeployLocalArgs;
@@ -217,6 +218,10 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
     let (revision, raw_location) = revision_for(args, kind)?;
     let cfg = load_config(args.agent_configuration_file.as_deref().or(global_config))?;
     let mut executor = Executor::new(cfg, nix::unistd::geteuid().is_root());
+    // Progress of long steps goes to the user's terminal (or plain lines), besides the log.
+    executor
+        .progress
+        .push(std::sync::Arc::from(progress::for_stderr()));
     if matches!(revision, Revision::S3 { .. } | Revision::GitHub { .. }) {
         executor.remote = Some(std::sync::Arc::new(local_fetcher(
             &executor.config,
@@ -382,5 +387,7 @@ fn local_fetcher(
     } else {
         None
     };
-    crate::transfer::Fetcher::new(s3, github, None).map_err(|e| LocalError::Usage(e.to_string()))
+    crate::transfer::Fetcher::new(s3, github, None)
+        .map(|f| f.keep_bundle_archive(cfg.keep_bundle_archive))
+        .map_err(|e| LocalError::Usage(e.to_string()))
 }
