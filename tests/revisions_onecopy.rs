@@ -12,28 +12,6 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Uploads `body` as `key` with boto3 (the same Python moto runs from), signed.
-fn upload(moto: &Moto, key: &str, body: &Path) {
-    let py = moto::python().expect("moto's python");
-    let script = "import boto3, sys\n\
-s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])\n\
-s3.upload_file(sys.argv[5], sys.argv[4], sys.argv[6])\n";
-    let st = Command::new(py)
-        .args([
-            "-c",
-            script,
-            &moto.endpoint,
-            &moto.access_key_id,
-            &moto.secret_access_key,
-        ])
-        .arg(&moto.bucket)
-        .arg(body)
-        .arg(key)
-        .status()
-        .expect("python");
-    assert!(st.success());
-}
-
 fn sandbox(moto: &Moto, keep: bool, max_revisions: u32) -> Sandbox {
     let sb = Sandbox::new();
     fs::write(
@@ -129,7 +107,7 @@ fn three_deployments(keep: bool) {
     let dest = sb.path().join("dest");
     for name in ["r1", "r2", "r3"] {
         let bundle = tgz(sb.path(), name, &dest);
-        upload(&moto, &format!("{name}.tgz"), &bundle);
+        moto::upload_file(&moto, &format!("{name}.tgz"), &bundle);
         let out = deploy_s3(&sb, &moto, &format!("{name}.tgz"));
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(fs::read_to_string(dest.join("name.txt")).unwrap(), name);
