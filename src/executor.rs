@@ -240,7 +240,15 @@ impl Executor {
                 } else {
                     PathBuf::from(location)
                 };
-                bundle::unpack_file(&from, *bundle_type, archive, opts)?
+                let meter = self.meter(
+                    spec,
+                    lifecycle::Event::DownloadBundle,
+                    format!("unpacking {location}"),
+                );
+                let unpacked =
+                    bundle::unpack_file_counted(&from, *bundle_type, archive, opts, &meter);
+                meter.finish();
+                unpacked?
             }
             Revision::S3 { .. } | Revision::GitHub { .. } => {
                 let Some(remote) = &self.remote else {

@@ -154,3 +154,29 @@ fn a_bar_on_a_terminal() {
     // The event's line is whole again after the bar is cleared.
     assert!(shown.contains("  Install              done"), "{shown:?}");
 }
+
+#[test]
+fn a_local_archive_is_counted_as_it_unpacks() {
+    let sb = Sandbox::new();
+    let bundle = dir_bundle(sb.path(), 20, &sb.path().join("dest"));
+    let tgz = sb.path().join("b.tgz");
+    make_tgz(&bundle, &tgz);
+    let out = Command::new(BIN)
+        .args(["deploy-local", "-c"])
+        .arg(sb.config())
+        .args(["-g", "g1", "-t", "tgz", "-e", "DownloadBundle", "-l"])
+        .arg(&tgz)
+        .env("CODEDEPLOY_PROGRESS", "0,1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let size = codedeploy_agent::progress::size(fs::metadata(&tgz).unwrap().len());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines().any(|l| l.contains("DownloadBundle: unpacking ")
+            && l.contains(&format!("{size} of {size} (100 %)"))
+            && l.ends_with("(done)")),
+        "{}",
+        text(&out)
+    );
+}
