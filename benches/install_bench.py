@@ -61,7 +61,7 @@ def run(cmd, **kw):
 # block is dirty) and rescans them on every create, so runs right after a large delete are
 # several times slower. This file records when the previous benchmark deleted its trees.
 DELETED_AT = os.path.join(tempfile.gettempdir(), "cd-install-bench-deleted-at")
-QUIET_AFTER_DELETE = 330
+QUIET_AFTER_DELETE = int(os.environ.get("BENCH_QUIET_AFTER_DELETE", "330"))
 
 
 def wait_for_quiet_inodes():

@@ -9,13 +9,15 @@ Bundle: --files small files in directories of 100 (default 10,000 of 1 KiB) plus
                     vs one `cp -a tree dest`                                (target <= 1.0x)
 Each run's wall time and peak RSS (GNU time) are printed, then medians, ratios and the
 median of the per-round ratios. Peak RSS target: <= 16 MiB, flat from 10,000 to 1,000,000
-files (run with --files 1000000 --file-bytes 16 --big-mib 0; check `df -h` first).
+files (run with --only tgz --files 1000000 --file-bytes 16 --big-mib 0 --rounds 1; the tgz
+bundle is written straight from Python, so only the unpacked trees take disk: check
+`df -h` first).
 
 Usage: cargo build --release && python3 benches/single_pass_bench.py [--rounds 5]
 Old trees are moved aside and deleted only after all timed runs (see install_bench.py).
 Peak RSS is GNU time's %M: the largest process of the run.
 """
-import argparse, os, random, shutil, statistics, subprocess, sys, tempfile
+import argparse, io, os, random, shutil, statistics, subprocess, sys, tarfile, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402  (AGENT_BIN, BENCH_PROFILE)
@@ -42,6 +44,37 @@ def make_tree(base, files, file_bytes, big_mib):
                 chunk = chunk[1:] + chunk[:1]
 
 
+def write_tgz(path, files, file_bytes, big_mib, spec):
+    """The same tree as make_tree, written straight into a tgz (no tree on disk, so a bundle
+    of 1,000,000 files costs its compressed size, not 4 GiB of blocks)."""
+    rnd = random.Random(42)
+    with tarfile.open(path, "w:gz", compresslevel=6) as tf:
+        def add(name, data):
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode, ti.mtime = len(data), 0o644, 1_700_000_000
+            tf.addfile(ti, io.BytesIO(data))
+
+        def add_dir(name):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 1_700_000_000
+            tf.addfile(ti)
+
+        add("./appspec.yml", spec.encode())
+        add_dir("./site")
+        for i in range(files):
+            if i % 100 == 0:
+                add_dir(f"./site/dir{i // 100:05}")
+            add(f"./site/dir{i // 100:05}/f{i % 100:03}.txt",
+                rnd.randbytes(file_bytes // 2 + 1).hex().encode()[:file_bytes])
+        if big_mib:
+            big = io.BytesIO()
+            chunk = os.urandom(1 << 20)
+            for _ in range(big_mib):
+                big.write(chunk)
+                chunk = chunk[1:] + chunk[:1]
+            add("./site/big.bin", big.getvalue())
+
+
 def appspec(dest):
     return f"version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: {dest}\n"
 
@@ -54,11 +87,12 @@ def main():
     ap.add_argument("--big-mib", type=int, default=200)
     ap.add_argument("--only", choices=["tgz", "dir"], default=None)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--delete-each-round", action="store_true")
     args = ap.parse_args()
     if not os.access(BIN, os.X_OK):
         sys.exit(f"build first: cargo build --release ({BIN} missing)")
     wait_for_quiet_inodes()
-    work = tempfile.mkdtemp(prefix="cd-single-", dir=args.workdir)
+    work = tempfile.mkdtemp(prefix="cd-single-", dir=args.workdir and os.path.abspath(args.workdir))
     try:
         measure(args, work)
     finally:
@@ -71,10 +105,6 @@ def main():
 def measure(args, work):
     trash = os.path.join(work, "trash")
     os.makedirs(trash)
-    src = os.path.join(work, "bundle")
-    print(f"building bundle: {args.files} files of {args.file_bytes} bytes + "
-          f"{args.big_mib} MiB in {src} ...", flush=True)
-    make_tree(src, args.files, args.file_bytes, args.big_mib)
     n = 0
 
     def fresh():
@@ -94,29 +124,24 @@ def measure(args, work):
     if args.only:
         kinds = {args.only: kinds[args.only]}
     results = {k: [] for pair in kinds.values() for k in pair}
-    # The tgz the single tar extracts: the same tree, appspec included.
-    with open(os.path.join(src, "appspec.yml"), "w") as fh:
-        fh.write(appspec("/nonexistent"))
-    tgz = os.path.join(work, "bundle.tgz")
-    if "tgz" in kinds:
-        subprocess.run(["tar", "czf", tgz, "-C", src, "."], check=True)
+    src = os.path.join(work, "bundle")
+    if "dir" in kinds:
+        print(f"building directory bundle: {args.files} files of {args.file_bytes} bytes + "
+              f"{args.big_mib} MiB in {src} ...", flush=True)
+        make_tree(src, args.files, args.file_bytes, args.big_mib)
     for r in range(args.rounds):
         done = []
         if "tgz" in kinds:
             # Ours: a tgz whose appspec names this round's destination (built outside the
-            # timing: the same bytes as bundle.tgz but the appspec).
+            # timing); the single tar extracts that same file.
             d = fresh()
-            stage = os.path.join(d, "stage")
-            os.makedirs(stage)
-            os.symlink(os.path.join(src, "site"), os.path.join(stage, "site"))
-            with open(os.path.join(stage, "appspec.yml"), "w") as fh:
-                fh.write(appspec(os.path.join(d, "dest")))
             t = os.path.join(d, "b.tgz")
-            subprocess.run(["tar", "czhf", t, "-C", stage, "."], check=True)
+            write_tgz(t, args.files, args.file_bytes, args.big_mib,
+                      appspec(os.path.join(d, "dest")))
             results["ours-tgz"].append(run([BIN, "deploy-local", "-c", config(d), "-t", "tgz",
                                             "-l", t, "-e", "DownloadBundle,Install"]))
             d2 = fresh()
-            results["tar-xzf"].append(run(["tar", "xzf", tgz, "-C", d2]))
+            results["tar-xzf"].append(run(["tar", "xzf", t, "-C", d2]))
             done += [d, d2]
         if "dir" in kinds:
             d3 = fresh()
@@ -131,6 +156,11 @@ def measure(args, work):
             os.rename(dd, os.path.join(trash, os.path.basename(dd)))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f}s/{v[-1][1] / 1024:.1f}MiB"
                                              for k, v in results.items()), flush=True)
+        if args.delete_each_round:
+            # Big runs: the disk cannot hold every round's trees; the next round then pays
+            # for ext4's handling of just-freed inodes (see install_bench.py).
+            shutil.rmtree(trash)
+            os.makedirs(trash)
 
     med = {k: statistics.median(t for t, _ in v) for k, v in results.items()}
     rss = {k: max(m for _, m in v) for k, v in results.items()}
