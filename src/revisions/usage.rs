@@ -3,7 +3,8 @@
 //!
 //! Invariants: files only; links are counted as themselves, never followed; an inode with
 //! several hard links inside one measured tree is counted once; an entry that vanishes while
-//! it is measured (a deployment pruning it) is skipped, not an error.
+//! it is measured (a deployment pruning it) is skipped, not an error, and so is a directory
+//! the caller may not list (`status` run without root): the figure is then a floor.
 
 use crate::state::{self, Layout};
 use serde::Serialize;
@@ -129,7 +130,11 @@ pub fn measure(path: &Path) -> io::Result<u64> {
                         stack.push(entry.path());
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }
