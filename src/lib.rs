@@ -36,6 +36,7 @@ pub use codedeploy_core::names; // PURE: names are bytes; the one round-tripping
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub use codedeploy_core::plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
 pub use codedeploy_core::progress; // PURE: when progress is reported, rate, time left, the text
+pub mod proxy; // which proxy each HTTP client uses (PURE choice) and the 407 error
 pub mod random; // the one source of randomness: retry spreads, poll spread, local ids
 pub mod revisions; // the kept revisions: archive-dir owner, retention, their disk space
 pub mod space; // free space: the reserve rule (PURE) and statvfs checks before and while writing
