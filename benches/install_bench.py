@@ -47,10 +47,11 @@ def run(cmd, **kw):
     os.close(fd)
     start = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out] + cmd,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     elapsed = time.perf_counter() - start
     if p.returncode != 0:
-        sys.exit(f"failed: {cmd}\n{p.stderr.decode(errors='replace')}")
+        sys.exit(f"failed: {cmd}\n{p.stdout.decode(errors='replace')[-4000:]}"
+                 f"{p.stderr.decode(errors='replace')}")
     with open(out) as fh:
         rss = int(fh.read().split()[-1])
     os.remove(out)
@@ -61,7 +62,7 @@ def run(cmd, **kw):
 # block is dirty) and rescans them on every create, so runs right after a large delete are
 # several times slower. This file records when the previous benchmark deleted its trees.
 DELETED_AT = os.path.join(tempfile.gettempdir(), "cd-install-bench-deleted-at")
-QUIET_AFTER_DELETE = 330
+QUIET_AFTER_DELETE = int(os.environ.get("BENCH_QUIET_AFTER_DELETE", "330"))
 
 
 def wait_for_quiet_inodes():

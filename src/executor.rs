@@ -13,8 +13,9 @@ use crate::config::Config;
 use crate::deployspec::{DeploymentSpec, Revision};
 use crate::diagnostics::{Diagnostics, ErrorCode};
 use crate::lifecycle::{self, RevisionFacts};
+use crate::meter::{Job, LogSink, Meter, ProgressSink};
 use crate::state::{self, Layout, StateError};
-use crate::{bundle, hooks, install};
+use crate::{bundle, hooks, install, revisions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -151,6 +152,9 @@ pub struct Executor {
     pub remote: Option<Arc<dyn RemoteFetch>>,
     /// Set when the agent stops for good: a running hook is ended and reported failed.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Where progress of large downloads and installs goes (the log by default; the daemon
+    /// adds its status file, deploy-local its terminal).
+    pub progress: Vec<Arc<dyn ProgressSink>>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -188,6 +192,7 @@ pub trait RemoteFetch: Send + Sync {
         spec: &DeploymentSpec,
         deployment_dir: &Path,
         opts: &bundle::UnpackOptions,
+        meter: Option<&Meter>,
     ) -> Result<bundle::UnpackReport, FetchError>;
 }
 
@@ -200,7 +205,18 @@ impl Executor {
             is_root,
             remote: None,
             cancel: None,
+            progress: vec![Arc::new(LogSink)],
         }
+    }
+
+    /// A meter for one long step of `spec`'s deployment, reporting to [`Self::progress`].
+    fn meter(&self, spec: &DeploymentSpec, event: lifecycle::Event, what: String) -> Meter {
+        let job = Job {
+            deployment_id: spec.deployment_id.clone(),
+            event: event.name().to_string(),
+            what,
+        };
+        Meter::new(job, crate::meter::rule_from_env(), self.progress.clone())
     }
 
     pub fn deployment_dir(&self, spec: &DeploymentSpec) -> PathBuf {
@@ -291,11 +307,13 @@ impl Executor {
         dir: &Path,
     ) -> Result<EventOutcome, ExecError> {
         let group = &spec.group_id;
-        install::prune_old_revisions(&self.layout, group, dir, self.config.max_revisions)?;
+        revisions::prune_old_revisions(&self.layout, group, dir, self.config.max_revisions)?;
         let archive = state::archive_dir(dir);
         let opts = bundle::UnpackOptions::from_config(&self.config, self.is_root);
         // As the official agent: the archive dir is replaced, never merged into.
-        remove_tree(&archive)?;
+        if let Some(e) = revisions::clear_download(dir).into_iter().next() {
+            return Err(e.into());
+        }
         let report = match self.fetch_revision(spec, dir, &archive, &opts) {
             Ok(r) => r,
             Err(e) => return Err(undo_download(dir, e)),
@@ -317,7 +335,8 @@ impl Executor {
         })
     }
 
-    /// Puts the revision into `archive` (and `bundle.tar` beside it when it is a file).
+    /// Puts the revision into `archive`; `bundle.tar` beside it is a link to a local file
+    /// bundle, or a copy of a downloaded one when `keep_bundle_archive` asks for it.
     fn fetch_revision(
         &self,
         spec: &DeploymentSpec,
@@ -334,14 +353,38 @@ impl Executor {
                 bundle_type,
             } => {
                 let bundle_path = state::bundle_file(dir);
-                link_or_copy_bundle(Path::new(location), &bundle_path, opts)?;
-                bundle::unpack_file(&bundle_path, *bundle_type, archive, opts)?
+                let from = if link_or_copy_bundle(
+                    Path::new(location),
+                    &bundle_path,
+                    self.config.keep_bundle_archive,
+                    opts,
+                )? {
+                    bundle_path
+                } else {
+                    PathBuf::from(location)
+                };
+                let meter = self.meter(
+                    spec,
+                    lifecycle::Event::DownloadBundle,
+                    format!("unpacking {location}"),
+                );
+                let unpacked =
+                    bundle::unpack_file_counted(&from, *bundle_type, archive, opts, &meter);
+                meter.finish();
+                unpacked?
             }
             Revision::S3 { .. } | Revision::GitHub { .. } => {
                 let Some(remote) = &self.remote else {
                     return Err(ExecError::NoRemote);
                 };
-                remote.fetch(spec, dir, opts).map_err(ExecError::Download)?
+                let meter = self.meter(
+                    spec,
+                    lifecycle::Event::DownloadBundle,
+                    format!("downloading {}", revision_name(&spec.revision)),
+                );
+                let fetched = remote.fetch(spec, dir, opts, Some(&meter));
+                meter.finish();
+                fetched.map_err(ExecError::Download)?
             }
         })
     }
@@ -353,6 +396,7 @@ impl Executor {
             ..
         } = self.read_appspec(dir, spec)?;
         check_events_against_spec(&appspec, spec, &name)?;
+        let meter = self.meter(spec, lifecycle::Event::Install, "installing".into());
         let report = install::install(
             &self.layout,
             &spec.group_id,
@@ -362,9 +406,12 @@ impl Executor {
             &install::InstallOptions {
                 reserve: Some(self.config.free_space_reserve),
                 appspec_name: spec.appspec_filename.clone(),
+                progress: Some(meter.clone()),
                 ..install::InstallOptions::default()
             },
-        )?;
+        );
+        meter.finish();
+        let report = report?;
         for w in &report.warnings {
             tracing::warn!("{w}");
         }
@@ -520,21 +567,20 @@ fn check_events_against_spec(
     Ok(())
 }
 
-/// `bundle.tar` of a local file revision is a symlink to it, or a copy where links fail
-/// (checked against the reserve first: it is written to the deployment root).
+/// `bundle.tar` of a local file revision is a symlink to it (it costs no space); where links
+/// fail, a copy only when `keep` (`keep_bundle_archive`; checked against the reserve first: it
+/// is written to the deployment root). Returns whether `bundle.tar` now exists.
 fn link_or_copy_bundle(
     location: &Path,
     bundle_path: &Path,
+    keep: bool,
     opts: &bundle::UnpackOptions,
-) -> Result<(), ExecError> {
-    match std::fs::symlink_metadata(bundle_path) {
-        Ok(_) => std::fs::remove_file(bundle_path)
-            .map_err(|e| StateError::new("remove", bundle_path, e))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(StateError::new("inspect", bundle_path, e).into()),
-    }
+) -> Result<bool, ExecError> {
     let abs = std::path::absolute(location).map_err(|e| StateError::new("resolve", location, e))?;
     if std::os::unix::fs::symlink(&abs, bundle_path).is_err() {
+        if !keep {
+            return Ok(false);
+        }
         if let Some(rule) = opts.reserve {
             let len = std::fs::metadata(&abs)
                 .map_err(|e| StateError::new("inspect", &abs, e))?
@@ -551,27 +597,14 @@ fn link_or_copy_bundle(
         }
         std::fs::copy(&abs, bundle_path).map_err(|e| StateError::new("copy bundle", &abs, e))?;
     }
-    Ok(())
+    Ok(true)
 }
 
-/// After a failed DownloadBundle: removes what it wrote (the archive dir, the strip rule's
-/// temp dir, `bundle.tar`), so a failed or refused bundle leaves the disk as it was. The
-/// error gains a note only when something could not be removed.
+/// After a failed DownloadBundle: removes what it wrote (`revisions::clear_download`), so a
+/// failed or refused bundle leaves the disk as it was. The error gains a note only when
+/// something could not be removed.
 fn undo_download(dir: &Path, error: ExecError) -> ExecError {
-    let archive = state::archive_dir(dir);
-    let temp = bundle::strip_temp_dir(&archive);
-    let mut left = Vec::new();
-    for tree in [&archive, &temp] {
-        if let Err(e) = remove_tree(tree) {
-            left.push(e);
-        }
-    }
-    let bundle_file = state::bundle_file(dir);
-    match std::fs::remove_file(&bundle_file) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => left.push(StateError::new("remove", &bundle_file, e)),
-    }
+    let left = revisions::clear_download(dir);
     if left.is_empty() {
         return error;
     }
@@ -581,11 +614,20 @@ fn undo_download(dir: &Path, error: ExecError) -> ExecError {
     }
 }
 
-fn remove_tree(path: &Path) -> Result<(), StateError> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StateError::new("remove", path, e)),
+/// `s3://bucket/key`, `github.com/account/repository@commit`, or the local path: what progress
+/// lines call the revision.
+fn revision_name(revision: &Revision) -> String {
+    match revision {
+        Revision::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+        Revision::GitHub {
+            account,
+            repository,
+            commit,
+            ..
+        } => format!("github.com/{account}/{repository}@{commit}"),
+        Revision::LocalFile { location, .. } | Revision::LocalDirectory { location } => {
+            location.clone()
+        }
     }
 }
 

@@ -33,14 +33,17 @@ pub mod local; // the local deployment driver (`deploy-local`)
 pub mod logging; // tracing setup: stderr for tools; journald or a rotated file for the daemon
 pub mod logs; // `logs`: hook output of every deployment in time order, optionally followed
 pub mod memory; // after start-up, hand read-only code pages back to the kernel (idle RSS)
-pub mod metrics; // fleet metrics: collector (daemon) and node_exporter textfile (PURE rendering)
+pub mod meter;
+pub mod metrics; // fleet metrics: collector (daemon) and node_exporter textfile (PURE rendering) // progress of long downloads and installs: counters, and the sinks that show them
 pub use codedeploy_core::names; // PURE: names are bytes; the one round-tripping escaping for text
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub use codedeploy_core::plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
+pub use codedeploy_core::progress; // PURE: when progress is reported, rate, time left, the text
 pub mod proxy; // which proxy each HTTP client uses (PURE choice) and the 407 error
 pub use codedeploy_core::reboot; // PURE: a paused deployment's record; resume, finish or drop it
 pub mod random; // the one source of randomness: retry spreads, poll spread, local ids
 pub mod resume; // adapter: reboot records on disk, reboot_command, a found record's facts
+pub mod revisions; // the kept revisions: archive-dir owner, retention, their disk space
 pub mod space; // free space: the reserve rule (PURE) and statvfs checks before and while writing
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes
 pub mod status; // status file, `status` command, systemd STATUS= line, .version file

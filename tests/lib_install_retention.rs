@@ -1,6 +1,6 @@
 //! Retention of old deployment directories on disk, and the pointer files.
 
-use codedeploy_agent::install::{prune_old_revisions, record_most_recent};
+use codedeploy_agent::revisions::{prune_old_revisions, record_most_recent};
 use codedeploy_agent::state::{read_pointer, write_pointer, Layout};
 use std::fs;
 
@@ -94,7 +94,12 @@ fn missing_root_group_or_deployment_is_fine() {
     fs::remove_dir_all(layout.deployment_dir("g", "d-1")).unwrap();
     let current = layout.deployment_dir("g", "d-2");
     let removed = prune_old_revisions(&layout, "g", &current, 1).unwrap();
-    assert_eq!(removed, [layout.deployment_dir("g", "d-0")]);
+    let paths: Vec<_> = removed.iter().map(|p| p.path.clone()).collect();
+    assert_eq!(paths, [layout.deployment_dir("g", "d-0")]);
+    assert!(
+        removed[0].bytes > 0,
+        "what the pruned revision took is measured"
+    );
     assert_eq!(left(&layout), ["d-2"]);
 }
 

@@ -96,8 +96,9 @@ fn s3_bundles_are_checked_against_the_reserve() {
     };
     let appspec = Raw::file("appspec.yml", b"version: 0.0\nos: linux\n");
 
-    // 24 MiB object, 16 MiB file system: refused from its length, nothing written.
-    let big = noise(24 * MIB);
+    // 40 MiB object, 16 MiB file system: refused from its length, nothing written (with one
+    // copy on disk only the tar's unpacked lower bound, half its length, is counted up front).
+    let big = noise(40 * MIB);
     put(
         &moto,
         "big.tar",

@@ -143,7 +143,8 @@ fn tar_tgz_zip_by_version_and_etag() {
         Z::File("marker.txt", 0o644, b"zip"),
     ]);
     let (zip_v, zip_etag) = put(&moto, "app.zip", zip.clone());
-    let f = fetcher(moto.settings());
+    // keep_bundle_archive: bundle.tar is the object, byte for byte.
+    let f = fetcher(moto.settings()).keep_bundle_archive(true);
 
     // The older version, named by id, with its ETag (unquoted, as specs carry it).
     let dir = tempfile::tempdir().unwrap();
@@ -163,11 +164,16 @@ fn tar_tgz_zip_by_version_and_etag() {
     assert_eq!(read(&archive.join("big.bin")), big);
     assert_eq!(read(&dir.path().join("bundle.tar")), v1_tar);
 
-    // No version: the latest. Fetching again replaces the archive dir.
+    // No version: the latest, into the deployment dir the executor cleared (the one owner of
+    // the archive dir); by default no bundle.tar stays beside it.
+    assert!(codedeploy_agent::revisions::clear_download(dir.path()).is_empty());
     let rev = revision(&moto, "app.tar", BundleType::Tar, None, None);
-    f.fetch(&rev, dir.path(), &opts()).unwrap();
+    fetcher(moto.settings())
+        .fetch(&rev, dir.path(), &opts())
+        .unwrap();
     assert_eq!(read(&archive.join("marker.txt")), b"v2");
     assert_eq!(read(&archive.join("big.bin")), b"small");
+    assert!(!dir.path().join("bundle.tar").exists());
 
     let dir = tempfile::tempdir().unwrap();
     let rev = revision(
@@ -264,7 +270,7 @@ fn resumes_after_the_connection_drops() {
     let (version, etag) = put(&moto, "big.tgz", body.clone());
     // The first two responses are cut after 1 MiB and 2 MiB; later ones pass.
     let proxy = CutProxy::start(moto.addr, vec![1 << 20, 2 << 20]);
-    let f = fetcher(moto.settings_via(&format!("http://{}", proxy.addr)));
+    let f = fetcher(moto.settings_via(&format!("http://{}", proxy.addr))).keep_bundle_archive(true);
     let dir = tempfile::tempdir().unwrap();
     let rev = revision(
         &moto,

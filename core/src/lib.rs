@@ -16,4 +16,5 @@ pub mod links; // where a path in a revision leads through its links, never leav
 pub mod names; // names are bytes; the one round-tripping escaping for text
 pub mod oserror; // an io::Error carried typed (and comparable) inside the pure error types
 pub mod plan; // install plan, cleanup journal parsing, retention of old revisions
-pub mod reboot; // reboot and resume: the paused deployment's record, what to do with it at start
+pub mod progress;
+pub mod reboot; // reboot and resume: the paused deployment's record, what to do with it at start // when progress is reported, rate, time left, the text

@@ -253,6 +253,9 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
     });
     let cancel = Arc::new(AtomicBool::new(false));
     let mut executor = Executor::new(cfg.clone(), nix::unistd::geteuid().is_root());
+    executor
+        .progress
+        .push(Arc::new(crate::status::StatusSink(status.clone())));
     executor.cancel = Some(cancel.clone());
     executor.remote = Some(Arc::new(LazyFetcher {
         cfg: cfg.clone(),
@@ -354,12 +357,13 @@ impl crate::executor::RemoteFetch for LazyFetcher {
         spec: &crate::deployspec::DeploymentSpec,
         deployment_dir: &std::path::Path,
         opts: &crate::bundle::UnpackOptions,
+        meter: Option<&crate::meter::Meter>,
     ) -> Result<crate::bundle::UnpackReport, crate::executor::FetchError> {
         let fetcher = self.fetcher.get_or_init(|| {
             remote_fetcher(&self.cfg, &self.identity, self.runtime.clone()).map_err(Arc::new)
         });
         match fetcher {
-            Ok(f) => crate::executor::RemoteFetch::fetch(f, spec, deployment_dir, opts),
+            Ok(f) => crate::executor::RemoteFetch::fetch(f, spec, deployment_dir, opts, meter),
             Err(e) => Err(crate::executor::FetchError::Setup(Arc::clone(e))),
         }
     }

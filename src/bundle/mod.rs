@@ -126,6 +126,31 @@ pub fn unpack_file(
     }
 }
 
+/// [`unpack_file`], with `meter` counting the bundle's bytes as they enter the unpacker (tar
+/// and tgz; other kinds are unpacked as `unpack_file` does, uncounted).
+pub fn unpack_file_counted(
+    bundle: &Path,
+    kind: BundleType,
+    archive_dir: &Path,
+    opts: &UnpackOptions,
+    meter: &crate::meter::Meter,
+) -> Result<UnpackReport, BundleError> {
+    if !matches!(kind, BundleType::Tar | BundleType::Tgz) {
+        return unpack_file(bundle, kind, archive_dir, opts);
+    }
+    let open_err = |source| BundleError::Read {
+        bundle: bundle.to_path_buf(),
+        entry: String::new(),
+        source,
+    };
+    let f = File::open(bundle).map_err(open_err)?;
+    let len = f.metadata().map_err(open_err)?.len();
+    meter.set_totals(Some(len), None);
+    let need = crate::space::archive_lower_bound(space_kind(kind), len);
+    let counted = crate::meter::Counting::new(f, Some(meter.clone()));
+    unpack_tar(counted, kind, bundle, archive_dir, opts, need)
+}
+
 /// Opens a zip bundle after checking that it is one; its central directory is read here.
 fn open_zip(bundle: &Path, kind: BundleType) -> Result<::zip::ZipArchive<File>, BundleError> {
     let open_err = |source| BundleError::Read {

@@ -79,6 +79,9 @@ pub struct Config {
     /// Where the daemon writes its fleet metrics for the node_exporter textfile collector
     /// (docs/metrics.md); None: no metrics file.
     pub metrics_textfile: Option<PathBuf>,
+    /// Keep a downloaded bundle's archive (`bundle.tar`) beside its extracted revision; off,
+    /// only the extracted revision stays on disk (docs/adr/0010-one-copy-on-disk.md).
+    pub keep_bundle_archive: bool,
 }
 
 impl Default for Config {
@@ -127,6 +130,7 @@ impl Default for Config {
                 .map(str::to_string)
                 .collect(),
             metrics_textfile: None,
+            keep_bundle_archive: false,
         }
     }
 }
@@ -308,6 +312,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
                 c.reject_unsafe_permissions_in_bundle = boolean(false)?
             }
             "ignore_ownership_in_bundle" => c.ignore_ownership_in_bundle = boolean(false)?,
+            "keep_bundle_archive" => c.keep_bundle_archive = boolean(false)?,
             "wait_between_runs" => c.wait_between_runs = number(0, "a whole number of seconds")?,
             "http_read_timeout" => {
                 c.http_read_timeout = number(1, "a whole number of seconds, at least 1")?
@@ -416,6 +421,7 @@ const KNOWN_KEYS: &[&str] = &[
     "enable_auth_policy",
     "reject_unsafe_permissions_in_bundle",
     "ignore_ownership_in_bundle",
+    "keep_bundle_archive",
     "wait_between_runs",
     "http_read_timeout",
     "kill_agent_max_wait_time_seconds",

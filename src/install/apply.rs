@@ -136,7 +136,7 @@ pub(crate) fn apply_plan(
             i += 1;
         }
         journal.flush()?;
-        run_copies(&jobs, env, archive)?;
+        run_copies(&jobs, env, archive, opts.progress.as_ref())?;
         report.files_copied += jobs.len();
     }
     if limit < plan.len() {

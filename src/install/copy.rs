@@ -16,6 +16,7 @@ use super::InstallError;
 use crate::fscopy;
 use crate::links::disk::{open_no_follow, Revision};
 use crate::links::{Node, Resolved};
+use crate::meter::Meter;
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
@@ -129,17 +130,24 @@ impl<'a> SourceDirs<'a> {
 }
 
 /// Copies every job, reading sources below `archive`; returns the first error met.
+/// `meter` hears the files and bytes copied, a directory run (or a serial batch) at a time.
 pub(crate) fn run_copies(
     jobs: &[CopyJob],
     env: CopyEnv,
     archive: &Path,
+    meter: Option<&Meter>,
 ) -> Result<(), InstallError> {
     if env.threads < 2 || jobs.len() < PARALLEL_MIN {
         let mut buf = Vec::new();
         let mut dirs = SourceDirs::new(archive);
-        return jobs
-            .iter()
-            .try_for_each(|j| run_copy(j, env, &mut buf, &mut dirs));
+        let mut bytes = 0;
+        for j in jobs {
+            bytes += run_copy(j, env, &mut buf, &mut dirs)?;
+        }
+        if let Some(m) = meter {
+            m.add(bytes, jobs.len() as u64);
+        }
+        return Ok(());
     }
     let groups = directory_runs(jobs);
     let next = AtomicUsize::new(0);
@@ -152,14 +160,21 @@ pub(crate) fn run_copies(
             let Some(range) = groups.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
             };
+            let mut bytes = 0;
             for job in &jobs[range.clone()] {
-                if let Err(e) = run_copy(job, env, &mut buf, &mut dirs) {
-                    stop.store(true, Ordering::Relaxed);
-                    if let Ok(mut f) = failure.lock() {
-                        f.get_or_insert(e);
+                match run_copy(job, env, &mut buf, &mut dirs) {
+                    Ok(n) => bytes += n,
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
+                        return;
                     }
-                    return;
                 }
+            }
+            if let Some(m) = meter {
+                m.add(bytes, range.len() as u64);
             }
         }
     };
@@ -196,12 +211,13 @@ fn directory_runs(jobs: &[CopyJob]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
+/// Copies one file or link; returns the bytes of content copied.
 fn run_copy(
     job: &CopyJob,
     env: CopyEnv,
     buf: &mut Vec<u8>,
     dirs: &mut SourceDirs<'_>,
-) -> Result<(), InstallError> {
+) -> Result<u64, InstallError> {
     let (source, target) = (job.source.as_path(), job.target.as_path());
     let (Some(parent), Some(name)) = (source.parent(), source.file_name()) else {
         return Err(InstallError::io(
@@ -211,8 +227,9 @@ fn run_copy(
         ));
     };
     let dir = dirs.get(parent)?;
+    let mut copied = 0;
     match open_no_follow(dir, name) {
-        Ok(from) => copy_regular(from, source, target, env, buf)?,
+        Ok(from) => copied = copy_regular(from, source, target, env, buf)?,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             let link = nix::fcntl::readlinkat(dir, name)
                 .map_err(|e| InstallError::io("read link", source, e.into()))?;
@@ -232,7 +249,7 @@ fn run_copy(
         fs::rename(target, &job.dest).map_err(|e| InstallError::io("rename", &job.dest, e))?;
     }
     crate::failpoint::hit("install-copy");
-    Ok(())
+    Ok(copied)
 }
 
 fn copy_regular(
@@ -241,7 +258,7 @@ fn copy_regular(
     target: &Path,
     env: CopyEnv,
     buf: &mut Vec<u8>,
-) -> Result<(), InstallError> {
+) -> Result<u64, InstallError> {
     let meta = from
         .metadata()
         .map_err(|e| InstallError::io("inspect", source, e))?;
@@ -290,7 +307,8 @@ fn copy_regular(
         times = times.set_modified(t);
     }
     to.set_times(times)
-        .map_err(|e| InstallError::io("set times", target, e))
+        .map_err(|e| InstallError::io("set times", target, e))?;
+    Ok(meta.len())
 }
 
 #[cfg(test)]
@@ -328,13 +346,13 @@ mod tests {
             target: out.join(name),
         };
         // Through a link that stays inside: fine.
-        run_copies(&[job("conf/secret", "a")], env, &archive).unwrap();
+        run_copies(&[job("conf/secret", "a")], env, &archive, None).unwrap();
         assert_eq!(fs::read_to_string(out.join("a")).unwrap(), "inside");
         // `inner` swapped for a link to the host after planning: refused, nothing read.
         fs::rename(archive.join("inner"), t.path().join("moved")).unwrap();
         std::os::unix::fs::symlink(&host, archive.join("inner")).unwrap();
         for src in ["inner/secret", "conf/secret"] {
-            let e = run_copies(&[job(src, "b")], env, &archive).unwrap_err();
+            let e = run_copies(&[job(src, "b")], env, &archive, None).unwrap_err();
             assert!(matches!(e, InstallError::SourceLeft { .. }), "{e}");
             assert!(e.to_string().contains("inner -> "), "{e}");
             assert!(!out.join("b").exists());

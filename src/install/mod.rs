@@ -1,7 +1,6 @@
 //! Adapter: the `Install` command (docs/behaviour/install.md#install) — plan against the real
 //! filesystem, remove what the previous revision installed, apply the plan while journaling it,
-//! record the pointer; plus retention of old deployment directories
-//! (docs/behaviour/layout.md#retention).
+//! record the pointer. (Retention of old deployment directories lives in `crate::revisions`.)
 //!
 //! Invariants:
 //! * nothing changes on disk until the plan is checked, the tools it needs are found, its
@@ -22,11 +21,9 @@ mod copy;
 mod perms;
 mod realfs;
 mod restore;
-mod retention;
 mod room;
 
 pub use restore::Restored;
-pub use retention::{prune_old_revisions, record_most_recent};
 
 use crate::appspec::model::{AppSpec, FileExistsBehavior};
 use crate::plan::{self, PlanError, PlanInput, PreviousInstall};
@@ -120,6 +117,8 @@ pub struct InstallOptions {
     pub reserve: Option<crate::space::Reserve>,
     /// The appspec's name (`-A`), to find the previous revision's when it is reinstalled.
     pub appspec_name: Option<String>,
+    /// Counts copied files and bytes, for progress reports of large installs.
+    pub progress: Option<crate::meter::Meter>,
 }
 
 /// What an install did.
@@ -206,6 +205,9 @@ fn install_inner(
         room::check(&plan, &previous, rule)?;
     }
 
+    if let Some(m) = &opts.progress {
+        m.set_totals(None, Some(plan.copies() as u64));
+    }
     // From here on the disk changes.
     let mut report = InstallReport {
         retained: plan.retained.clone(),

@@ -10,6 +10,7 @@
 
 pub mod location;
 mod output;
+mod progress;
 mod remote;
 
 use crate::appspec::FileExistsBehavior;
@@ -220,6 +221,10 @@ pub fn deploy(args: &DeployLocalArgs, request: Request, cfg: Config) -> Result<b
         raw_location,
     } = request;
     let mut executor = Executor::new(cfg, nix::unistd::geteuid().is_root());
+    // Progress of long steps goes to the user's terminal (or plain lines), besides the log.
+    executor
+        .progress
+        .push(std::sync::Arc::from(progress::for_stderr()));
     if matches!(revision, Revision::S3 { .. } | Revision::GitHub { .. }) {
         executor.remote = Some(std::sync::Arc::new(remote::fetcher(
             &executor.config,

@@ -164,6 +164,11 @@ impl StatusFile {
         self.command_finished(host_command_id, deployment_id, group_id, event, &result);
     }
 
+    /// A long download or install of a running event reports its progress.
+    pub fn step_progress(&self, deployment_id: &str, event: &str, text: &str) {
+        self.update(|d, now| d.step_progress(deployment_id, event, text, now));
+    }
+
     /// Whether the STATUS= line shows a running clock (see [`needs_refresh`]).
     pub fn needs_refresh(&self) -> bool {
         needs_refresh(&self.lock())
@@ -222,6 +227,22 @@ impl Drop for StatusFile {
         if self.remove_on_drop {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// Progress of long steps into the status file, so `status` and systemd's STATUS= line (sent
+/// again by the refresher while a command runs) show bytes, rate and time left.
+pub struct StatusSink(pub std::sync::Arc<StatusFile>);
+
+impl crate::meter::ProgressSink for StatusSink {
+    fn report(
+        &self,
+        job: &crate::meter::Job,
+        snapshot: &crate::progress::Snapshot,
+        _finished: bool,
+    ) {
+        let text = format!("{}: {}", job.what, crate::progress::line(snapshot));
+        self.0.step_progress(&job.deployment_id, &job.event, &text);
     }
 }
 

@@ -53,6 +53,9 @@ pub struct Progress {
     /// The running script's timeout in seconds (absent in files of older agents).
     #[serde(default)]
     pub script_timeout: Option<u32>,
+    /// A long download's or install's progress (`crate::progress::line`), while it runs.
+    #[serde(default)]
+    pub progress: Option<String>,
 }
 
 /// How the last command of a deployment group ended.
@@ -142,6 +145,7 @@ impl StatusData {
             script_count: None,
             script_started_at: None,
             script_timeout: None,
+            progress: None,
         });
         self.updated_at = now;
     }
@@ -179,6 +183,7 @@ impl StatusData {
                     script_count: None,
                     script_started_at: None,
                     script_timeout: None,
+                    progress: None,
                 });
                 let last = self.in_progress.len() - 1;
                 &mut self.in_progress[last]
@@ -190,6 +195,18 @@ impl StatusData {
         p.script_started_at = Some(now);
         p.script_timeout = (timeout > 0).then_some(timeout);
         self.updated_at = now;
+    }
+
+    /// A long step of a running event reports its progress (`text`: what, how far).
+    pub fn step_progress(&mut self, deployment_id: &str, event: &str, text: &str, now: u64) {
+        if let Some(p) = self
+            .in_progress
+            .iter_mut()
+            .find(|p| p.deployment_id == deployment_id && p.event == event)
+        {
+            p.progress = Some(text.to_string());
+            self.updated_at = now;
+        }
     }
 
     pub fn command_finished(
@@ -251,12 +268,20 @@ pub fn progress_line(p: &Progress, now: u64) -> String {
                 now.saturating_sub(since)
             )
         }
-        _ => format!(
-            "{} {}, {} s",
-            p.deployment_id,
-            p.event,
-            now.saturating_sub(p.event_started_at)
-        ),
+        _ => match &p.progress {
+            Some(progress) => format!(
+                "{} {}: {progress}, {} s",
+                p.deployment_id,
+                p.event,
+                now.saturating_sub(p.event_started_at)
+            ),
+            None => format!(
+                "{} {}, {} s",
+                p.deployment_id,
+                p.event,
+                now.saturating_sub(p.event_started_at)
+            ),
+        },
     }
 }
 
@@ -421,6 +446,28 @@ mod tests {
             status_line(&d, 4),
             "d-1 AfterInstall, 2 s; d-2 Install, 2 s"
         );
+    }
+
+    #[test]
+    fn a_long_step_shows_its_progress() {
+        let mut d = started();
+        d.polling(1000);
+        d.command_started("hc", "d-1", "g", "DownloadBundle", 1000);
+        d.step_progress(
+            "d-1",
+            "DownloadBundle",
+            "downloading s3://b/k: 1.0 GiB of 2.0 GiB (50 %), 80.0 MiB/s, about 12 s left",
+            1012,
+        );
+        assert_eq!(
+            status_line(&d, 1013),
+            "d-1 DownloadBundle: downloading s3://b/k: 1.0 GiB of 2.0 GiB (50 %), 80.0 MiB/s, about 12 s left, 13 s"
+        );
+        // Another deployment's event is not touched.
+        d.step_progress("d-2", "Install", "x", 1014);
+        assert_eq!(d.in_progress.len(), 1);
+        d.command_finished("hc", "d-1", "g", "DownloadBundle", "Succeeded", 1020);
+        assert_eq!(status_line(&d, 1020), "idle, polling");
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct Report {
     pub local: Vec<StatusData>,
     /// The latest finished deploy-local runs, newest first.
     pub recent_local: Vec<super::local_results::LocalResult>,
+    /// The revisions kept under root_dir and the space they take (None: not measurable,
+    /// see `kept_problem`).
+    pub kept: Option<crate::revisions::Usage>,
+    pub kept_problem: Option<String>,
     pub now: u64,
 }
 
@@ -140,6 +144,15 @@ pub fn gather(cfg: &Config) -> Report {
         let alive = agent.as_ref().is_some_and(writer_alive);
         decide(agent.as_ref(), alive, pid_file_state(cfg))
     };
+    let layout = crate::state::Layout::new(cfg.root_dir.clone());
+    let (kept, kept_problem) =
+        match crate::revisions::kept_revisions(&layout, &cfg.ongoing_deployment_tracking) {
+            Ok(u) => (Some(u), None),
+            Err(e) => (
+                None,
+                Some(format!("cannot measure {}: {e}", cfg.root_dir.display())),
+            ),
+        };
     Report {
         lsb,
         agent,
@@ -147,6 +160,8 @@ pub fn gather(cfg: &Config) -> Report {
         problem,
         local: local_runs(&cfg.pid_dir),
         recent_local: super::local_results::latest(&cfg.pid_dir, RECENT_LOCAL_SHOWN),
+        kept,
+        kept_problem,
         now,
     }
 }
@@ -184,6 +199,7 @@ fn progress_json(d: &StatusData, now: u64) -> Value {
                     "script_index": p.script_index,
                     "script_count": p.script_count,
                     "script_elapsed_seconds": p.script_started_at.map(|s| now.saturating_sub(s)),
+                    "progress": p.progress,
                     "summary": progress_line(p, now),
                 })
             })
@@ -215,6 +231,8 @@ pub fn render_json(r: &Report) -> Value {
             "last_results": d.last_results,
         })).collect::<Vec<_>>(),
         "recent_local_deployments": r.recent_local,
+        "kept_revisions": r.kept,
+        "kept_revisions_problem": r.kept_problem,
     })
 }
 
@@ -296,6 +314,42 @@ pub fn render_text(r: &Report, program: &str) -> String {
                 ago(r.now, l.finished_at)
             ));
         }
+    }
+    for l in kept_lines(r) {
+        line(l);
+    }
+    out
+}
+
+/// `kept revisions: 3 in 1 group, <bytes> under <root>`, then one line a group.
+fn kept_lines(r: &Report) -> Vec<String> {
+    use crate::space::human;
+    let Some(u) = &r.kept else {
+        return r
+            .kept_problem
+            .iter()
+            .map(|p| format!("  kept revisions: {p}"))
+            .collect();
+    };
+    let groups = match u.groups.len() {
+        1 => "1 group".to_string(),
+        n => format!("{n} groups"),
+    };
+    let mut out = vec![format!(
+        "  kept revisions: {} in {groups}, {} under {}",
+        u.revisions,
+        human(u.bytes),
+        u.root.display()
+    )];
+    for g in &u.groups {
+        let archives: u64 = g.revisions.iter().map(|r| r.bundle_archive_bytes).sum();
+        out.push(format!(
+            "    {}: {} revisions, {} (bundle.tar: {})",
+            g.group,
+            g.revisions.len(),
+            human(g.bytes),
+            human(archives)
+        ));
     }
     out
 }

@@ -53,6 +53,7 @@ pub fn fetcher(
         github_settings(cfg, github_token),
         runtime,
     )
+    .map(|f| f.keep_bundle_archive(cfg.keep_bundle_archive))
 }
 
 #[cfg(test)]

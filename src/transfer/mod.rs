@@ -1,7 +1,9 @@
 //! Bundle transfer (docs/behaviour/bundles.md#s3-download,
 //! docs/behaviour/bundles.md#github-download): downloads an S3 or GitHub revision into the
-//! deployment dir, streaming tar/tgz straight into the unpacker while keeping `bundle.tar` (the
-//! official layout), and zip (which needs random access) to `bundle.tar` first, then unpacked.
+//! deployment dir, streaming tar/tgz straight into the unpacker, and zip (which needs random
+//! access) to `bundle.tar` first, then unpacked. Only the extracted revision is kept:
+//! `bundle.tar` stays beside it only with `keep_bundle_archive` (docs/adr/0010-one-copy-on-disk.md).
+//! The archive dir is not emptied here: `crate::revisions` owns it (the executor clears it).
 //!
 //! The facade is blocking, for the synchronous executor; the network work runs as tasks on a
 //! tokio runtime (the caller's multi-thread runtime, or one worker thread of our own) and
@@ -28,6 +30,7 @@ use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 
 use crate::bundle::{self, UnpackOptions, UnpackReport};
 use crate::deployspec::{BundleType, Revision};
+use crate::meter::Meter;
 use crate::state;
 
 pub use error::TransferError;
@@ -107,9 +110,17 @@ pub struct Fetcher {
     github: github::GitHub,
     github_settings: GitHubSettings,
     tuning: Tuning,
+    /// `keep_bundle_archive`: leave `bundle.tar` beside the extracted revision.
+    keep_archive: bool,
 }
 
 impl Fetcher {
+    /// Keep the downloaded archive as `bundle.tar` (default: not kept).
+    pub fn keep_bundle_archive(mut self, keep: bool) -> Self {
+        self.keep_archive = keep;
+        self
+    }
+
     /// `runtime` must be a multi-thread runtime with time and I/O enabled (the download task
     /// runs there while the calling thread unpacks); None starts a one-worker runtime.
     pub fn new(
@@ -160,6 +171,7 @@ impl Fetcher {
             github: gh,
             github_settings: github,
             tuning,
+            keep_archive: false,
         })
     }
 
@@ -170,9 +182,10 @@ impl Fetcher {
         }
     }
 
-    /// Downloads the revision into `<deployment_dir>/bundle.tar` and unpacks it into
-    /// `<deployment_dir>/deployment-archive` (removed first). Tar and tgz are unpacked while
-    /// they download. Must be called from a thread that is not running async tasks.
+    /// Downloads the revision and unpacks it into `<deployment_dir>/deployment-archive`, which
+    /// must be absent or empty (`revisions::clear_download`). Tar and tgz are unpacked while
+    /// they download; `bundle.tar` is left only when [`keep_bundle_archive`](Self::keep_bundle_archive)
+    /// asked for it. Must be called from a thread that is not running async tasks.
     pub fn fetch(
         &self,
         revision: &Revision,
@@ -190,6 +203,19 @@ impl Fetcher {
         github_token: Option<&str>,
         deployment_dir: &Path,
         opts: &UnpackOptions,
+    ) -> Result<UnpackReport, TransferError> {
+        self.fetch_metered(revision, github_token, deployment_dir, opts, None)
+    }
+
+    /// As [`fetch_with_token`](Self::fetch_with_token); `meter` counts the bytes entering the
+    /// unpacker (single or ranged downloads alike) and learns the object's length.
+    pub fn fetch_metered(
+        &self,
+        revision: &Revision,
+        github_token: Option<&str>,
+        deployment_dir: &Path,
+        opts: &UnpackOptions,
+        meter: Option<&Meter>,
     ) -> Result<UnpackReport, TransferError> {
         let (tx, rx) = stream::channel();
         let (kind, name, task): (BundleType, String, BoxFuture) = match revision {
@@ -242,7 +268,15 @@ impl Fetcher {
             }
         };
         let running = self.handle().spawn(task);
-        let result = receive(rx, kind, &name, deployment_dir, opts);
+        let result = receive(
+            rx,
+            kind,
+            &name,
+            deployment_dir,
+            opts,
+            self.keep_archive,
+            meter,
+        );
         // On success the task has finished; on failure it may still be waiting to send.
         running.abort();
         result
@@ -251,14 +285,16 @@ impl Fetcher {
 
 type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
-/// The calling thread's half: tee into `bundle.tar` and unpack (streamed for tar/tgz, after
-/// the download for zip).
+/// The calling thread's half: unpack (streamed for tar/tgz, after the download for zip),
+/// writing `bundle.tar` too when it is kept or the bundle is a zip.
 fn receive(
     rx: tokio::sync::mpsc::Receiver<stream::Piece>,
     kind: BundleType,
     name: &str,
     deployment_dir: &Path,
     opts: &UnpackOptions,
+    keep_archive: bool,
+    meter: Option<&Meter>,
 ) -> Result<UnpackReport, TransferError> {
     let bundle_path = state::bundle_file(deployment_dir);
     let archive = state::archive_dir(deployment_dir);
@@ -267,23 +303,27 @@ fn receive(
         move |source| TransferError::Write { path, source }
     };
     std::fs::create_dir_all(deployment_dir).map_err(write_err(deployment_dir))?;
-    let tee: File = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&bundle_path)
-        .map_err(write_err(&bundle_path))?;
-    // As the official agent: the archive dir is replaced, never merged into.
-    match std::fs::remove_dir_all(&archive) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(&archive)(e)),
-        _ => {}
-    }
-    let mut reader = stream::PieceReader::new(rx, tee, bundle_path.clone());
+    let tee = if keep_archive || kind == BundleType::Zip {
+        let file: File = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&bundle_path)
+            .map_err(write_err(&bundle_path))?;
+        Some(stream::Tee {
+            file,
+            path: bundle_path.clone(),
+        })
+    } else {
+        None
+    };
+    let tee_written = tee.is_some();
+    let mut reader = stream::PieceReader::new(rx, tee);
     if let Some(rule) = opts.reserve {
         let guard =
             crate::space::Guard::new(deployment_dir, rule).map_err(write_err(deployment_dir))?;
-        // Known up front: the object's length is written to bundle.tar, and a tar or tgz
-        // unpacks to at least about as much beside it.
+        // Known up front: the object's length (when bundle.tar is written), and a tar or
+        // tgz unpacks to at least about as much beside it.
         if let Some(len) = reader.announced_len() {
             let unpacked = match kind {
                 BundleType::Tar => {
@@ -294,30 +334,52 @@ fn receive(
                 }
                 _ => 0,
             };
-            guard.ahead(len.saturating_add(unpacked)).map_err(|space| {
-                TransferError::Bundle(bundle::BundleError::NoSpace {
-                    bundle: Path::new(name).to_path_buf(),
-                    entry: String::new(),
-                    space: Box::new(space),
-                })
-            })?;
+            let archived = if tee_written { len } else { 0 };
+            guard
+                .ahead(archived.saturating_add(unpacked))
+                .map_err(|space| {
+                    TransferError::Bundle(bundle::BundleError::NoSpace {
+                        bundle: Path::new(name).to_path_buf(),
+                        entry: String::new(),
+                        space: Box::new(space),
+                    })
+                })?;
         }
         reader = reader.with_space(guard);
     }
+    if let Some(m) = meter {
+        m.set_totals(reader.announced_len(), None);
+    }
+    // Counted as the bytes enter the unpacker (a zip: as they enter bundle.tar).
+    let mut counted = crate::meter::Counting::new(&mut reader, meter.cloned());
     match kind {
         BundleType::Tar | BundleType::Tgz => {
-            match bundle::unpack_reader_named(&mut reader, kind, Path::new(name), &archive, opts) {
+            match bundle::unpack_reader_named(&mut counted, kind, Path::new(name), &archive, opts) {
                 Ok(report) => {
+                    drop(counted);
                     reader.finish()?;
                     Ok(report)
                 }
                 // A read error inside the unpacker is the download's failure: report that.
-                Err(e) => Err(reader.take_failure().unwrap_or(TransferError::Bundle(e))),
+                Err(e) => {
+                    drop(counted);
+                    Err(reader.take_failure().unwrap_or(TransferError::Bundle(e)))
+                }
             }
         }
         BundleType::Zip => {
+            let drained = std::io::copy(&mut counted, &mut std::io::sink());
+            drop(counted);
+            if let Err(e) = drained {
+                let internal = TransferError::Internal(format!("reading the download: {e}"));
+                return Err(reader.take_failure().unwrap_or(internal));
+            }
             reader.finish()?;
-            Ok(bundle::unpack_file(&bundle_path, kind, &archive, opts)?)
+            let report = bundle::unpack_file(&bundle_path, kind, &archive, opts)?;
+            if !keep_archive {
+                std::fs::remove_file(&bundle_path).map_err(write_err(&bundle_path))?;
+            }
+            Ok(report)
         }
         BundleType::Directory => Err(TransferError::Unsupported(format!(
             "{name}: a directory bundle cannot be downloaded"
@@ -331,11 +393,18 @@ impl crate::executor::RemoteFetch for Fetcher {
         spec: &crate::deployspec::DeploymentSpec,
         deployment_dir: &Path,
         opts: &UnpackOptions,
+        meter: Option<&Meter>,
     ) -> Result<UnpackReport, crate::executor::FetchError> {
         let token = spec
             .github_token
             .clone()
             .or_else(|| self.github_settings.token.clone());
-        Ok(self.fetch_with_token(&spec.revision, token.as_deref(), deployment_dir, opts)?)
+        Ok(self.fetch_metered(
+            &spec.revision,
+            token.as_deref(),
+            deployment_dir,
+            opts,
+            meter,
+        )?)
     }
 }

@@ -1,7 +1,8 @@
 //! The bridge between an async download and the synchronous unpacker: the download task sends
 //! [`Piece`]s through a bounded channel; [`PieceReader`] is a blocking `Read` over them that
-//! also appends every byte to `bundle.tar` (the official layout keeps it), so one pass over the
-//! network feeds both the file and the unpacker.
+//! can also append every byte to `bundle.tar` (a [`Tee`]: when `keep_bundle_archive` keeps it,
+//! or for a zip, which is unpacked from the file), so one pass over the network feeds both the
+//! file and the unpacker.
 //!
 //! Invariants: end of input (`Ok(0)`) is reported only after the task said [`Piece::Done`],
 //! i.e. the whole object arrived; a failed download surfaces as a read error while the
@@ -34,11 +35,16 @@ pub fn channel() -> (mpsc::Sender<Piece>, mpsc::Receiver<Piece>) {
     mpsc::channel(DEPTH)
 }
 
+/// Where a copy of the downloaded bytes goes.
+pub struct Tee {
+    pub file: File,
+    pub path: PathBuf,
+}
+
 pub struct PieceReader {
     rx: mpsc::Receiver<Piece>,
     current: Bytes,
-    tee: File,
-    tee_path: PathBuf,
+    tee: Option<Tee>,
     done: bool,
     failed: Option<TransferError>,
     /// The announced length, once the first piece arrived.
@@ -49,12 +55,12 @@ pub struct PieceReader {
 }
 
 impl PieceReader {
-    pub fn new(rx: mpsc::Receiver<Piece>, tee: File, tee_path: PathBuf) -> Self {
+    /// `tee`: where every byte is also written (None: the unpacker gets them only).
+    pub fn new(rx: mpsc::Receiver<Piece>, tee: Option<Tee>) -> Self {
         Self {
             rx,
             current: Bytes::new(),
             tee,
-            tee_path,
             done: false,
             failed: None,
             announced: None,
@@ -95,19 +101,22 @@ impl PieceReader {
     }
 
     fn tee_write(&mut self, b: &[u8]) -> Result<(), TransferError> {
+        let Some(tee) = &mut self.tee else {
+            return Ok(());
+        };
         if let Some(g) = &self.space {
             g.wrote(b.len() as u64).map_err(|space| {
                 TransferError::Bundle(crate::bundle::BundleError::NoSpace {
-                    bundle: self.tee_path.clone(),
+                    bundle: tee.path.clone(),
                     entry: String::new(),
                     space: Box::new(space),
                 })
             })?;
         }
-        self.tee
+        tee.file
             .write_all(b)
             .map_err(|source| TransferError::Write {
-                path: self.tee_path.clone(),
+                path: tee.path.clone(),
                 source,
             })
     }
@@ -119,14 +128,14 @@ impl PieceReader {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        drained.map_err(|source| TransferError::Write {
-            path: self.tee_path.clone(),
-            source,
-        })?;
-        self.tee.flush().map_err(|source| TransferError::Write {
-            path: self.tee_path.clone(),
-            source,
-        })
+        drained.map_err(|e| TransferError::Internal(format!("draining the download: {e}")))?;
+        match &mut self.tee {
+            Some(tee) => tee.file.flush().map_err(|source| TransferError::Write {
+                path: tee.path.clone(),
+                source,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The download's own error, if it failed: the root cause of any unpack read error.
@@ -176,7 +185,9 @@ impl Read for PieceReader {
     }
 }
 
-/// Progress lines for large bundles (bytes received, rate), at most every few seconds.
+/// One connection's bytes and rate, at debug level: the progress people read (info, STATUS=,
+/// deploy-local's bar) is `crate::meter`, counted where the bytes enter the unpacker, so it
+/// sums every connection of a ranged download.
 pub struct Progress {
     what: String,
     total: Option<u64>,
@@ -204,7 +215,7 @@ impl Progress {
         if rules::progress_due(self.total, received, now - self.last) {
             self.last = now;
             let of = self.total.map(|t| format!(" of {t}")).unwrap_or_default();
-            tracing::info!(
+            tracing::debug!(
                 "downloading {}: {received}{of} bytes, {:.1} MiB/s",
                 self.what,
                 rules::mib_per_s(received, now - self.started)
@@ -228,8 +239,8 @@ mod tests {
         for p in pieces {
             tx.try_send(p).ok().unwrap();
         }
-        let tee = File::create(&path).unwrap();
-        (PieceReader::new(rx, tee, path), dir)
+        let file = File::create(&path).unwrap();
+        (PieceReader::new(rx, Some(Tee { file, path })), dir)
     }
 
     #[test]

@@ -270,3 +270,20 @@ fn kill_group(child: &mut Child) {
     let _ = killpg(pgid, Signal::SIGKILL);
     let _ = child.wait();
 }
+
+/// Uploads the file at `body` as `key` (boto3, signed with the test user's key), for tests
+/// that drive the built binary and so cannot use the SDK client in-process.
+pub fn upload_file(moto: &Moto, key: &str, body: &std::path::Path) {
+    let py = python().expect("moto's python");
+    let script = "import boto3, sys\n\
+s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])\n\
+s3.upload_file(sys.argv[6], sys.argv[5], sys.argv[7])\n";
+    let st = Command::new(py)
+        .args(["-c", script, &moto.endpoint, REGION])
+        .args([&moto.access_key_id, &moto.secret_access_key, &moto.bucket])
+        .arg(body)
+        .arg(key)
+        .status()
+        .expect("python");
+    assert!(st.success(), "upload of {key} failed");
+}

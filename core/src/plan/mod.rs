@@ -132,6 +132,14 @@ impl InstallPlan {
         (0..self.stored.len()).map(|i| self.step(i))
     }
 
+    /// How many steps are copies (for progress), without building them.
+    pub fn copies(&self) -> usize {
+        self.stored
+            .iter()
+            .filter(|s| matches!(s, Stored::Copy { .. }))
+            .count()
+    }
+
     /// The permission steps alone, without building the copies.
     pub fn permission_steps(&self) -> impl Iterator<Item = &PermissionStep> + '_ {
         self.stored.iter().filter_map(|s| match s {

@@ -1,12 +1,13 @@
 //! Pruning old deployment directories of a group (docs/behaviour/layout.md#retention) and the
-//! most-recent pointer.
+//! most-recent pointer. Runs at the start of DownloadBundle, before the new revision is written.
 //!
 //! Invariants: never removes the current, the last successful or the most recent deployment;
 //! a missing deployment root, group directory or deployment directory is not an error (an
 //! operator may have deleted them); only real directories count, symlinks and stray files
-//! in the group directory are left alone.
+//! in the group directory are left alone; a pruned directory goes whole, and what it took is
+//! measured first so the log says what was freed.
 
-use super::InstallError;
+use super::usage::measure;
 use crate::plan::{normalize, select_prunable, RevisionEntry};
 use crate::state::{self, Layout, StateError};
 use std::ffi::{OsStr, OsString};
@@ -14,6 +15,13 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
+
+/// One removed deployment directory and the disk space it took (bytes of allocated blocks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub path: PathBuf,
+    pub bytes: u64,
+}
 
 /// The name of `dir` inside `group_dir`, when it is directly inside it.
 fn name_in(group_dir: &Path, dir: &Path) -> Option<OsString> {
@@ -28,16 +36,16 @@ pub fn prune_old_revisions(
     group: &str,
     current: &Path,
     max_revisions: u32,
-) -> Result<Vec<PathBuf>, InstallError> {
+) -> Result<Vec<Pruned>, StateError> {
     let group_dir = normalize(Path::new("/"), &layout.group_dir(group));
     let listing = match fs::read_dir(&group_dir) {
         Ok(l) => l,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(InstallError::io("list", &group_dir, e)),
+        Err(e) => return Err(StateError::new("list", &group_dir, e)),
     };
     let mut entries = Vec::new();
     for entry in listing {
-        let entry = entry.map_err(|e| InstallError::io("list", &group_dir, e))?;
+        let entry = entry.map_err(|e| StateError::new("list", &group_dir, e))?;
         // Gone since the listing: someone else cleaned up, nothing to count.
         let Ok(meta) = fs::symlink_metadata(entry.path()) else {
             continue;
@@ -70,8 +78,17 @@ pub fn prune_old_revisions(
     let mut removed = Vec::new();
     for name in doomed {
         let path = group_dir.join(&name);
+        // A tree that cannot be measured fully is still removed; the figure is then a floor.
+        let bytes = measure(&path).unwrap_or(0);
         match fs::remove_dir_all(&path) {
-            Ok(()) => removed.push(path),
+            Ok(()) => {
+                tracing::info!(
+                    "removed old revision {} ({} freed)",
+                    path.display(),
+                    crate::space::human(bytes)
+                );
+                removed.push(Pruned { path, bytes });
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 // One undeletable old revision must not stop the deployment.
