@@ -311,7 +311,9 @@ fn remote_fetcher(
         token: None,
         proxy_uri: None,
     };
-    Fetcher::new(Some(s3), github, Some(runtime)).map_err(|e| AgentError::Transfer(Box::new(e)))
+    let tuning = crate::transfer::Tuning::from_config(cfg);
+    Fetcher::with_tuning(Some(s3), github, Some(runtime), tuning)
+        .map_err(|e| AgentError::Transfer(Box::new(e)))
 }
 
 /// Crash recovery (docs/behaviour/protocol.md#crash-recovery) before polling resumes, less

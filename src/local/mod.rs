@@ -382,5 +382,7 @@ fn local_fetcher(
     } else {
         None
     };
-    crate::transfer::Fetcher::new(s3, github, None).map_err(|e| LocalError::Usage(e.to_string()))
+    let tuning = crate::transfer::Tuning::from_config(cfg);
+    crate::transfer::Fetcher::with_tuning(s3, github, None, tuning)
+        .map_err(|e| LocalError::Usage(e.to_string()))
 }
