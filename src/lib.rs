@@ -14,6 +14,7 @@ pub mod agent; // the daemon: identity, crash recovery, poll loop, graceful stop
 pub mod appspec; // PURE (codedeploy-core) + locating/reading the appspec file
 pub mod bundle; // adapter: safe streaming unpack of tar/tgz/zip/directory bundles
 pub mod cli; // command-line surface (clap); `codedeploy-local` by argv[0]
+pub mod cmd; // one `run()` per subcommand, and the start-up they share (config, logging)
 pub mod config; // codedeployagent.yml (plain and legacy `:key:` forms), on-premises file
 pub mod control; // adapter: host-command client (SigV4), endpoint, identity and credentials, signed spec envelope
 pub use codedeploy_core::deployspec; // PURE: deployment specification fields

@@ -8,16 +8,16 @@
 //! under the same size limit ([`appspec::appspec_text`]), so `validate` and a deployment
 //! cannot judge a bundle differently.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::appspec::{self, parse_detailed, summary, AppSpec};
+use crate::appspec::{self, parse_detailed, AppSpec};
 use crate::bundle::{self, BundleError, Listed, Node, UnpackOptions};
 
 /// The appspec size limit every reader applies.
 pub use crate::appspec::MAX_APPSPEC_BYTES;
 
-/// The outcome of validating one bundle. `ok` drives the exit code (the CLI maps it to 0/1).
+/// The outcome of validating one bundle. `ok` drives the exit code (the CLI maps it to 0/1);
+/// `crate::cmd::validate::render` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidateReport {
     pub ok: bool,
@@ -32,7 +32,8 @@ pub struct ValidateReport {
 }
 
 impl ValidateReport {
-    fn failed(bundle: &Path, problem: String) -> Self {
+    /// A report of one problem that stopped the check (nothing else is known of the bundle).
+    pub fn failed(bundle: &Path, problem: String) -> Self {
         Self {
             ok: false,
             bundle: bundle.display().to_string(),
@@ -41,30 +42,6 @@ impl ValidateReport {
             problems: vec![problem],
             warnings: Vec::new(),
         }
-    }
-
-    /// The text the `validate` command prints: a short plan when valid, else every problem.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let appspec = self.appspec.as_deref().unwrap_or("appspec");
-        match (&self.spec, self.ok) {
-            (Some(spec), true) => {
-                let _ = writeln!(out, "{} in {}: valid", appspec, self.bundle);
-                out.push_str(&summary(spec));
-            }
-            _ => {
-                let n = self.problems.len();
-                let s = if n == 1 { "" } else { "s" };
-                let _ = writeln!(out, "{} in {}: {n} problem{s}", appspec, self.bundle);
-                for p in &self.problems {
-                    let _ = writeln!(out, "  error: {p}");
-                }
-            }
-        }
-        for w in &self.warnings {
-            let _ = writeln!(out, "  warning: {w}");
-        }
-        out
     }
 }
 
@@ -224,21 +201,6 @@ pub fn validate_path(path: &Path, appspec_name: Option<&str>) -> ValidateReport 
         ..UnpackOptions::from_config(&crate::config::Config::default(), false)
     };
     validate_bundle(path, appspec_name, &opts, None)
-}
-
-/// `validate` as the command runs it: with this host's configuration (as `deploy-local`
-/// finds it), so the limits are the ones a deployment here would apply.
-pub fn validate_on_host(
-    path: &Path,
-    appspec_name: Option<&str>,
-    config_file: Option<&Path>,
-) -> ValidateReport {
-    let cfg = match crate::local::read_config(config_file) {
-        Ok(c) => c,
-        Err(e) => return ValidateReport::failed(path, format!("configuration: {e}")),
-    };
-    let opts = UnpackOptions::from_config(&cfg, nix::unistd::geteuid().is_root());
-    validate_bundle(path, appspec_name, &opts, Some(&cfg.root_dir))
 }
 
 /// Validates the bundle at `path` as a deployment with `opts` would unpack it; with a reserve

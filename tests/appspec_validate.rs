@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use codedeploy_agent::cmd::validate::render;
 use codedeploy_agent::validate::validate_path;
 
 const SEED: &str = "/work/shared/fixtures/seed-app";
@@ -92,10 +93,10 @@ fn seed_app_directory_is_valid_and_summarised() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = seed_copy(tmp.path());
     let report = validate_path(&dir, None);
-    assert!(report.ok, "{}", report.render());
+    assert!(report.ok, "{}", render::text(&report));
     assert!(report.problems.is_empty());
     assert_eq!(report.appspec.as_deref(), Some("appspec.yml"));
-    let text = report.render();
+    let text = render::text(&report);
     for part in [
         "valid",
         "/ -> /opt/myapp",
@@ -124,12 +125,10 @@ fn seed_app_archives_are_valid_with_and_without_a_wrapper_directory() {
                 &build(&dir, prefix),
             );
             let report = validate_path(&path, None);
-            assert!(report.ok, "{ext} {prefix:?}: {}", report.render());
+            assert!(report.ok, "{ext} {prefix:?}: {}", render::text(&report));
             let spec = report.spec.as_ref().unwrap();
             assert_eq!(spec.hooks.events().count(), 4);
-            assert!(report
-                .render()
-                .contains("scripts/health_check.sh (timeout 60s)"));
+            assert!(render::text(&report).contains("scripts/health_check.sh (timeout 60s)"));
         }
     }
 }
@@ -143,14 +142,14 @@ fn missing_and_non_file_scripts_are_problems() {
     fs::remove_file(dir.join("scripts/health_check.sh")).unwrap();
     let report = validate_path(&dir, None);
     assert!(!report.ok);
-    let text = report.render();
+    let text = render::text(&report);
     assert!(text.contains("2 problems"), "{text}");
     assert!(text.contains("appspec.yml:15:7: hooks.ApplicationStart[0].location: \"scripts/start_server.sh\" is a directory"), "{text}");
     assert!(text.contains("hooks.ValidateService[0].location: \"scripts/health_check.sh\" does not exist in the bundle"), "{text}");
     // The same problems are found inside an archive.
     let tgz = write(&tmp.path().join("b.tgz"), &tgz_bytes(&dir, "top"));
     let report = validate_path(&tgz, None);
-    assert_eq!(report.problems.len(), 2, "{}", report.render());
+    assert_eq!(report.problems.len(), 2, "{}", render::text(&report));
     assert!(report.problems[0].contains("start_server.sh\" is a directory"));
     assert!(report.problems[1].contains("health_check.sh\" does not exist"));
 }
@@ -169,7 +168,7 @@ fn non_executable_script_is_a_warning_only() {
         write(&tmp.path().join("b.zip"), &zip_bytes(&dir, "")),
     ] {
         let report = validate_path(&path, None);
-        assert!(report.ok, "{}", report.render());
+        assert!(report.ok, "{}", render::text(&report));
         assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
         assert!(report.warnings[0].contains("stop_server.sh\" is not executable"));
     }
@@ -208,7 +207,7 @@ fn appspec_name_fallback_and_custom_name() {
     let dir = seed_copy(tmp.path());
     fs::rename(dir.join("appspec.yml"), dir.join("appspec.yaml")).unwrap();
     let report = validate_path(&dir, None);
-    assert!(report.ok, "{}", report.render());
+    assert!(report.ok, "{}", render::text(&report));
     assert_eq!(report.appspec.as_deref(), Some("appspec.yaml"));
     let zip = write(&tmp.path().join("b.zip"), &zip_bytes(&dir, "wrapped"));
     assert!(validate_path(&zip, None).ok);
@@ -222,7 +221,7 @@ fn appspec_name_fallback_and_custom_name() {
         report.problems
     );
     let report = validate_path(&dir, Some("deploy.yml"));
-    assert!(report.ok, "{}", report.render());
+    assert!(report.ok, "{}", render::text(&report));
     let tar = write(&tmp.path().join("b.tar"), &tar_bytes(&dir, ""));
     assert!(validate_path(&tar, Some("deploy.yml")).ok);
     let report = validate_path(&tar, None);
@@ -259,9 +258,9 @@ fn not_a_bundle_and_damaged_archives() {
     let report = validate_path(&cut, None);
     assert!(!report.ok);
     assert!(
-        report.render().contains("damaged tgz archive"),
+        render::text(&report).contains("damaged tgz archive"),
         "{}",
-        report.render()
+        render::text(&report)
     );
 }
 
@@ -273,14 +272,14 @@ fn permissions_outside_every_destination_warn() {
     text.push_str("permissions:\n  - object: /opt/myapp/scripts\n    mode: 0755\n    type: [file]\n  - object: /opt\n    owner: app\n  - object: /srv/other\n    mode: 644\n");
     fs::write(dir.join("appspec.yml"), text).unwrap();
     let report = validate_path(&dir, None);
-    assert!(report.ok, "{}", report.render());
+    assert!(report.ok, "{}", render::text(&report));
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(
         report.warnings[0].contains("permissions[2].object: \"/srv/other\""),
         "{:?}",
         report.warnings
     );
-    let shown = report.render();
+    let shown = render::text(&report);
     assert!(
         shown.contains("  /opt/myapp/scripts mode 755 (files only)"),
         "{shown}"

@@ -19,7 +19,7 @@ use crate::executor::Executor;
 use crate::lifecycle::{self, Creator, DeploymentType};
 use crate::state;
 use location::Location;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -39,46 +39,6 @@ pub enum LocalError {
 
 fn usage<T>(m: String) -> Result<T, LocalError> {
     Err(LocalError::Usage(m))
-}
-
-/// Loads the configuration the way deploy-local does (explicit file, default file, or
-/// defaults under the user's state directory for non-root developers), then makes the
-/// start-up checks ([`config::check_paths`]).
-pub fn load_config(explicit: Option<&Path>) -> Result<Config, LocalError> {
-    let cfg = read_config(explicit)?;
-    config::check_paths(&cfg)?;
-    Ok(cfg)
-}
-
-/// [`load_config`] without the start-up checks, for commands that only read (`validate`).
-pub fn read_config(explicit: Option<&Path>) -> Result<Config, LocalError> {
-    let is_root = nix::unistd::geteuid().is_root();
-    let xdg = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let source = config::choose_source(
-        explicit,
-        Path::new(config::DEFAULT_CONFIG_FILE).is_file(),
-        is_root,
-        xdg.as_deref(),
-        home.as_deref(),
-    );
-    let cfg = match source {
-        config::Source::File(path) => {
-            if !path.is_file() {
-                return usage(format!(
-                    "configuration file {} does not exist or is not readable",
-                    path.display()
-                ));
-            }
-            let loaded = config::load(&path)?;
-            for note in &loaded.notes {
-                tracing::warn!("{note}");
-            }
-            loaded.config
-        }
-        config::Source::Defaults { state_dir } => config::defaults_under(state_dir.as_deref()),
-    };
-    Ok(cfg)
 }
 
 /// `d-` + 9 characters from A-Z0-9 + `-local`, as the official tool names local deployments.
@@ -196,9 +156,22 @@ fn check_local_appspec(raw: &str, dir: &Path, custom: Option<&str>) -> Result<()
     }
 }
 
-/// Runs a local deployment. `Ok(true)` on success, `Ok(false)` when an event failed (the
-/// details are already printed), `Err` for arguments or configuration that are wrong.
-pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool, LocalError> {
+/// What the arguments ask for, checked against the file system before the configuration is
+/// read (so a wrong argument is reported first, whatever the configuration).
+#[derive(Debug, Clone)]
+pub struct Request {
+    behavior: FileExistsBehavior,
+    /// The events named by --events, as given (None: all).
+    given: Option<Vec<String>>,
+    /// The events to run, in order.
+    events: Vec<String>,
+    revision: Revision,
+    /// The bundle location as given (or the current directory).
+    raw_location: String,
+}
+
+/// Checks the arguments (docs/behaviour/local-cli.md#local-argument-checks).
+pub fn check_args(args: &DeployLocalArgs) -> Result<Request, LocalError> {
     let kind = location::parse_type(&args.bundle_type)?;
     let behavior = FileExistsBehavior::parse(&args.file_exists_behavior.to_uppercase())
         .ok_or_else(|| {
@@ -215,7 +188,26 @@ pub fn run(args: &DeployLocalArgs, global_config: Option<&Path>) -> Result<bool,
     });
     let events = lifecycle::local_events(given.as_deref(), args.events.as_deref().unwrap_or(""))?;
     let (revision, raw_location) = revision_for(args, kind)?;
-    let cfg = load_config(args.agent_configuration_file.as_deref().or(global_config))?;
+    Ok(Request {
+        behavior,
+        given,
+        events,
+        revision,
+        raw_location,
+    })
+}
+
+/// Runs a local deployment of `request` with configuration `cfg`. `Ok(true)` on success,
+/// `Ok(false)` when an event failed (the details are already printed), `Err` for arguments
+/// or configuration that are wrong.
+pub fn deploy(args: &DeployLocalArgs, request: Request, cfg: Config) -> Result<bool, LocalError> {
+    let Request {
+        behavior,
+        given,
+        events,
+        revision,
+        raw_location,
+    } = request;
     let mut executor = Executor::new(cfg, nix::unistd::geteuid().is_root());
     if matches!(revision, Revision::S3 { .. } | Revision::GitHub { .. }) {
         executor.remote = Some(std::sync::Arc::new(local_fetcher(

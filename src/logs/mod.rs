@@ -11,7 +11,6 @@
 //! lines are printed while following, except that a last line left without a newline is
 //! printed once it has stopped growing for a while.
 
-pub mod cli;
 pub mod parse;
 
 use crate::cli::LogsArgs;

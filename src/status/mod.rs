@@ -13,7 +13,6 @@
 //! 0644 by the agent's umask): they hold ids, event names and the endpoint, nothing secret,
 //! and `status` should work for an operator without sudo the way `systemctl status` does.
 
-pub mod cli;
 pub mod local_results;
 mod model;
 pub mod report;
