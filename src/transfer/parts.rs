@@ -52,13 +52,16 @@ pub fn content_range(header: Option<&str>) -> Option<(u64, u64, u64)> {
     (first <= last && last < total).then_some((first, last, total))
 }
 
-/// The window: bytes of parts ahead of the one being unpacked that may wait in memory. Half of
-/// `connections` parts: in the steady state the connections are spread over their parts, so
-/// the parts ahead hold about (connections - 1) / 2 parts between them; more would only be
-/// needed at the start, when all connections begin together. At least one part.
+/// The window: bytes of parts ahead of the one being unpacked that may wait in memory. A
+/// quarter of `connections` parts (16 MiB at the defaults), at least one part. When the
+/// network is faster than the unpacker the window fills whatever its size and the unpacker sets
+/// the pace; when it is slower, connections spread over their parts would keep about
+/// (connections - 1) / 2 parts ahead, so a quarter makes the parts furthest ahead pause now
+/// and then (TCP holds their bytes) while the others go on. Half was measured at 66 MiB peak
+/// RSS at the defaults, over the 48 MiB budget (BENCHMARKS.md).
 pub fn window_bytes(connections: usize, part_size: u64) -> u64 {
     let conns = u64::try_from(connections.max(1)).unwrap_or(u64::MAX);
-    (conns.saturating_mul(part_size) / 2).max(part_size)
+    (conns.saturating_mul(part_size) / 4).max(part_size)
 }
 
 /// How many parts past the one being unpacked may be in flight or waiting: enough for every
@@ -238,8 +241,9 @@ mod tests {
     }
 
     #[test]
-    fn window_is_half_the_connections_parts_and_at_least_one() {
-        assert_eq!(window_bytes(8, 8 << 20), 32 << 20);
+    fn window_is_a_quarter_of_the_connections_parts_and_at_least_one() {
+        assert_eq!(window_bytes(8, 8 << 20), 16 << 20);
+        assert_eq!(window_bytes(16, 8 << 20), 32 << 20);
         assert_eq!(window_bytes(1, 8 << 20), 8 << 20);
         assert_eq!(window_bytes(0, 100), 100);
         assert_eq!(parts_ahead(8), 16);

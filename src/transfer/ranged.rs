@@ -173,6 +173,8 @@ impl S3 {
         let mut retries: u32 = 0;
 
         while head < n {
+            // Reap finished part tasks, so the set stays as small as the parts in flight.
+            while tasks.try_join_next().is_some() {}
             while next < n && next < head + ahead {
                 let Ok(permit) = conns.clone().try_acquire_owned() else {
                     break;
@@ -424,6 +426,14 @@ async fn fetch_part(
                                 ));
                             }
                             let permit = wait_for_window(shared, &mut head, index, len).await?;
+                            // A chunk that waits is copied out: it is a slice of the
+                            // connection's read buffer, which it would otherwise keep whole
+                            // (the window counts the chunk, not that buffer).
+                            let bytes = if permit.is_some() {
+                                Bytes::copy_from_slice(&bytes)
+                            } else {
+                                bytes
+                            };
                             got += len;
                             if out.send(PartMsg::Data(bytes, permit)).is_err() {
                                 return Ok(None);
