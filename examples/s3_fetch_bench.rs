@@ -218,7 +218,7 @@ fn child_fetch(a: &[String]) {
         region: moto::REGION.into(),
         endpoint_override: Some(endpoint.clone()),
         use_fips: false,
-        proxy_uri: None,
+        proxy: Default::default(),
         credentials: aws_credential_types::provider::SharedCredentialsProvider::new(
             aws_credential_types::Credentials::new(key_id, secret, None, None, "bench"),
         ),

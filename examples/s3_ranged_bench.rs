@@ -37,7 +37,7 @@ fn main() {
                 region: "us-east-1".into(),
                 endpoint_override: Some(endpoint.clone()),
                 use_fips: false,
-                proxy_uri: None,
+                proxy: Default::default(),
                 credentials: aws_credential_types::provider::SharedCredentialsProvider::new(
                     aws_credential_types::Credentials::new(key_id, secret, None, None, "bench"),
                 ),

@@ -34,6 +34,7 @@ pub mod memory; // after start-up, hand read-only code pages back to the kernel 
 pub use codedeploy_core::names; // PURE: names are bytes; the one round-tripping escaping for text
 pub mod notify; // sd_notify: READY, STATUS, STOPPING, WATCHDOG over $NOTIFY_SOCKET
 pub use codedeploy_core::plan; // PURE: install plan, cleanup journal parsing, retention of old revisions
+pub mod proxy; // which proxy each HTTP client uses (PURE choice) and the 407 error
 pub mod random; // the one source of randomness: retry spreads, poll spread, local ids
 pub mod space; // free space: the reserve rule (PURE) and statvfs checks before and while writing
 pub mod state; // adapter: deployment-root layout, pointer files, atomic writes

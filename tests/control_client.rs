@@ -21,7 +21,7 @@ fn settings(endpoint: &str) -> ClientSettings {
         signing_name: "codedeploy-commands".into(),
         target_prefix: "CodeDeployCommandService_v20141006".into(),
         agent_version: "OFFICIAL_1.8.1-rs_0.1.0".into(),
-        proxy_uri: None,
+        proxy: Default::default(),
         read_timeout: Duration::from_secs(80),
         credentials: SharedCredentialsProvider::new(Credentials::new(
             "AKIDEXAMPLE",
@@ -30,6 +30,13 @@ fn settings(endpoint: &str) -> ClientSettings {
             None,
             "test",
         )),
+    }
+}
+
+fn via(url: &str) -> codedeploy_agent::proxy::Configured {
+    codedeploy_agent::proxy::Configured {
+        key: "command_proxy_uri",
+        setting: codedeploy_agent::proxy::Setting::parse(url).unwrap(),
     }
 }
 
@@ -308,7 +315,8 @@ async fn missing_credentials_are_reported_before_sending() {
 async fn proxy_uri_with_credentials() {
     let proxy = FakeServer::start(service).await;
     let mut s = settings("http://codedeploy-commands.us-east-1.example.invalid");
-    s.proxy_uri = Some(format!("http://agent:s3cret@{}", proxy.addr));
+    // Percent-encoded in the URL, sent decoded: the password is "s3cret".
+    s.proxy = via(&format!("http://agent:s3%63ret@{}", proxy.addr));
     let client = CommandClient::new(s).unwrap();
     assert!(client.poll_host_command("h").await.unwrap().is_some());
     let r = &proxy.requests()[0];
@@ -325,10 +333,26 @@ async fn proxy_uri_with_credentials() {
         .header("authorization")
         .unwrap()
         .starts_with("AWS4-HMAC-SHA256"));
-    let mut bad = settings("http://x");
-    bad.proxy_uri = Some("::not a url::".into());
-    let e = CommandClient::new(bad).unwrap_err();
-    assert!(e.to_string().starts_with("proxy_uri:"), "{e}");
+    // A 407 from the proxy (forwarded http:// request) names it and the key, not the password.
+    let refusing =
+        FakeServer::start(|_: &Request| Reply::json(407, "proxy authentication required")).await;
+    let mut s = settings("http://codedeploy-commands.us-east-1.example.invalid");
+    s.proxy = via(&format!("http://agent:s3cret@{}", refusing.addr));
+    let e = CommandClient::new(s)
+        .unwrap()
+        .poll_host_command("h")
+        .await
+        .unwrap_err();
+    let m = e.to_string();
+    assert!(matches!(e, ControlError::Network { .. }), "{e:?}");
+    assert!(
+        m.contains(&format!(
+            "proxy {} refused the credentials of user \"agent\"",
+            refusing.addr
+        )) && m.contains("command_proxy_uri")
+            && !m.contains("s3cret"),
+        "{m}"
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,12 @@
 //! HTTPS end to end on loopback: the client's rustls + ring stack verifies the server against
 //! a CA from AWS_SSL_CA_BUNDLE, and refuses it without that CA. Environment proxies are
-//! honoured. One test per binary section, because they set process environment variables.
+//! honoured (never by instance metadata), and a real squid with basic auth is reached by CONNECT. One test per binary section, because they set process environment variables.
 
 mod control_support;
+#[path = "support/skip.rs"]
+mod skip;
+#[path = "support/squid.rs"]
+mod squid;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
@@ -23,7 +27,7 @@ fn settings(endpoint: &str) -> ClientSettings {
         signing_name: "codedeploy-commands".into(),
         target_prefix: "CodeDeployCommandService_v20141006".into(),
         agent_version: "test".into(),
-        proxy_uri: None,
+        proxy: Default::default(),
         read_timeout: Duration::from_secs(30),
         credentials: SharedCredentialsProvider::new(Credentials::new("AK", "SK", None, None, "t")),
     }
@@ -204,9 +208,23 @@ async fn https_with_extra_ca_and_environment_proxies() {
     assert_eq!(exempt.poll_host_command("h").await.unwrap(), None);
     assert_eq!(direct.requests().len(), 1);
     assert_eq!(proxy.requests().len(), 1);
+    // Instance metadata never goes through a proxy, HTTP_PROXY or not.
+    let imds = FakeServer::start(|r: &Request| match r.target.as_str() {
+        "/latest/api/token" => Reply::text(200, "tok"),
+        "/latest/meta-data/services/partition" => Reply::text(200, "aws"),
+        _ => Reply::text(404, ""),
+    })
+    .await;
+    let md = codedeploy_agent::control::Imds::new(&imds.url(), false).unwrap();
+    assert_eq!(md.partition().await.unwrap(), "aws");
+    assert_eq!(imds.requests().len(), 2);
+    assert_eq!(proxy.requests().len(), 1, "metadata went through the proxy");
     // An explicit proxy_uri wins over the environment.
     let mut s = settings("http://other.example.invalid");
-    s.proxy_uri = Some(direct.url());
+    s.proxy = codedeploy_agent::proxy::Configured {
+        key: "proxy_uri",
+        setting: codedeploy_agent::proxy::Setting::parse(&direct.url()).unwrap(),
+    };
     CommandClient::new(s)
         .unwrap()
         .poll_host_command("h")
@@ -216,4 +234,86 @@ async fn https_with_extra_ca_and_environment_proxies() {
     assert_eq!(proxy.requests().len(), 1);
     std::env::remove_var("HTTP_PROXY");
     std::env::remove_var("NO_PROXY");
+
+    // Through a real proxy with basic auth, the way the real (https://) service and S3 are
+    // reached: a CONNECT tunnel carrying the credentials; wrong ones give the clear error.
+    let Some(proxy) = squid::Squid::start_or_skip("agent", "tunnel-pw") else {
+        return;
+    };
+    std::env::set_var("AWS_SSL_CA_BUNDLE", d.join("ca.pem"));
+    let (port, task) = tls_server(d).await;
+    let url = format!("https://127.0.0.1:{port}");
+    let mut s = settings(&url);
+    s.proxy = configured(&proxy.url_with("tunnel-pw"));
+    let client = CommandClient::new(s).unwrap();
+    assert_eq!(client.poll_host_command("h").await.unwrap(), None);
+    let tunnel = "TCP_TUNNEL/200 ";
+    let connect = format!("CONNECT 127.0.0.1:{port} agent");
+    // Squid writes the line when the tunnel closes: a bounded wait.
+    let mut logged = false;
+    for _ in 0..50 {
+        let log = proxy.access_log();
+        if log
+            .lines()
+            .any(|l| l.contains(tunnel) && l.contains(&connect))
+        {
+            logged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(logged, "no authenticated CONNECT:\n{}", proxy.access_log());
+
+    let refused = format!(
+        "proxy {} refused the credentials of user \"agent\"",
+        proxy.host_port()
+    );
+    let mut s = settings(&url);
+    s.proxy = configured(&proxy.url_with("bad-pw"));
+    let e = CommandClient::new(s)
+        .unwrap()
+        .poll_host_command("h")
+        .await
+        .unwrap_err();
+    let m = e.to_string();
+    assert!(matches!(e, ControlError::Network { .. }), "{e:?}");
+    assert!(m.contains(&refused) && !m.contains("bad-pw"), "{m}");
+
+    // S3's own HTTP stack (aws-smithy-http-client) through the same refusing tunnel.
+    let s3 = codedeploy_agent::transfer::S3Settings {
+        region: "us-east-1".into(),
+        endpoint_override: Some(url.clone()),
+        use_fips: false,
+        proxy: codedeploy_agent::proxy::Configured {
+            key: "s3_proxy_uri",
+            setting: codedeploy_agent::proxy::Setting::parse(&proxy.url_with("bad-pw")).unwrap(),
+        },
+        credentials: SharedCredentialsProvider::new(Credentials::new("AK", "SK", None, None, "t")),
+    };
+    let tuning = codedeploy_agent::transfer::Tuning {
+        request_attempts: 1,
+        ..Default::default()
+    };
+    let client = codedeploy_agent::transfer::s3_client(&s3, &tuning).unwrap();
+    let e = client
+        .get_object()
+        .bucket("b")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    let m = aws_sdk_s3::error::DisplayErrorContext(&e).to_string();
+    assert!(
+        m.contains(&refused) && m.contains("s3_proxy_uri") && !m.contains("bad-pw"),
+        "{m}"
+    );
+    task.abort();
+    std::env::remove_var("AWS_SSL_CA_BUNDLE");
+}
+
+fn configured(url: &str) -> codedeploy_agent::proxy::Configured {
+    codedeploy_agent::proxy::Configured {
+        key: "command_proxy_uri",
+        setting: codedeploy_agent::proxy::Setting::parse(url).unwrap(),
+    }
 }

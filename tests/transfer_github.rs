@@ -1,6 +1,6 @@
 //! GitHub tarball and zipball downloads against a loopback HTTP server: the token header, a
 //! redirect, the lone top-level directory GitHub wraps archives in, retried error statuses and
-//! the official message once they are exhausted.
+//! the official message once they are exhausted; a proxy refusing its credentials is named.
 
 mod bundle_support;
 
@@ -137,7 +137,7 @@ fn fetcher(server: &Server, delays: usize) -> Fetcher {
     let github = GitHubSettings {
         api_base: server.base(),
         token: None,
-        proxy_uri: None,
+        proxy: Default::default(),
     };
     let tuning = Tuning {
         github_delays: vec![Duration::from_millis(10); delays],
@@ -287,4 +287,48 @@ fn tgz_is_not_a_github_bundle_type() {
         "GitHub revision specified with bundle_type other than zip or tar [bundle_type=tgz"
     );
     assert!(server.seen().is_empty());
+}
+
+#[test]
+fn a_refusing_proxy_is_named_and_not_retried() {
+    // The loopback server plays a forward proxy that refuses the credentials it was sent.
+    let proxy = Server::start(vec![Reply {
+        status: "407 Proxy Authentication Required",
+        headers: vec!["Proxy-Authenticate: Basic realm=\"p\"".into()],
+        body: vec![],
+    }]);
+    let url = format!("http://agent:gh-s3cret@{}", proxy.addr);
+    let settings = GitHubSettings {
+        api_base: "http://github.example.invalid".into(),
+        token: None,
+        proxy: codedeploy_agent::proxy::Configured {
+            key: "HTTP_PROXY",
+            setting: codedeploy_agent::proxy::Setting::parse(&url).unwrap(),
+        },
+    };
+    let tuning = Tuning {
+        github_delays: vec![Duration::from_millis(10); 3],
+        ..Tuning::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = Fetcher::with_tuning(None, settings, None, tuning)
+        .unwrap()
+        .fetch(&github(BundleType::Tar), dir.path(), &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "proxy {} refused the credentials of user \"agent\"",
+            proxy.addr
+        )) && !err.contains("gh-s3cret"),
+        "{err}"
+    );
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0]
+            .line
+            .starts_with("GET http://github.example.invalid/"),
+        "{seen:?}"
+    );
 }

@@ -331,7 +331,7 @@ fn unreachable_endpoint_suggests_the_override() {
         region: "us-east-1".into(),
         endpoint_override: Some(format!("http://127.0.0.1:{port}")),
         use_fips: false,
-        proxy_uri: None,
+        proxy: Default::default(),
         credentials: aws_credential_types::provider::SharedCredentialsProvider::new(
             aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
         ),

@@ -193,7 +193,7 @@ pub async fn run(cfg: Config) -> Result<(), AgentError> {
         signing_name: endpoint.signing_name.clone(),
         target_prefix: endpoint.target_prefix.clone(),
         agent_version: version.value.clone(),
-        proxy_uri: cfg.proxy_uri.clone(),
+        proxy: cfg.command_proxy(),
         read_timeout: Duration::from_secs(cfg.http_read_timeout),
         credentials: identity.credentials.clone(),
     })?;
@@ -303,13 +303,13 @@ fn remote_fetcher(
         region: identity.region.clone(),
         endpoint_override: cfg.s3_endpoint_override.clone(),
         use_fips: cfg.use_fips_mode,
-        proxy_uri: cfg.proxy_uri.clone(),
+        proxy: cfg.s3_proxy(),
         credentials: identity.credentials.clone(),
     };
     let github = GitHubSettings {
         api_base: cfg.github_api_endpoint.clone(),
         token: None,
-        proxy_uri: None,
+        proxy: Default::default(),
     };
     let tuning = crate::transfer::Tuning::from_config(cfg);
     Fetcher::with_tuning(Some(s3), github, Some(runtime), tuning)

@@ -26,7 +26,12 @@ pub struct Config {
     pub root_dir: PathBuf,
     pub verbose: bool,
     pub wait_between_runs: u64,
-    pub proxy_uri: Option<String>,
+    /// The proxy of the command service and S3 (docs/proxies.md); `none`: direct.
+    pub proxy_uri: crate::proxy::Setting,
+    /// The command service's own proxy; unset: `proxy_uri`.
+    pub command_proxy_uri: crate::proxy::Setting,
+    /// S3's own proxy; unset: `proxy_uri`.
+    pub s3_proxy_uri: crate::proxy::Setting,
     pub max_revisions: u32,
     pub disable_imds_v1: bool,
     pub log_aws_wire: bool,
@@ -84,7 +89,9 @@ impl Default for Config {
             root_dir: DEFAULT_ROOT_DIR.into(),
             verbose: false,
             wait_between_runs: 30,
-            proxy_uri: None,
+            proxy_uri: crate::proxy::Setting::Unset,
+            command_proxy_uri: crate::proxy::Setting::Unset,
+            s3_proxy_uri: crate::proxy::Setting::Unset,
             max_revisions: 5,
             disable_imds_v1: false,
             log_aws_wire: false,
@@ -251,6 +258,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             }
             Ok(p)
         };
+        // Not `bad`: the error must not repeat a proxy's password.
+        let proxy = || -> Result<crate::proxy::Setting, ConfigError> {
+            if null {
+                return Ok(crate::proxy::Setting::Unset);
+            }
+            crate::proxy::Setting::parse(text).map_err(|message| ConfigError {
+                file: file.to_path_buf(),
+                line: Some(entry.line),
+                key: Some(key.clone()),
+                message: format!("expected an http:// or https:// proxy URL or none: {message}"),
+            })
+        };
         let url = |allow_empty: bool| -> Result<Option<String>, ConfigError> {
             match opt_string() {
                 None if allow_empty => Ok(None),
@@ -357,7 +376,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
                     .filter(|n| S3_DOWNLOAD_PART_SIZE_RANGE.contains(n))
                     .ok_or_else(|| bad(want, text))?;
             }
-            "proxy_uri" => c.proxy_uri = url(true)?,
+            "proxy_uri" => c.proxy_uri = proxy()?,
+            "command_proxy_uri" => c.command_proxy_uri = proxy()?,
+            "s3_proxy_uri" => c.s3_proxy_uri = proxy()?,
             "deploy_control_endpoint" => c.deploy_control_endpoint = url(true)?,
             "s3_endpoint_override" => c.s3_endpoint_override = url(true)?,
             "github_api_endpoint" => {
@@ -417,6 +438,8 @@ const KNOWN_KEYS: &[&str] = &[
     "s3_download_connections",
     "s3_download_part_size",
     "proxy_uri",
+    "command_proxy_uri",
+    "s3_proxy_uri",
     "deploy_control_endpoint",
     "s3_endpoint_override",
     "github_api_endpoint",
@@ -425,6 +448,22 @@ const KNOWN_KEYS: &[&str] = &[
     "user",
     "group",
 ];
+
+impl Config {
+    /// The proxy setting of the command-service client.
+    pub fn command_proxy(&self) -> crate::proxy::Configured {
+        crate::proxy::configured(
+            "command_proxy_uri",
+            &self.command_proxy_uri,
+            &self.proxy_uri,
+        )
+    }
+
+    /// The proxy setting of the S3 client.
+    pub fn s3_proxy(&self) -> crate::proxy::Configured {
+        crate::proxy::configured("s3_proxy_uri", &self.s3_proxy_uri, &self.proxy_uri)
+    }
+}
 
 /// Reads and parses a configuration file.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {

@@ -10,7 +10,7 @@ fn legacy_and_plain_forms_match() {
     let plain = p("log_dir: /var/log/aws/codedeploy-agent/\npid_dir: /opt/codedeploy-agent/state/.pid/\nprogram_name: codedeploy-agent\nroot_dir: /opt/codedeploy-agent/deployment-root\nverbose: false\nwait_between_runs: 1\nproxy_uri:\nmax_revisions: 5\n").unwrap();
     assert_eq!(legacy.config, plain.config);
     assert_eq!(legacy.config.wait_between_runs, 1);
-    assert_eq!(legacy.config.proxy_uri, None);
+    assert_eq!(legacy.config.proxy_uri, crate::proxy::Setting::Unset);
     assert!(legacy.notes.is_empty());
 }
 
@@ -281,4 +281,24 @@ fn s3_download_keys_default_parse_and_refuse_naming_the_key() {
             "{msg}"
         );
     }
+}
+
+#[test]
+fn proxy_keys_fall_back_to_proxy_uri_and_hide_passwords() {
+    use crate::proxy::Setting;
+    let c = p("proxy_uri: http://u:pw@general:3128\ns3_proxy_uri: none\n")
+        .unwrap()
+        .config;
+    assert_eq!(c.s3_proxy().setting, Setting::Direct);
+    assert_eq!(c.s3_proxy().key, "s3_proxy_uri");
+    let cmd = c.command_proxy();
+    assert_eq!(cmd.key, "proxy_uri");
+    assert!(matches!(&cmd.setting, Setting::Via(u) if u.host_port() == "general:3128"));
+    assert!(!format!("{c:?}").contains("pw@"), "{c:?}");
+    let c = p(":command_proxy_uri: 'http://cmd:8080'\n").unwrap().config;
+    assert_eq!(c.command_proxy().key, "command_proxy_uri");
+    assert_eq!(c.s3_proxy().setting, Setting::Unset);
+    let e = p("s3_proxy_uri: ftp://u:secret@h\n").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("s3_proxy_uri"));
+    assert!(!e.to_string().contains("secret"), "{e}");
 }

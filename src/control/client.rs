@@ -30,15 +30,15 @@ pub struct ClientSettings {
     pub target_prefix: String,
     /// Value of `x-amz-codedeploy-agent-version`.
     pub agent_version: String,
-    /// `proxy_uri`; None falls back to HTTPS_PROXY/HTTP_PROXY/NO_PROXY from the environment.
-    pub proxy_uri: Option<String>,
+    /// `command_proxy_uri`, else `proxy_uri`, else the environment (docs/proxies.md).
+    pub proxy: crate::proxy::Configured,
     /// `http_read_timeout`: longer than the service's long poll (about 45-60 s).
     pub read_timeout: Duration,
     pub credentials: SharedCredentialsProvider,
 }
 
 impl ClientSettings {
-    /// Settings from the configuration (`proxy_uri`, `http_read_timeout`), the identity
+    /// Settings from the configuration (the proxy keys, `http_read_timeout`), the identity
     /// (signing region, credentials) and a resolved endpoint.
     pub fn from_parts(
         cfg: &crate::config::Config,
@@ -52,7 +52,7 @@ impl ClientSettings {
             signing_name: endpoint.signing_name.clone(),
             target_prefix: endpoint.target_prefix.clone(),
             agent_version: agent_version.to_string(),
-            proxy_uri: cfg.proxy_uri.clone(),
+            proxy: cfg.command_proxy(),
             read_timeout: Duration::from_secs(cfg.http_read_timeout.max(1)),
             credentials: identity.credentials.clone(),
         }
@@ -62,6 +62,8 @@ impl ClientSettings {
 struct Inner {
     http: reqwest::Client,
     settings: ClientSettings,
+    /// The proxy chosen at construction, for the message of a 407.
+    route: crate::proxy::Route,
 }
 
 /// The host-command client; cheap to clone (shared connection pool).
@@ -88,27 +90,20 @@ pub fn install_crypto_provider() {
 }
 
 /// An HTTP client with the agent's TLS stack (rustls + ring, the system trust store plus the
-/// CAs of `AWS_SSL_CA_BUNDLE` and `AWS_SSL_CA_DIRECTORY`) and proxy rules: `proxy_uri` (with
-/// optional `user:password@`) or else HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
+/// CAs of `AWS_SSL_CA_BUNDLE` and `AWS_SSL_CA_DIRECTORY`) sending its requests by `route`
+/// (`crate::proxy`).
 pub fn http_client(
-    proxy_uri: Option<&str>,
+    route: &crate::proxy::Route,
     read_timeout: Duration,
 ) -> Result<reqwest::Client, ControlError> {
     install_crypto_provider();
-    let mut b = reqwest::Client::builder()
+    let b = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(read_timeout)
         .user_agent(concat!("codedeploy-agent-rs/", env!("CARGO_PKG_VERSION")))
         .tls_certs_merge(extra_roots()?);
-    if let Some(p) = proxy_uri.map(str::trim).filter(|p| !p.is_empty()) {
-        let proxy = reqwest::Proxy::all(p).map_err(|e| {
-            ControlError::config(
-                "proxy_uri",
-                format!("{:?} is not a usable proxy URL: {e}", redact_userinfo(p)),
-            )
-        })?;
-        b = b.proxy(proxy);
-    }
+    let b = crate::proxy::with_reqwest(b, route)
+        .map_err(|e| ControlError::config(&e.what, e.message))?;
     b.build()
         .map_err(|e| ControlError::config("HTTP client", e.to_string()))
 }
@@ -146,13 +141,7 @@ fn extra_roots() -> Result<Vec<reqwest::Certificate>, ControlError> {
 
 /// A proxy URL fit for a log line: the password, if any, is replaced.
 pub fn redact_userinfo(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("REDACTED"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
+    crate::proxy::redact(url)
 }
 
 impl CommandClient {
@@ -169,9 +158,16 @@ impl CommandClient {
                 format!("{:?} is not an http(s) URL", settings.endpoint),
             ));
         }
-        let http = http_client(settings.proxy_uri.as_deref(), settings.read_timeout)?;
+        let route = crate::proxy::route_from_env(&settings.proxy, url.scheme())
+            .map_err(|e| ControlError::config(&e.what, e.message))?;
+        tracing::info!("command service {}: {route}", settings.endpoint);
+        let http = http_client(&route, settings.read_timeout)?;
         Ok(Self {
-            inner: Arc::new(Inner { http, settings }),
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                route,
+            }),
         })
     }
 
@@ -264,12 +260,26 @@ impl CommandClient {
             req = req.header(k, v);
         }
         let started = Instant::now();
+        let route = &self.inner.route;
         let net = |e: reqwest::Error| ControlError::Network {
             operation: op.to_string(),
-            message: error_chain(&e),
+            message: match route
+                .refusal()
+                .filter(|_| crate::proxy::refused_by_proxy(&e))
+            {
+                Some(refused) => refused,
+                None => scrub(route, error_chain(&e)),
+            },
         };
         let resp = req.body(body).send().await.map_err(net)?;
         let status = resp.status().as_u16();
+        // A forward proxy (http:// endpoint) answers 407 itself; the service never does.
+        if let Some(refused) = route.refusal().filter(|_| status == 407) {
+            return Err(ControlError::Network {
+                operation: op.to_string(),
+                message: refused,
+            });
+        }
         let error_type = resp
             .headers()
             .get("x-amzn-errortype")
@@ -286,6 +296,14 @@ impl CommandClient {
         }
         let (type_, message) = wire::parse_error(status, error_type.as_deref(), &bytes);
         Err(ControlError::from_http(op, status, type_, message))
+    }
+}
+
+/// `text` without the password of the route's proxy.
+fn scrub(route: &crate::proxy::Route, text: String) -> String {
+    match route {
+        crate::proxy::Route::Via { proxy, .. } => proxy.scrub(&text),
+        crate::proxy::Route::Direct => text,
     }
 }
 

@@ -333,7 +333,8 @@ fn local_fetcher(
     let github = crate::transfer::GitHubSettings {
         api_base: cfg.github_api_endpoint.clone(),
         token: std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()),
-        proxy_uri: cfg.proxy_uri.clone(),
+        // As the daemon (and the official agent): GitHub follows the environment only.
+        proxy: Default::default(),
     };
     let s3 = if matches!(revision, Revision::S3 { .. }) {
         let onprem = config::onprem::load(&cfg.on_premises_config_file)?;
@@ -368,7 +369,7 @@ fn local_fetcher(
             region,
             endpoint_override: cfg.s3_endpoint_override.clone(),
             use_fips: cfg.use_fips_mode,
-            proxy_uri: cfg.proxy_uri.clone(),
+            proxy: cfg.s3_proxy(),
             credentials,
         })
     } else {

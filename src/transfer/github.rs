@@ -21,23 +21,27 @@ const MAX_REDIRECTS: usize = 5;
 #[derive(Clone)]
 pub struct GitHub {
     client: reqwest::Client,
+    /// For the message of a proxy's 407.
+    route: crate::proxy::Route,
 }
 
 impl GitHub {
     pub fn new(settings: &GitHubSettings, tuning: &Tuning) -> Result<Self, TransferError> {
-        let mut b = reqwest::Client::builder()
+        let b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .connect_timeout(tuning.connect_timeout)
             .read_timeout(tuning.idle_timeout);
-        if let Some(uri) = settings.proxy_uri.as_deref().filter(|p| !p.is_empty()) {
-            let proxy = reqwest::Proxy::all(uri)
-                .map_err(|e| TransferError::Config(format!("proxy_uri {uri:?}: {e}")))?;
-            b = b.proxy(proxy);
-        }
-        let client = b
+        let scheme = settings
+            .api_base
+            .split_once("://")
+            .map_or("https", |(s, _)| s);
+        let route = crate::proxy::route_from_env(&settings.proxy, scheme)
+            .map_err(|e| TransferError::Config(e.to_string()))?;
+        let client = crate::proxy::with_reqwest(b, &route)
+            .map_err(|e| TransferError::Config(e.to_string()))?
             .build()
             .map_err(|e| TransferError::Config(format!("GitHub HTTP client: {e}")))?;
-        Ok(Self { client })
+        Ok(Self { client, route })
     }
 
     pub async fn download(
@@ -64,7 +68,14 @@ impl GitHub {
     ) -> Result<bool, TransferError> {
         let net = |e: reqwest::Error| TransferError::GitHub {
             url: url.to_string(),
-            detail: error_chain(&e),
+            detail: match self
+                .route
+                .refusal()
+                .filter(|_| crate::proxy::refused_by_proxy(&e))
+            {
+                Some(refused) => refused,
+                None => error_chain(&e),
+            },
         };
         let mut codes: Vec<String> = Vec::new();
         let mut attempt = 0;
@@ -89,6 +100,12 @@ impl GitHub {
             let status = resp.status();
             if status.is_success() {
                 break resp;
+            }
+            if let Some(refused) = self.route.refusal().filter(|_| status.as_u16() == 407) {
+                return Err(TransferError::GitHub {
+                    url: url.to_string(),
+                    detail: refused,
+                });
             }
             codes.push(format!(
                 "{} '{}'",

@@ -44,8 +44,8 @@ pub struct S3Settings {
     pub endpoint_override: Option<String>,
     /// `use_fips_mode`.
     pub use_fips: bool,
-    /// `proxy_uri`; when unset the environment's proxy variables apply.
-    pub proxy_uri: Option<String>,
+    /// `s3_proxy_uri`, else `proxy_uri`, else the environment (docs/proxies.md).
+    pub proxy: crate::proxy::Configured,
     pub credentials: SharedCredentialsProvider,
 }
 
@@ -55,9 +55,9 @@ pub struct GitHubSettings {
     pub api_base: String,
     /// Used by [`Fetcher::fetch`]; [`Fetcher::fetch_with_token`] takes the deployment's own.
     pub token: Option<String>,
-    /// The official agent applies no `proxy_uri` to GitHub
-    /// (docs/behaviour/configuration.md#proxy-and-tls): pass None to match it.
-    pub proxy_uri: Option<String>,
+    /// The official agent applies no `proxy_uri` to GitHub, only the environment
+    /// (docs/behaviour/configuration.md#proxy-and-tls): the default matches it.
+    pub proxy: crate::proxy::Configured,
 }
 
 impl Default for GitHubSettings {
@@ -65,7 +65,7 @@ impl Default for GitHubSettings {
         Self {
             api_base: "https://api.github.com".into(),
             token: None,
-            proxy_uri: None,
+            proxy: crate::proxy::Configured::default(),
         }
     }
 }

@@ -13,7 +13,6 @@ use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::Client;
-use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder as HttpBuilder, Connector};
 use tokio::sync::mpsc::Sender;
@@ -239,15 +238,24 @@ impl S3 {
 }
 
 /// The S3 client of the given settings: explicit region, credentials and endpoint (no default
-/// chain), rustls with ring, the proxy of `proxy_uri` or else of the environment. Also useful
-/// to tests and tools that upload bundles.
+/// chain), rustls with ring, the proxy `s3_proxy_uri`, `proxy_uri` or the environment give
+/// (`crate::proxy`), a proxy's 407 reported naming the proxy. Also useful to tests and tools
+/// that upload bundles.
 pub fn client(settings: &S3Settings, tuning: &Tuning) -> Result<Client, TransferError> {
-    let proxy = match settings.proxy_uri.as_deref().filter(|p| !p.is_empty()) {
-        Some(uri) => ProxyConfig::all(uri)
-            .map_err(|e| TransferError::Config(format!("proxy_uri {uri:?}: {e}")))?,
-        // As the official agent: without proxy_uri the usual environment variables apply.
-        None => ProxyConfig::from_env(),
-    };
+    let endpoint = rules::s3_endpoint(
+        &settings.region,
+        settings.endpoint_override.as_deref(),
+        settings.use_fips,
+    );
+    let scheme = endpoint
+        .as_deref()
+        .and_then(|u| u.split_once("://"))
+        .map_or("https", |(s, _)| s);
+    let route = crate::proxy::route_from_env(&settings.proxy, scheme)
+        .map_err(|e| TransferError::Config(e.to_string()))?;
+    tracing::debug!("S3: {route}");
+    let proxy =
+        crate::proxy::with_smithy(&route).map_err(|e| TransferError::Config(e.to_string()))?;
     let http = HttpBuilder::new().build_with_connector_fn(move |settings, components| {
         let mut b = Connector::builder();
         b.set_connector_settings(settings.cloned());
@@ -258,11 +266,7 @@ pub fn client(settings: &S3Settings, tuning: &Tuning) -> Result<Client, Transfer
             .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
             .build()
     });
-    let endpoint = rules::s3_endpoint(
-        &settings.region,
-        settings.endpoint_override.as_deref(),
-        settings.use_fips,
-    );
+    let http = crate::proxy::smithy_refusals(http, &route);
     let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
         .connect_timeout(tuning.connect_timeout)
         .build();

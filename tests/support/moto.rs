@@ -213,7 +213,7 @@ impl Moto {
             region: REGION.into(),
             endpoint_override: Some(endpoint.to_string()),
             use_fips: false,
-            proxy_uri: None,
+            proxy: Default::default(),
             credentials: self.credentials(),
         }
     }
