@@ -12,7 +12,8 @@
 //! through; the bytes of parts ahead of it that wait are bounded by the window
 //! ([`parts::window_bytes`]) — a part task takes window permits for each chunk before reading
 //! the next, so a full window stops its socket reads (TCP flow control), except for the part
-//! being unpacked, which never waits for permits (no deadlock). A failed part is retried alone,
+//! being unpacked, which never waits for the window (no deadlock) but for a small head room
+//! that the unpacker's progress frees. A failed part is retried alone,
 //! from the byte where it stopped, a bounded number of times with spread delays. The body is
 //! checked against its ETag as S3 defines it (MD5 of a single-part object without SSE-KMS/C;
 //! the part count of a multipart one) before the end of input is reported.
@@ -52,7 +53,7 @@ struct Pin {
 }
 
 enum PartMsg {
-    /// A chunk, with the window permits it holds (None: it came while its part was the head).
+    /// A chunk, with the window or head-room permits it holds until it is passed on.
     Data(Bytes, Option<OwnedSemaphorePermit>),
     Done {
         retries: u32,
@@ -68,6 +69,7 @@ struct Shared {
     pin: Pin,
     window: Arc<Semaphore>,
     window_bytes: u64,
+    head_room: Arc<Semaphore>,
     head: watch::Receiver<u64>,
 }
 
@@ -159,6 +161,7 @@ impl S3 {
             pin: pin.clone(),
             window,
             window_bytes,
+            head_room: Arc::new(Semaphore::new(HEAD_ROOM as usize)),
             head: head_rx,
         });
         let conns = Arc::new(Semaphore::new(connections));
@@ -425,17 +428,17 @@ async fn fetch_part(
                                     format!("bytes {start}-{last} came back longer"),
                                 ));
                             }
-                            let permit = wait_for_window(shared, &mut head, index, len).await?;
+                            let (permit, ahead) = room(shared, &mut head, index, len).await?;
                             // A chunk that waits is copied out: it is a slice of the
                             // connection's read buffer, which it would otherwise keep whole
                             // (the window counts the chunk, not that buffer).
-                            let bytes = if permit.is_some() {
+                            let bytes = if ahead {
                                 Bytes::copy_from_slice(&bytes)
                             } else {
                                 bytes
                             };
                             got += len;
-                            if out.send(PartMsg::Data(bytes, permit)).is_err() {
+                            if out.send(PartMsg::Data(bytes, Some(permit))).is_err() {
                                 return Ok(None);
                             }
                         }
@@ -470,23 +473,31 @@ async fn fetch_part(
     }
 }
 
-/// Window permits for a chunk of `len` bytes of part `index`, waiting while the window is full;
-/// None once (or while) the part is the one being unpacked: its bytes go straight through.
-async fn wait_for_window(
+/// Room for a chunk of `len` bytes of part `index`, and whether it waits ahead of the head.
+/// A part ahead takes window permits, waiting while the window is full; the part being
+/// unpacked (or one that becomes it while waiting) takes head room instead, which only the
+/// unpacker's progress frees, so its backlog stays small without ever waiting on the window.
+async fn room(
     shared: &Shared,
     head: &mut watch::Receiver<u64>,
     index: u64,
     len: u64,
-) -> Result<Option<OwnedSemaphorePermit>, TransferError> {
-    if *head.borrow() >= index || len == 0 {
-        return Ok(None);
-    }
-    // A chunk larger than the whole window (never with real chunk sizes) takes all of it.
-    let want = u32::try_from(len.min(shared.window_bytes)).unwrap_or(u32::MAX);
-    tokio::select! {
-        permit = shared.window.clone().acquire_many_owned(want) => {
-            permit.map(Some).map_err(|e| TransferError::Internal(e.to_string()))
+) -> Result<(OwnedSemaphorePermit, bool), TransferError> {
+    let internal = |e: tokio::sync::AcquireError| TransferError::Internal(e.to_string());
+    if *head.borrow() < index {
+        // A chunk larger than the whole window (never with real chunk sizes) takes all of it.
+        let want = u32::try_from(len.min(shared.window_bytes)).unwrap_or(u32::MAX);
+        tokio::select! {
+            permit = shared.window.clone().acquire_many_owned(want) => {
+                return Ok((permit.map_err(internal)?, true));
+            }
+            _ = head.wait_for(|h| *h >= index) => {}
         }
-        _ = head.wait_for(|h| *h >= index) => Ok(None),
     }
+    let want = u32::try_from(len.min(HEAD_ROOM)).unwrap_or(u32::MAX);
+    let permit = shared.head_room.clone().acquire_many_owned(want).await;
+    Ok((permit.map_err(internal)?, false))
 }
+
+/// Bytes of the part being unpacked that may wait for the unpacker.
+const HEAD_ROOM: u64 = 2 << 20;
