@@ -57,8 +57,8 @@ pub fn content_range(header: Option<&str>) -> Option<(u64, u64, u64)> {
 /// network is faster than the unpacker the window fills whatever its size and the unpacker sets
 /// the pace; when it is slower, connections spread over their parts would keep about
 /// (connections - 1) / 2 parts ahead, so a quarter makes the parts furthest ahead pause now
-/// and then (TCP holds their bytes) while the others go on. Half was measured at 66 MiB peak
-/// RSS at the defaults, over the 48 MiB budget (BENCHMARKS.md).
+/// and then (TCP holds their bytes) while the others go on. Half was measured at 66-77 MiB
+/// peak RSS at the defaults, over the 48 MiB budget (BENCHMARKS.md).
 pub fn window_bytes(connections: usize, part_size: u64) -> u64 {
     let conns = u64::try_from(connections.max(1)).unwrap_or(u64::MAX);
     (conns.saturating_mul(part_size) / 4).max(part_size)
