@@ -303,10 +303,28 @@ fn resumes_after_the_connection_drops() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let msg = f.fetch(&rev, dir.path(), &opts()).unwrap_err().to_string();
+    // The object is one part (default 8 MiB parts): that part was retried twice.
     assert!(
-        msg.contains("big.tgz") && msg.contains("2 resumes"),
+        msg.contains("big.tgz") && msg.contains("part 0") && msg.contains("2 retries"),
         "{msg}"
     );
+
+    // The same with one GET for the whole object (`s3_single_stream`): it resumes by range.
+    let proxy = CutProxy::start(moto.addr, vec![1 << 20, 2 << 20]);
+    let f = Fetcher::with_tuning(
+        Some(moto.settings_via(&format!("http://{}", proxy.addr))),
+        GitHubSettings::default(),
+        None,
+        Tuning {
+            s3_single_stream: true,
+            ..quick()
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    f.fetch(&rev, dir.path(), &opts()).unwrap();
+    assert_eq!(proxy.cut.load(Ordering::SeqCst), 2, "both cuts happened");
+    assert_eq!(read(&dir.path().join("bundle.tar")), body);
 }
 
 #[test]

@@ -82,6 +82,10 @@ pub struct Config {
     /// Keep a downloaded bundle's archive (`bundle.tar`) beside its extracted revision; off,
     /// only the extracted revision stays on disk (docs/adr/0010-one-copy-on-disk.md).
     pub keep_bundle_archive: bool,
+    /// Ranged GETs of one S3 bundle running at once (docs/adr/0006-bundle-transfer.md).
+    pub s3_download_connections: usize,
+    /// Bytes each ranged GET of an S3 bundle asks for.
+    pub s3_download_part_size: u64,
 }
 
 impl Default for Config {
@@ -131,6 +135,8 @@ impl Default for Config {
                 .collect(),
             metrics_textfile: None,
             keep_bundle_archive: false,
+            s3_download_connections: DEFAULT_S3_DOWNLOAD_CONNECTIONS,
+            s3_download_part_size: DEFAULT_S3_DOWNLOAD_PART_SIZE,
         }
     }
 }
@@ -139,6 +145,17 @@ impl Default for Config {
 /// and its failure in `journalctl`, while ten scripts at their budget stay well below the
 /// unit's `LogRateLimitBurst` (docs/adr/0007-systemd-unit.md, "Journal budget").
 pub const DEFAULT_HOOK_OUTPUT_JOURNAL_LINES: u64 = 1000;
+
+/// Default of `s3_download_connections`: eight streams of about 80 MiB/s each reach what one
+/// host usually gets from S3, and what the unpacker takes (BENCHMARKS.md).
+pub const DEFAULT_S3_DOWNLOAD_CONNECTIONS: usize = 8;
+/// Most `s3_download_connections`: more only adds buffers and S3 request charges.
+pub const MAX_S3_DOWNLOAD_CONNECTIONS: u64 = 64;
+/// Default of `s3_download_part_size`: 8 MiB, the AWS CLI's part size.
+pub const DEFAULT_S3_DOWNLOAD_PART_SIZE: u64 = 8 << 20;
+/// Bounds of `s3_download_part_size`: below 1 MiB the requests cost more than they carry; the
+/// window holds half the connections' parts, so a part stays well below the memory budget.
+pub const S3_DOWNLOAD_PART_SIZE_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(256 << 20);
 
 /// A configuration file the agent cannot start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -375,6 +392,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
                 let n = number(1, "a number of rotated files to keep, at least 1")?;
                 c.log_keep_files = u32::try_from(n).map_err(|_| bad("a small number", text))?;
             }
+            "s3_download_connections" => {
+                let n = number(1, "a number of connections from 1 to 64")?;
+                if n > MAX_S3_DOWNLOAD_CONNECTIONS {
+                    return Err(bad("a number of connections from 1 to 64", text));
+                }
+                c.s3_download_connections =
+                    usize::try_from(n).map_err(|_| bad("a small number", text))?;
+            }
+            "s3_download_part_size" => {
+                let want = "a size from 1MiB to 256MiB (bytes, or 8MiB)";
+                c.s3_download_part_size = opt_string()
+                    .and_then(|v| crate::space::parse_size(&v))
+                    .filter(|n| S3_DOWNLOAD_PART_SIZE_RANGE.contains(n))
+                    .ok_or_else(|| bad(want, text))?;
+            }
             "proxy_uri" => c.proxy_uri = proxy()?,
             "command_proxy_uri" => c.command_proxy_uri = proxy()?,
             "s3_proxy_uri" => c.s3_proxy_uri = proxy()?,
@@ -437,6 +469,8 @@ const KNOWN_KEYS: &[&str] = &[
     "deploy_local_lock_wait_seconds",
     "reboot_command",
     "metrics_textfile",
+    "s3_download_connections",
+    "s3_download_part_size",
     "proxy_uri",
     "command_proxy_uri",
     "s3_proxy_uri",

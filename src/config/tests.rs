@@ -294,6 +294,40 @@ fn metrics_textfile_is_an_absolute_prom_file() {
 }
 
 #[test]
+fn s3_download_keys_default_parse_and_refuse_naming_the_key() {
+    let d = p("").unwrap().config;
+    assert_eq!(d.s3_download_connections, 8);
+    assert_eq!(d.s3_download_part_size, 8 << 20);
+    let c = p("s3_download_connections: 16\n:s3_download_part_size: 16MiB\n")
+        .unwrap()
+        .config;
+    assert_eq!(c.s3_download_connections, 16);
+    assert_eq!(c.s3_download_part_size, 16 << 20);
+    assert_eq!(
+        p("s3_download_part_size: 1048576\n")
+            .unwrap()
+            .config
+            .s3_download_part_size,
+        1 << 20
+    );
+    for (text, key) in [
+        ("s3_download_connections: 0\n", "s3_download_connections"),
+        ("s3_download_connections: 65\n", "s3_download_connections"),
+        ("s3_download_connections: many\n", "s3_download_connections"),
+        ("s3_download_part_size: 512KiB\n", "s3_download_part_size"),
+        ("s3_download_part_size: 1GiB\n", "s3_download_part_size"),
+        ("s3_download_part_size: 8MB\n", "s3_download_part_size"),
+        ("s3_download_part_size:\n", "s3_download_part_size"),
+    ] {
+        let msg = p(text).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("/etc/x.yml:1: ") && msg.contains(key),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
 fn proxy_keys_fall_back_to_proxy_uri_and_hide_passwords() {
     use crate::proxy::Setting;
     let c = p("proxy_uri: http://u:pw@general:3128\ns3_proxy_uri: none\n")

@@ -35,6 +35,25 @@ pub enum TransferError {
         detail: String,
     },
 
+    /// The object changed while its parts were being fetched (a part's `If-Match` failed, or a
+    /// part came back with another ETag or length): the bytes so far belong to another object.
+    #[error("s3://{bucket}/{key} changed during the download (it had ETag {etag} when the download began; {detail}); nothing was installed, deploy again to fetch the new object")]
+    Changed {
+        bucket: String,
+        key: String,
+        etag: String,
+        detail: String,
+    },
+
+    /// The bytes do not match what the object's ETag says about them.
+    #[error("the bytes downloaded from bucket '{bucket}' and key '{key}'{} do not match the object: {detail}", version_note(.version))]
+    Integrity {
+        bucket: String,
+        key: String,
+        version: Option<String>,
+        detail: String,
+    },
+
     /// GitHub kept answering with error statuses; the official wording
     /// (docs/behaviour/bundles.md#github-download).
     #[error("Could not download bundle at '{url}' after {retries} retries. Server returned codes: {codes}")]

@@ -48,10 +48,11 @@ pub fn fetcher(
     github_token: Option<String>,
     runtime: Option<Handle>,
 ) -> Result<Fetcher, TransferError> {
-    Fetcher::new(
+    Fetcher::with_tuning(
         s3.map(|a| s3_settings(cfg, a)),
         github_settings(cfg, github_token),
         runtime,
+        crate::transfer::Tuning::from_config(cfg),
     )
     .map(|f| f.keep_bundle_archive(cfg.keep_bundle_archive))
 }

@@ -17,9 +17,11 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder as HttpBuilder, Connector};
 use tokio::sync::mpsc::Sender;
 
+use super::ranged::Outcome;
 use super::rules;
 use super::stream::{Piece, Progress};
 use super::{S3Settings, TransferError, Tuning};
+use crate::deployspec::BundleType;
 
 /// What to download.
 #[derive(Debug, Clone)]
@@ -32,7 +34,7 @@ pub struct Object {
 
 #[derive(Clone)]
 pub struct S3 {
-    client: Client,
+    pub(super) client: Client,
     region: String,
     use_fips: bool,
 }
@@ -46,9 +48,21 @@ impl S3 {
         })
     }
 
-    /// Downloads `obj` into `tx`; see [`S3::run`].
-    pub async fn download(self, obj: Object, tuning: Tuning, tx: Sender<Piece>) {
-        let last = match self.run(&obj, &tuning, &tx).await {
+    /// Downloads `obj` into `tx`: in parallel ranges (`ranged`), or as one GET when the
+    /// tuning asks for it or S3 serves no range of the object (an empty one).
+    pub async fn download(self, obj: Object, tuning: Tuning, kind: BundleType, tx: Sender<Piece>) {
+        let ranged = if tuning.s3_single_stream {
+            Ok(Outcome::Plain)
+        } else {
+            self.ranged(&obj, &tuning, kind, &tx).await
+        };
+        let result = match ranged {
+            Ok(Outcome::Done) => Ok(true),
+            Ok(Outcome::ReaderGone) => Ok(false),
+            Ok(Outcome::Plain) => self.run(&obj, &tuning, &tx).await,
+            Err(e) => Err(e),
+        };
+        let last = match result {
             Ok(true) => Piece::Done,
             Ok(false) => return,
             Err(e) => Piece::Failed(e),
@@ -187,25 +201,33 @@ impl S3 {
         if received > 0 {
             get = get.set_if_match(etag.map(str::to_string));
         }
-        get.send().await.map_err(|e| {
-            let connect = matches!(&e, SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout())
-                || matches!(&e, SdkError::TimeoutError(_));
-            let detail = DisplayErrorContext(&e).to_string();
-            if connect {
-                TransferError::S3Connect {
-                    bucket: obj.bucket.clone(),
-                    key: obj.key.clone(),
-                    version: obj.version.clone(),
-                    detail,
-                    hint: rules::connect_hint(&self.region, self.use_fips),
-                }
-            } else {
-                self.failure(obj, detail)
-            }
-        })
+        get.send().await.map_err(|e| self.request_error(obj, e))
     }
 
-    fn failure(&self, obj: &Object, detail: String) -> TransferError {
+    /// A failed request as the error the operator sees: "unable to connect" with the official
+    /// hint when S3 could not be reached, else the S3 answer.
+    pub(super) fn request_error<E, R>(&self, obj: &Object, e: SdkError<E, R>) -> TransferError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let connect = matches!(&e, SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout())
+            || matches!(&e, SdkError::TimeoutError(_));
+        let detail = DisplayErrorContext(&e).to_string();
+        if connect {
+            TransferError::S3Connect {
+                bucket: obj.bucket.clone(),
+                key: obj.key.clone(),
+                version: obj.version.clone(),
+                detail,
+                hint: rules::connect_hint(&self.region, self.use_fips),
+            }
+        } else {
+            self.failure(obj, detail)
+        }
+    }
+
+    pub(super) fn failure(&self, obj: &Object, detail: String) -> TransferError {
         TransferError::S3 {
             bucket: obj.bucket.clone(),
             key: obj.key.clone(),
