@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use codedeploy_agent::cmd::validate::render;
 use codedeploy_agent::validate::validate_path;
 
-const SEED: &str = "/work/shared/fixtures/seed-app";
-
+/// The founding document's app (tests/fixtures/seed-app; bin_deploy_local_seed checks it is
+/// unchanged from the original when that is at hand).
 fn seed() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/appspec/seed-app.yml");
-    assert!(local.is_file());
-    PathBuf::from(SEED)
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-app");
+    assert!(dir.join("appspec.yml").is_file(), "{} is missing", dir.display());
+    dir
 }
 
 /// Copies a tree with fresh writable directories (the shared fixture is read-only).

@@ -372,14 +372,9 @@ fn text_json_only_when_allowed() {
 
 #[test]
 fn trust_anchor_files() {
-    let reference = [
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference/host-agent-deployment-signer-ca-chain.pem"),
-        PathBuf::from("/work/shared/reference/host-agent-deployment-signer-ca-chain.pem"),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .expect("the service's signer CA chain is in shared/reference");
+    // The service's signer CA chain, as published for the host agent (a copy in the repository).
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/host-agent-deployment-signer-ca-chain.pem");
     let anchors = TrustAnchors::from_pem_file(&reference).unwrap();
     assert_eq!(anchors.len(), 4, "{:?}", anchors.subjects());
     assert!(
