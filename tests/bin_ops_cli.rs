@@ -269,6 +269,7 @@ exit 3
         .lines()
         .skip_while(|l| !l.contains("latest local deployments:"))
         .skip(1)
+        .take_while(|l| l.starts_with("    "))
         .collect();
     assert_eq!(listed.len(), 2, "{shown}");
     assert!(

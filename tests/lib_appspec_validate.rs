@@ -14,7 +14,11 @@ use codedeploy_agent::validate::validate_path;
 /// unchanged from the original when that is at hand).
 fn seed() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-app");
-    assert!(dir.join("appspec.yml").is_file(), "{} is missing", dir.display());
+    assert!(
+        dir.join("appspec.yml").is_file(),
+        "{} is missing",
+        dir.display()
+    );
     dir
 }
 

@@ -43,7 +43,10 @@ fn tuning(connections: usize) -> Tuning {
 
 fn fetcher(moto: &Moto, proxy: &Proxy, t: Tuning) -> Fetcher {
     let settings = moto.settings_via(&format!("http://{}", proxy.addr));
-    Fetcher::with_tuning(Some(settings), GitHubSettings::default(), None, t).unwrap()
+    // The tests compare the downloaded bytes with the object: keep the archive for that.
+    Fetcher::with_tuning(Some(settings), GitHubSettings::default(), None, t)
+        .unwrap()
+        .keep_bundle_archive(true)
 }
 
 fn put(moto: &Moto, key: &str, body: Vec<u8>) -> (String, String) {

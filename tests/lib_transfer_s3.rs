@@ -320,7 +320,8 @@ fn resumes_after_the_connection_drops() {
             ..quick()
         },
     )
-    .unwrap();
+    .unwrap()
+    .keep_bundle_archive(true);
     let dir = tempfile::tempdir().unwrap();
     f.fetch(&rev, dir.path(), &opts()).unwrap();
     assert_eq!(proxy.cut.load(Ordering::SeqCst), 2, "both cuts happened");
