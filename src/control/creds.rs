@@ -5,6 +5,8 @@
 //! each call; nothing needs a restart. A failed re-read keeps the previous keys only while
 //! they are still within their assumed lifetime.
 
+use crate::config::onprem::OnPremises;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::provider::{self, error::CredentialsError, ProvideCredentials};
 use aws_credential_types::Credentials;
 use codedeploy_core::oserror::OsError;
@@ -17,6 +19,53 @@ use tokio::sync::Mutex;
 pub const SESSION_FILE_LIFETIME: Duration = Duration::from_secs(1800);
 /// Credentials are refreshed this long before they expire.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// Who an on-premises host signs as, from its file: the one mapping from [`OnPremises`] to a
+/// credentials provider, used by the daemon's identity and by a local run's S3 downloads.
+pub struct OnPremisesKeys<'a> {
+    pub provider: SharedCredentialsProvider,
+    pub region: &'a str,
+    pub host_identifier: &'a str,
+    /// The session credentials file's reader (sharing the provider's cache), when the keys
+    /// are re-read from one.
+    pub session: Option<SessionFileCredentials>,
+}
+
+impl<'a> OnPremisesKeys<'a> {
+    /// `None` when the file names no identity (EC2 metadata or the environment is used).
+    pub fn from_file(onprem: &'a OnPremises) -> Option<Self> {
+        match onprem {
+            OnPremises::IamUser {
+                region,
+                host_identifier,
+                access_key_id,
+                secret_access_key,
+            } => Some(Self {
+                provider: SharedCredentialsProvider::new(static_credentials(
+                    access_key_id,
+                    secret_access_key,
+                )),
+                region,
+                host_identifier,
+                session: None,
+            }),
+            OnPremises::IamSession {
+                region,
+                host_identifier,
+                credentials_file,
+            } => {
+                let session = SessionFileCredentials::new(credentials_file);
+                Some(Self {
+                    provider: SharedCredentialsProvider::new(session.clone()),
+                    region,
+                    host_identifier,
+                    session: Some(session),
+                })
+            }
+            OnPremises::Inert => None,
+        }
+    }
+}
 
 /// Static keys (on-premises IAM user).
 pub fn static_credentials(access_key_id: &str, secret_access_key: &str) -> Credentials {

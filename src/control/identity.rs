@@ -6,7 +6,7 @@
 //! start-up log; credential providers refresh themselves, so an `Identity` lives as long as
 //! the agent.
 
-use super::creds::{static_credentials, SessionFileCredentials};
+use super::creds::OnPremisesKeys;
 use super::endpoint::partition_for_region;
 use super::imds::{Imds, ImdsRoleCredentials};
 use super::ControlError;
@@ -73,52 +73,38 @@ pub async fn resolve_identity_with(
     imds: &Imds,
     env: &EnvOverrides,
 ) -> Result<Identity, ControlError> {
-    match onprem {
-        Some(OnPremises::IamUser {
-            region,
-            host_identifier,
-            access_key_id,
-            secret_access_key,
-        }) => Ok(Identity {
-            host_identifier: host_identifier.clone(),
-            region: region.clone(),
-            credentials: SharedCredentialsProvider::new(static_credentials(
-                access_key_id,
-                secret_access_key,
-            )),
-            source: format!(
-                "on-premises IAM user {host_identifier} (static keys from {})",
-                cfg.on_premises_config_file.display()
-            ),
-            imds_domain: None,
-        }),
-        Some(OnPremises::IamSession {
-            region,
-            host_identifier,
-            credentials_file,
-        }) => {
-            let provider = SessionFileCredentials::new(credentials_file);
+    let Some(keys) = onprem.and_then(OnPremisesKeys::from_file) else {
+        return ec2_identity(imds, env).await;
+    };
+    let source = match &keys.session {
+        Some(session) => {
             // Fail at start-up, naming the file, rather than at the first poll.
-            provider
+            session
                 .current()
                 .await
                 .map_err(|source| ControlError::CredentialsFile {
                     operation: "start-up".into(),
                     source,
                 })?;
-            Ok(Identity {
-                host_identifier: host_identifier.clone(),
-                region: region.clone(),
-                credentials: SharedCredentialsProvider::new(provider),
-                source: format!(
-                    "on-premises IAM session {host_identifier} (credentials file {}, re-read when it changes)",
-                    credentials_file.display()
-                ),
-                imds_domain: None,
-            })
+            format!(
+                "on-premises IAM session {} (credentials file {}, re-read when it changes)",
+                keys.host_identifier,
+                session.path().display()
+            )
         }
-        None | Some(OnPremises::Inert) => ec2_identity(imds, env).await,
-    }
+        None => format!(
+            "on-premises IAM user {} (static keys from {})",
+            keys.host_identifier,
+            cfg.on_premises_config_file.display()
+        ),
+    };
+    Ok(Identity {
+        host_identifier: keys.host_identifier.to_owned(),
+        region: keys.region.to_owned(),
+        credentials: keys.provider,
+        source,
+        imds_domain: None,
+    })
 }
 
 async fn ec2_identity(imds: &Imds, env: &EnvOverrides) -> Result<Identity, ControlError> {

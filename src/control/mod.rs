@@ -24,8 +24,9 @@ pub use client::{
     AGENT_VERSION_HEADER,
 };
 pub use creds::{
-    parse_credentials_file, static_credentials, CredentialsFileError, FileKeys, SessionFileCause,
-    SessionFileCredentials, SessionFileError, REFRESH_MARGIN, SESSION_FILE_LIFETIME,
+    parse_credentials_file, static_credentials, CredentialsFileError, FileKeys, OnPremisesKeys,
+    SessionFileCause, SessionFileCredentials, SessionFileError, REFRESH_MARGIN,
+    SESSION_FILE_LIFETIME,
 };
 pub use endpoint::{
     domain_for_region, partition_for_region, resolve_endpoint, EndpointInputs, ResolvedEndpoint,

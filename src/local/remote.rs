@@ -37,44 +37,24 @@ fn s3_access(
     onprem: Option<OnPremises>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<S3Access, LocalError> {
-    let (credentials, onprem_region) = match onprem {
-        Some(OnPremises::IamUser {
-            region,
-            access_key_id,
-            secret_access_key,
-            ..
-        }) => (
-            SharedCredentialsProvider::new(crate::control::static_credentials(
-                &access_key_id,
-                &secret_access_key,
-            )),
-            Some(region),
-        ),
-        Some(OnPremises::IamSession {
-            region,
-            credentials_file,
-            ..
-        }) => (
-            SharedCredentialsProvider::new(crate::control::SessionFileCredentials::new(
-                credentials_file,
-            )),
-            Some(region),
-        ),
-        None | Some(OnPremises::Inert) => {
-            match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-                (Some(id), Some(secret)) => (
-                    SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
-                        id,
-                        secret,
-                        env("AWS_SESSION_TOKEN"),
-                        None,
-                        "environment",
-                    )),
+    let keys = onprem
+        .as_ref()
+        .and_then(crate::control::OnPremisesKeys::from_file);
+    let (credentials, onprem_region) = match keys {
+        Some(keys) => (keys.provider, Some(keys.region.to_owned())),
+        None => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => (
+                SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+                    id,
+                    secret,
+                    env("AWS_SESSION_TOKEN"),
                     None,
-                ),
-                _ => return Err(LocalError::Usage(NO_CREDENTIALS.into())),
-            }
-        }
+                    "environment",
+                )),
+                None,
+            ),
+            _ => return Err(LocalError::Usage(NO_CREDENTIALS.into())),
+        },
     };
     let region = env("AWS_REGION")
         .or(onprem_region)
