@@ -51,6 +51,18 @@ pub fn normalize(raw: &[u8]) -> Result<Option<RelPath>, Unsafe> {
     Ok((!out.is_empty()).then_some(RelPath(out)))
 }
 
+/// Where a hard-link member named `path` points: `Ok(None)` when it names itself (nothing to
+/// do), an error when its target is not a name inside the archive dir.
+pub fn hard_link_target(path: &RelPath, target: &[u8]) -> Result<Option<RelPath>, Unsafe> {
+    match normalize(target) {
+        Ok(Some(t)) if t == *path => Ok(None),
+        Ok(Some(t)) => Ok(Some(t)),
+        Ok(None) | Err(_) => Err(Unsafe::HardLinkOutside {
+            target: shown(target),
+        }),
+    }
+}
+
 /// File-type of a member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -133,5 +145,22 @@ mod tests {
         let p = normalize(b"x/y/z").unwrap().unwrap();
         assert_eq!(p.parent(), [OsString::from("x"), OsString::from("y")]);
         assert_eq!(p.name(), "z");
+    }
+
+    #[test]
+    fn hard_link_targets() {
+        let me = normalize(b"a/b").unwrap().unwrap();
+        let other = hard_link_target(&me, b"./c/../d").unwrap().unwrap();
+        assert_eq!(other.components(), [OsString::from("d")]);
+        assert_eq!(hard_link_target(&me, b"a//b").unwrap(), None);
+        for outside in [&b"../x"[..], b"/etc/shadow", b".", b"a\0b"] {
+            assert!(
+                matches!(
+                    hard_link_target(&me, outside),
+                    Err(Unsafe::HardLinkOutside { .. })
+                ),
+                "{outside:?}"
+            );
+        }
     }
 }

@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::entry::{normalize, shown, EntryHead, Kind, RelPath};
+use super::entry::{hard_link_target, normalize, shown, EntryHead, Kind, RelPath};
 use super::error::{BundleError, Unsafe};
 use super::pipeline::{self, Sink};
 use super::{detect, dir, space_kind, strip, tar, zip, BundleType, UnpackOptions};
@@ -228,30 +228,15 @@ impl Listing {
     /// The writer's walk into `dirs`: missing directories are made, a link or a file on the
     /// way is refused.
     fn enter(&mut self, dirs: &[OsString], entry: &str) -> Result<(), BundleError> {
-        for i in 1..=dirs.len() {
-            match self.listed.entries.get(&dirs[..i]) {
-                Some(Node::Dir) => {}
-                Some(Node::Symlink { .. }) => {
-                    return Err(self.refuse(
-                        entry,
-                        Unsafe::ThroughSymlink {
-                            component: joined(&dirs[..i]),
-                        },
-                    ))
-                }
-                Some(Node::File { .. }) => {
-                    return Err(self.conflict(entry, "non-directory on its path"))
-                }
-                None => {
-                    self.listed.entries.insert(dirs[..i].to_vec(), Node::Dir);
-                }
-            }
-        }
-        Ok(())
+        self.walk(dirs, entry, true)
     }
 
     /// The writer's walk through existing directories (hard-link targets).
-    fn walk_existing(&self, dirs: &[OsString], entry: &str) -> Result<(), BundleError> {
+    fn walk_existing(&mut self, dirs: &[OsString], entry: &str) -> Result<(), BundleError> {
+        self.walk(dirs, entry, false)
+    }
+
+    fn walk(&mut self, dirs: &[OsString], entry: &str, make: bool) -> Result<(), BundleError> {
         for i in 1..=dirs.len() {
             match self.listed.entries.get(&dirs[..i]) {
                 Some(Node::Dir) => {}
@@ -265,6 +250,9 @@ impl Listing {
                 }
                 Some(Node::File { .. }) => {
                     return Err(self.conflict(entry, "non-directory on its path"))
+                }
+                None if make => {
+                    self.listed.entries.insert(dirs[..i].to_vec(), Node::Dir);
                 }
                 None => {
                     return Err(
@@ -296,16 +284,11 @@ impl Listing {
     }
 
     fn hard_link(&mut self, path: &RelPath, target: &[u8], entry: &str) -> Result<(), BundleError> {
-        let outside = || Unsafe::HardLinkOutside {
-            target: shown(target),
+        let tpath = match hard_link_target(path, target) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Ok(()),
+            Err(why) => return Err(self.refuse(entry, why)),
         };
-        let tpath = match normalize(target) {
-            Ok(Some(p)) => p,
-            Ok(None) | Err(_) => return Err(self.refuse(entry, outside())),
-        };
-        if tpath == *path {
-            return Ok(());
-        }
         self.walk_existing(tpath.parent(), entry)?;
         self.enter(path.parent(), entry)?;
         let tkey = tpath.components().to_vec();

@@ -33,7 +33,7 @@ use nix::unistd::{
     fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Group, Uid, UnlinkatFlags, User,
 };
 
-use super::entry::{normalize, shown, EntryHead, Kind, Owner, RelPath};
+use super::entry::{hard_link_target, normalize, shown, EntryHead, Kind, Owner, RelPath};
 use super::error::{BundleError, Unsafe};
 use super::{UnpackOptions, UnpackReport};
 use crate::{fscopy, space};
@@ -411,16 +411,11 @@ impl Writer {
         target: &[u8],
         entry: &[u8],
     ) -> Result<(), BundleError> {
-        let outside = || Unsafe::HardLinkOutside {
-            target: shown(target),
+        let tpath = match hard_link_target(path, target) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Ok(()),
+            Err(why) => return Err(self.refuse(entry, why)),
         };
-        let tpath = match normalize(target) {
-            Ok(Some(p)) => p,
-            Ok(None) | Err(_) => return Err(self.refuse(entry, outside())),
-        };
-        if tpath == *path {
-            return Ok(());
-        }
         let tdir = self.walk_existing(tpath.parent(), entry)?;
         self.enter(path.parent(), entry)?;
         let name = path.name();

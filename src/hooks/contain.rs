@@ -353,19 +353,10 @@ fn read_pids(path: &Path) -> Vec<i32> {
 
 /// Live processes whose initial environment holds `HOOK_TOKEN_VAR=<token>`.
 fn token_holders(token: &str) -> Vec<i32> {
-    let needle = format!("{}={}\0", super::env::HOOK_TOKEN_VAR, token).into_bytes();
-    let me = std::process::id() as i32;
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.windows(needle.len()).any(|w| w == needle.as_slice()))
-                .unwrap_or(false)
-        })
+    super::leftover::scan(token)
+        .into_iter()
+        .filter(|p| p.has_token)
+        .map(|p| p.pid)
         .collect()
 }
 

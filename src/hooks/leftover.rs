@@ -197,7 +197,8 @@ pub fn fallback_targets(procs: &[Proc], pgid: Option<i32>) -> Vec<i32> {
         .collect()
 }
 
-fn scan(token: &str) -> Vec<Proc> {
+/// Every live process but this one: its group and whether it carries `token`.
+pub(super) fn scan(token: &str) -> Vec<Proc> {
     let needle = format!("{HOOK_TOKEN_VAR}={token}\0").into_bytes();
     let me = std::process::id() as i32;
     let Ok(rd) = fs::read_dir("/proc") else {
