@@ -26,6 +26,18 @@ pub struct LocalFields {
     pub second: u32,
 }
 
+impl LocalFields {
+    /// 1970-01-01 00:00:00, shown when the C library cannot represent a time.
+    pub const EPOCH: Self = Self {
+        year: 1970,
+        month: 1,
+        day: 1,
+        hour: 0,
+        minute: 0,
+        second: 0,
+    };
+}
+
 /// `secs` since the epoch in the local time zone (localtime_r); `None` when the C library
 /// cannot represent it.
 pub fn localtime(secs: i64) -> Option<LocalFields> {

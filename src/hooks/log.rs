@@ -71,12 +71,7 @@ pub fn strip_ansi(input: &[u8]) -> Vec<u8> {
 /// Broken-down local time with milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime {
-    pub year: i32,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
+    pub date: crate::sys::LocalFields,
     pub millis: u32,
 }
 
@@ -84,25 +79,15 @@ impl LocalTime {
     pub fn at(t: SystemTime) -> Self {
         let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-        let Some(tm) = crate::sys::localtime(secs) else {
-            return Self {
-                year: 1970,
-                month: 1,
-                day: 1,
-                hour: 0,
-                minute: 0,
-                second: 0,
+        match crate::sys::localtime(secs) {
+            Some(date) => Self {
+                date,
+                millis: since.subsec_millis(),
+            },
+            None => Self {
+                date: crate::sys::LocalFields::EPOCH,
                 millis: 0,
-            };
-        };
-        Self {
-            year: tm.year,
-            month: tm.month,
-            day: tm.day,
-            hour: tm.hour,
-            minute: tm.minute,
-            second: tm.second,
-            millis: since.subsec_millis(),
+            },
         }
     }
     /// `YYYY-MM-DD HH:MM:SS`, the scripts.log prefix.
@@ -114,9 +99,10 @@ impl LocalTime {
         self.date_time('T')
     }
     fn date_time(&self, sep: char) -> String {
+        let d = &self.date;
         format!(
             "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
+            d.year, d.month, d.day, d.hour, d.minute, d.second
         )
     }
     /// `YYYY-MM-DD HH:MM:SS.mmm`, the deployments-log prefix.
@@ -302,12 +288,14 @@ mod tests {
 
     fn t() -> LocalTime {
         LocalTime {
-            year: 2024,
-            month: 5,
-            day: 1,
-            hour: 10,
-            minute: 11,
-            second: 2,
+            date: crate::sys::LocalFields {
+                year: 2024,
+                month: 5,
+                day: 1,
+                hour: 10,
+                minute: 11,
+                second: 2,
+            },
             millis: 45,
         }
     }
