@@ -21,6 +21,7 @@ use crate::diagnostics::Diagnostics;
 use crate::state::{write_atomic, StateError};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 pub const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -29,6 +30,9 @@ const PENDING_PREFIX: &str = "pending-";
 #[derive(Debug, Clone)]
 pub struct Tracker {
     dir: PathBuf,
+    /// Serialises this process's writes and removals: the next command of a deployment can
+    /// be polled (and recorded under the same name) while the previous one's `done` runs.
+    lock: Arc<Mutex<()>>,
 }
 
 /// One tracked command: the file it is tracked in, and its identifier.
@@ -100,7 +104,14 @@ pub fn merge(mut found: Vec<(SystemTime, Interrupted)>) -> Vec<Interrupted> {
 
 impl Tracker {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            lock: Arc::default(),
+        }
+    }
+    fn guard(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding it left no half-done state worth refusing: files are atomic.
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -115,6 +126,7 @@ impl Tracker {
             name: pending_name(command_id),
             command_id: command_id.to_string(),
         };
+        let _g = self.guard();
         write_atomic(&self.file(&e.name), render(command_id, None).as_bytes())?;
         Ok(e)
     }
@@ -126,6 +138,7 @@ impl Tracker {
         }
         self.begin(deployment_id, &entry.command_id)?;
         let old = std::mem::replace(&mut entry.name, deployment_id.to_string());
+        let _g = self.guard();
         self.remove(&old);
         Ok(())
     }
@@ -133,6 +146,7 @@ impl Tracker {
     /// Writes the record of `host_command_id` under `deployment_id`, the official name (the
     /// command is not executing yet: the acknowledgement comes after).
     pub fn begin(&self, deployment_id: &str, host_command_id: &str) -> Result<(), StateError> {
+        let _g = self.guard();
         write_atomic(
             &self.file(deployment_id),
             render(host_command_id, None).as_bytes(),
@@ -156,19 +170,30 @@ impl Tracker {
         status: &CommandStatus,
         diagnostics: &Diagnostics,
     ) -> Result<(), StateError> {
+        let _g = self.guard();
         write_atomic(
             &self.file(&entry.name),
             render(&entry.command_id, Some((status, diagnostics))).as_bytes(),
         )
     }
 
-    /// Removes the record once the service accepted the completion.
+    /// Removes the record once the service accepted the completion, unless the file records
+    /// another command by now: the service may hand out the deployment's next command as soon
+    /// as it accepts this completion, and that command is recorded under the same name.
     pub fn done(&self, entry: &Entry) {
-        self.remove(&entry.name);
+        let _g = self.guard();
+        let newer = fs::read_to_string(self.file(&entry.name))
+            .ok()
+            .and_then(|text| parse(&text))
+            .is_some_and(|i| i.command_id != entry.command_id);
+        if !newer {
+            self.remove(&entry.name);
+        }
     }
 
     /// Removes the record of `deployment_id`; a missing file is only worth a warning.
     pub fn end(&self, deployment_id: &str) {
+        let _g = self.guard();
         self.remove(deployment_id)
     }
 
@@ -249,6 +274,25 @@ mod tests {
         tr.clear().unwrap();
         assert!(!tr.dir().exists());
         tr.end("d-404");
+    }
+
+    #[test]
+    fn done_keeps_the_next_command_of_the_deployment() {
+        let t = tempfile::tempdir().unwrap();
+        let tr = Tracker::new(t.path().join("ongoing-deployment"));
+        let mut before = tr.received("cmd-AfterInstall").unwrap();
+        tr.identify(&mut before, "d-9").unwrap();
+        // The service hands out the next command once it accepts the completion, and the
+        // poller records it before the first command's `done` runs.
+        let mut next = tr.received("cmd-ApplicationStart").unwrap();
+        tr.identify(&mut next, "d-9").unwrap();
+        tr.done(&before);
+        assert_eq!(
+            ids(&tr.interrupted(SystemTime::now())),
+            ["cmd-ApplicationStart"]
+        );
+        tr.done(&next);
+        assert!(tr.interrupted(SystemTime::now()).is_empty());
     }
 
     #[test]
