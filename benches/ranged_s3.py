@@ -42,6 +42,9 @@ GIB = float(os.environ.get("BENCH_GIB", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 RATE = int(float(os.environ.get("BENCH_RATE_MIB", "80")) * 1024 * 1024)
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1 2 4 8 16").split()]
+# Extra variants, the defaults (8 connections) with one environment variable set for the child,
+# e.g. BENCH_ENV_VARIANTS="MALLOC_ARENA_MAX=2 MALLOC_ARENA_MAX=1": each adds `ranged-8 NAME=V`.
+ENV_VARIANTS = os.environ.get("BENCH_ENV_VARIANTS", "").split()
 PART = 8 << 20
 NS = f"cdr{os.getpid()}"
 VETH_HOST, VETH_NS = f"cdr{os.getpid()}h", f"cdr{os.getpid()}n"
@@ -128,8 +131,9 @@ def make_bundle(path):
             t.addfile(info, rnd)
 
 
-def run(args):
-    out = subprocess.run([BIN] + args, check=True, capture_output=True, text=True)
+def run(args, extra_env=None):
+    env = dict(os.environ, **(extra_env or {}))
+    out = subprocess.run([BIN] + args, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -152,20 +156,22 @@ def main():
         etag = s3.head_object(Bucket=benchlib.BUCKET, Key=KEY)["ETag"]
         print(f"bundle: {size} bytes, ETag {etag}, made and uploaded in {time.time() - t:.1f} s",
               flush=True)
-        variants = ["single"] + [f"ranged-{n}" for n in CONNS] + ["local"]
+        variants = (["single"] + [f"ranged-{n}" for n in CONNS]
+                    + [f"ranged-8 {e}" for e in ENV_VARIANTS] + ["local"])
         results = {v: [] for v in variants}
         loads = []
         for r in range(ROUNDS):
             order = variants[r % len(variants):] + variants[:r % len(variants)]
             loads.append(os.getloadavg())
             for v in order:
-                dest = os.path.join(WORK, f"dest-{v}")
+                dest = os.path.join(WORK, f"dest-{v.replace(' ', '-')}")
+                extra = dict([v.split(" ", 1)[1].split("=", 1)]) if " " in v else None
                 if v == "local":
                     res = run(["unpack", bundle, "tar", dest])
                 else:
-                    conns = "single" if v == "single" else v.split("-")[1]
+                    conns = "single" if v == "single" else v.split(" ")[0].split("-")[1]
                     res = run(["fetch", endpoint, key_id, secret, benchlib.BUCKET, KEY, "tar",
-                               dest, conns, str(PART)])
+                               dest, conns, str(PART)], extra)
                 shutil.rmtree(dest, ignore_errors=True)
                 results[v].append(res)
                 print(f"round {r + 1} {v}: {res['wall']:.2f} s, {res['hwm_kib'] / 1024:.1f} MiB, "
