@@ -39,8 +39,8 @@ pub use imds::{
 };
 pub use spec::{
     open_and_decode, open_envelope, open_envelope_at, AlgoError, Cert, DecodeError, ParseError,
-    PemError, Pkcs7Failure, SignatureError, SpecEnvelopeError, SpecFormatPolicy, TlvError,
-    TrustAnchors, TrustError, TrustStoreError, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
+    PemError, Pkcs7Failure, SignatureError, SignerInfoError, SpecEnvelopeError, SpecFormatPolicy,
+    TlvError, TrustAnchors, TrustError, TrustStoreError, FORMAT_PKCS7_JSON, FORMAT_TEXT_JSON,
 };
 pub use wire::{AckPayload, CommandStatus, Envelope, HostCommand, SpecResponse};
 

@@ -121,7 +121,7 @@ pub fn verify(
 fn verify_rsa(spki_der: &[u8], hash: Hash, hashed: &[u8], sig: &[u8]) -> Result<(), AlgoError> {
     use rsa::pkcs8::DecodePublicKey;
     use rsa::Pkcs1v15Sign;
-    let key = rsa::RsaPublicKey::from_public_key_der(spki_der).map_err(AlgoError::RsaKey)?;
+    let key = rsa::PublicKey::from_public_key_der(spki_der).map_err(AlgoError::RsaKey)?;
     let padding = match hash {
         Hash::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
         Hash::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),

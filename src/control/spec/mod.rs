@@ -8,10 +8,12 @@
 
 mod algo;
 mod pkcs7;
+mod signer_info;
 mod tlv;
 
 pub use algo::AlgoError;
 pub use pkcs7::{Cert, DecodeError, ParseError, Pkcs7Failure, SignatureError, TrustError};
+pub use signer_info::SignerInfoError;
 pub use tlv::TlvError;
 
 use super::Envelope;

@@ -8,7 +8,8 @@
 //! that are valid at `now`.
 
 use super::algo::{self, AlgoError, Hash};
-use super::tlv::{self, Tlv, TlvError};
+use super::signer_info::{self, SignerId, SignerInfo, SignerInfoError};
+use super::tlv::{self, TlvError};
 use const_oid::ObjectIdentifier as Oid;
 use der::{Decode, Encode};
 use std::time::SystemTime;
@@ -80,8 +81,8 @@ pub enum ParseError {
     EmptyEContent,
     #[error("unexpected element with tag 0x{tag:02x} in SignedData")]
     UnexpectedTag { tag: u8 },
-    #[error("bad SignerInfo: {0}")]
-    SignerInfo(#[source] DecodeError),
+    #[error(transparent)]
+    SignerInfo(#[from] SignerInfoError),
     #[error("malformed signed attribute")]
     MalformedAttribute,
     #[error(transparent)]
@@ -140,7 +141,7 @@ pub struct Cert {
 
 /// The one way outside DER reaches the `der` crate: [`tlv::check_tree`] first, because `der`
 /// sizes a buffer from an element's stated length before reading it (FUZZING.md, finding 4).
-fn decode<'a, T: Decode<'a>>(raw: &'a [u8]) -> Result<T, DecodeError> {
+fn decode<'a, T: Decode<'a, Error = der::Error>>(raw: &'a [u8]) -> Result<T, DecodeError> {
     tlv::check_tree(raw)?;
     Ok(T::from_der(raw)?)
 }
@@ -162,22 +163,21 @@ impl Cert {
     }
 
     pub fn subject(&self) -> String {
-        self.cert.tbs_certificate.subject.to_string()
+        self.cert.tbs_certificate().subject().to_string()
     }
 
     fn spki_der(&self) -> Result<Vec<u8>, ParseError> {
         self.cert
-            .tbs_certificate
-            .subject_public_key_info
+            .tbs_certificate()
+            .subject_public_key_info()
             .to_der()
             .map_err(ParseError::Encode)
     }
 
     fn extension(&self, oid: Oid) -> Option<&[u8]> {
         self.cert
-            .tbs_certificate
-            .extensions
-            .as_ref()?
+            .tbs_certificate()
+            .extensions()?
             .iter()
             .find(|e| e.extn_id == oid)
             .map(|e| e.extn_value.as_bytes())
@@ -185,18 +185,18 @@ impl Cert {
 
     /// True when `issuer` signed this certificate.
     fn signed_by(&self, issuer: &Cert) -> bool {
-        if self.cert.tbs_certificate.issuer != issuer.cert.tbs_certificate.subject {
+        if self.cert.tbs_certificate().issuer() != issuer.cert.tbs_certificate().subject() {
             return false;
         }
         let Ok(spki) = issuer.spki_der() else {
             return false;
         };
-        let Some(sig) = self.cert.signature.as_bytes() else {
+        let Some(sig) = self.cert.signature().as_bytes() else {
             return false;
         };
         algo::verify(
             &spki,
-            &self.cert.signature_algorithm.oid,
+            &self.cert.signature_algorithm().oid,
             None,
             &self.tbs,
             sig,
@@ -205,7 +205,7 @@ impl Cert {
     }
 
     fn valid_at(&self, now: SystemTime) -> Result<(), TrustError> {
-        let v = &self.cert.tbs_certificate.validity;
+        let v = self.cert.tbs_certificate().validity();
         if now < v.not_before.to_system_time() {
             return Err(TrustError::NotYetValid {
                 subject: self.subject(),
@@ -230,18 +230,12 @@ impl Cert {
     }
 }
 
-struct SignerRaw<'a> {
-    info: cms::signed_data::SignerInfo,
-    /// Content of `[0] IMPLICIT signedAttrs`, if present.
-    signed_attrs: Option<Tlv<'a>>,
-}
-
 /// The parts of a SignedData that verification needs.
 struct Parsed<'a> {
     content_type: Oid,
     content: Vec<u8>,
     certs: Vec<Cert>,
-    signers: Vec<SignerRaw<'a>>,
+    signers: Vec<SignerInfo<'a>>,
 }
 
 fn parse(der: &[u8]) -> Result<Parsed<'_>, ParseError> {
@@ -299,9 +293,7 @@ fn parse(der: &[u8]) -> Result<Parsed<'_>, ParseError> {
     }
     let mut signers = Vec::new();
     for s in signer_set.ok_or(missing("signerInfos"))?.children()? {
-        let info: cms::signed_data::SignerInfo = decode(s.full).map_err(ParseError::SignerInfo)?;
-        let signed_attrs = s.children()?.into_iter().find(|t| t.tag == 0xa0);
-        signers.push(SignerRaw { info, signed_attrs });
+        signers.push(signer_info::decode(s.full)?);
     }
     Ok(Parsed {
         content_type,
@@ -311,26 +303,25 @@ fn parse(der: &[u8]) -> Result<Parsed<'_>, ParseError> {
     })
 }
 
-fn find_signer<'c>(
-    certs: &'c [Cert],
-    sid: &cms::signed_data::SignerIdentifier,
-) -> Option<&'c Cert> {
-    use cms::signed_data::SignerIdentifier as Sid;
+fn find_signer<'c>(certs: &'c [Cert], sid: &SignerId) -> Option<&'c Cert> {
     certs.iter().find(|c| match sid {
-        Sid::IssuerAndSerialNumber(ias) => {
-            c.cert.tbs_certificate.issuer == ias.issuer
-                && c.cert.tbs_certificate.serial_number == ias.serial_number
+        SignerId::IssuerAndSerialNumber {
+            issuer,
+            serial_number,
+        } => {
+            c.cert.tbs_certificate().issuer() == issuer
+                && c.cert.tbs_certificate().serial_number() == serial_number
         }
-        Sid::SubjectKeyIdentifier(ski) => c
+        SignerId::SubjectKeyIdentifier(ski) => c
             .extension(SUBJECT_KEY_ID)
             .and_then(|raw| decode::<x509_cert::ext::pkix::SubjectKeyIdentifier>(raw).ok())
-            .is_some_and(|own| own.0.as_bytes() == ski.0.as_bytes()),
+            .is_some_and(|own| own.0.as_bytes() == ski.as_slice()),
     })
 }
 
-fn check_signer(p: &Parsed<'_>, s: &SignerRaw<'_>) -> Result<(), Pkcs7Failure> {
-    let hash = Hash::from_oid(&s.info.digest_alg.oid).map_err(SignatureError::from)?;
-    let cert = find_signer(&p.certs, &s.info.sid).ok_or(SignatureError::SignerNotFound)?;
+fn check_signer(p: &Parsed<'_>, s: &SignerInfo<'_>) -> Result<(), Pkcs7Failure> {
+    let hash = Hash::from_oid(&s.digest_alg.oid).map_err(SignatureError::from)?;
+    let cert = find_signer(&p.certs, &s.sid).ok_or(SignatureError::SignerNotFound)?;
     let spki = cert.spki_der()?;
     let signed: Vec<u8> = match &s.signed_attrs {
         None => p.content.clone(),
@@ -367,10 +358,10 @@ fn check_signer(p: &Parsed<'_>, s: &SignerRaw<'_>) -> Result<(), Pkcs7Failure> {
     };
     algo::verify(
         &spki,
-        &s.info.signature_algorithm.oid,
+        &s.signature_alg.oid,
         Some(hash),
         &signed,
-        s.info.signature.as_bytes(),
+        &s.signature,
     )
     .map_err(|source| {
         SignatureError::Signer {
@@ -427,7 +418,7 @@ pub fn verify(
         check_signer(&p, s)?;
         if let Some(anchors) = anchors {
             // check_signer found the certificate, so this lookup succeeds.
-            if let Some(cert) = find_signer(&p.certs, &s.info.sid) {
+            if let Some(cert) = find_signer(&p.certs, &s.sid) {
                 chain_to_anchor(cert, &p.certs, anchors, now)?;
             }
         }
