@@ -185,7 +185,7 @@ pub fn run_script(
         Some(dir) => {
             let path = super::reboot_request_path(dir, &ctx.event, index);
             if let Err(why) = prepare_reboot_request(&path, runas.as_ref()) {
-                return Err(spawn_failed(observer, log, why));
+                return Err(spawn_failed(observer, log, why.to_string()));
             }
             Some(path)
         }
@@ -422,18 +422,28 @@ pub fn run_script(
 /// Makes `path`'s directory (owned by the `runas` user, so that user can create the file)
 /// and removes whatever is at `path`: a request left from an earlier run of this script
 /// (before a crash, or a deployment id used again) must never cause a second reboot.
-fn prepare_reboot_request(path: &Path, runas: Option<&super::RunAs>) -> Result<(), String> {
+fn prepare_reboot_request(
+    path: &Path,
+    runas: Option<&super::RunAs>,
+) -> Result<(), RebootRequestError> {
     let Some(dir) = path.parent() else {
         return Ok(());
     };
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| RebootRequestError::CreateDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     if let Some(u) = runas {
         nix::unistd::chown(
             dir,
             Some(nix::unistd::Uid::from_raw(u.uid)),
             Some(nix::unistd::Gid::from_raw(u.gid)),
         )
-        .map_err(|e| format!("cannot give {} to user {}: {e}", dir.display(), u.name))?;
+        .map_err(|source| RebootRequestError::Chown {
+            dir: dir.to_path_buf(),
+            user: u.name.clone(),
+            source,
+        })?;
     }
     let gone = match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -441,12 +451,31 @@ fn prepare_reboot_request(path: &Path, runas: Option<&super::RunAs>) -> Result<(
         Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
         Ok(_) => std::fs::remove_file(path),
     };
-    gone.map_err(|e| {
-        format!(
-            "cannot remove the old reboot request {}: {e}",
-            path.display()
-        )
+    gone.map_err(|source| RebootRequestError::RemoveOld {
+        path: path.to_path_buf(),
+        source,
     })
+}
+
+/// Why a script's reboot-request file could not be made ready.
+#[derive(Debug, thiserror::Error)]
+enum RebootRequestError {
+    #[error("cannot create {}: {source}", .dir.display())]
+    CreateDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot give {} to user {user}: {source}", .dir.display())]
+    Chown {
+        dir: std::path::PathBuf,
+        user: String,
+        source: nix::errno::Errno,
+    },
+    #[error("cannot remove the old reboot request {}: {source}", .path.display())]
+    RemoveOld {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 static TOKEN_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -154,24 +154,39 @@ pub struct ZipIndex {
     pub end_record: u64,
 }
 
+/// Why the last bytes of an object are not a usable zip index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZipIndexError {
+    #[error("{total} bytes are too few for a zip (its end record alone has 22)")]
+    TooShort { total: u64 },
+    #[error("no zip end-of-central-directory record in its last 64 KiB")]
+    NoEndRecord,
+    #[error("a Zip64 end record without its locator")]
+    Zip64WithoutLocator,
+    #[error("the central directory ({cd_size} bytes at {cd_offset}) runs past the end record at {end_record}")]
+    DirectoryPastEnd {
+        cd_size: u32,
+        cd_offset: u32,
+        end_record: u64,
+    },
+}
+
 /// Finds the end-of-central-directory record in `tail`, the object's last bytes (`tail_start`
 /// is where they begin in an object of `total` bytes), and checks that the central directory
 /// it points at lies before it. A Zip64 archive (the record's fields saturated, a Zip64 locator
 /// just before it) is accepted on the locator alone. Err says what is wrong.
-pub fn zip_index(tail: &[u8], tail_start: u64, total: u64) -> Result<ZipIndex, String> {
+pub fn zip_index(tail: &[u8], tail_start: u64, total: u64) -> Result<ZipIndex, ZipIndexError> {
     const EOCD: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
     const LOCATOR: [u8; 4] = [0x50, 0x4b, 0x06, 0x07];
     if tail.len() < 22 {
-        return Err(format!(
-            "{total} bytes are too few for a zip (its end record alone has 22)"
-        ));
+        return Err(ZipIndexError::TooShort { total });
     }
     // The last record whose comment runs exactly to the end of the object.
     let at = (0..=tail.len() - 22).rev().find(|&i| {
         tail[i..i + 4] == EOCD && i + 22 + usize::from(le16(&tail[i + 20..])) == tail.len()
     });
     let Some(i) = at else {
-        return Err("no zip end-of-central-directory record in its last 64 KiB".into());
+        return Err(ZipIndexError::NoEndRecord);
     };
     let end_record = tail_start + i as u64;
     let entries = le16(&tail[i + 10..]);
@@ -186,13 +201,15 @@ pub fn zip_index(tail: &[u8], tail_start: u64, total: u64) -> Result<ZipIndex, S
                 end_record,
             })
         } else {
-            Err("a Zip64 end record without its locator".into())
+            Err(ZipIndexError::Zip64WithoutLocator)
         };
     }
     if u64::from(cd_offset) + u64::from(cd_size) > end_record {
-        return Err(format!(
-            "the central directory ({cd_size} bytes at {cd_offset}) runs past the end record at {end_record}"
-        ));
+        return Err(ZipIndexError::DirectoryPastEnd {
+            cd_size,
+            cd_offset,
+            end_record,
+        });
     }
     Ok(ZipIndex {
         entries: Some(u64::from(entries)),
@@ -308,9 +325,13 @@ mod tests {
         bad.extend(eocd(2, 60, 60, b""));
         assert!(zip_index(&bad, 0, bad.len() as u64)
             .unwrap_err()
+            .to_string()
             .contains("runs past"));
         assert!(zip_index(b"not a zip at all, just text....", 0, 31).is_err());
-        assert!(zip_index(b"short", 0, 5).unwrap_err().contains("too few"));
+        assert!(zip_index(b"short", 0, 5)
+            .unwrap_err()
+            .to_string()
+            .contains("too few"));
         let mut z64 = vec![0u8; 80];
         z64.extend([0x50, 0x4b, 0x06, 0x07]);
         z64.extend([0u8; 16]);
