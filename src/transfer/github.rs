@@ -141,7 +141,7 @@ impl GitHub {
         while let Some(chunk) = resp.chunk().await.map_err(net)? {
             received += chunk.len() as u64;
             progress.tick(received);
-            if tx.send(Piece::Data(chunk)).await.is_err() {
+            if tx.send(Piece::Data(chunk, None)).await.is_err() {
                 return Ok(false);
             }
         }

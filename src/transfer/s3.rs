@@ -145,7 +145,7 @@ impl S3 {
                     Ok(Some(Ok(bytes))) => {
                         received += bytes.len() as u64;
                         progress.tick(received);
-                        if tx.send(Piece::Data(bytes)).await.is_err() {
+                        if tx.send(Piece::Data(bytes, None)).await.is_err() {
                             return Ok(false);
                         }
                     }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::rules;
 use super::TransferError;
@@ -26,7 +26,10 @@ pub const DEPTH: usize = 16;
 pub enum Piece {
     /// The object's length as the server announced it, before its first byte.
     Size(u64),
-    Data(Bytes),
+    /// Bytes, and the permit that counts them against a download's memory budget (a ranged
+    /// download's window or head room); the reader holds it until it has read them, so bytes
+    /// waiting in this channel stay counted.
+    Data(Bytes, Option<OwnedSemaphorePermit>),
     Done,
     Failed(TransferError),
 }
@@ -44,6 +47,8 @@ pub struct Tee {
 pub struct PieceReader {
     rx: mpsc::Receiver<Piece>,
     current: Bytes,
+    /// The permit that came with `current`, dropped once `current` is read.
+    hold: Option<OwnedSemaphorePermit>,
     tee: Option<Tee>,
     done: bool,
     failed: Option<TransferError>,
@@ -60,6 +65,7 @@ impl PieceReader {
         Self {
             rx,
             current: Bytes::new(),
+            hold: None,
             tee,
             done: false,
             failed: None,
@@ -82,11 +88,12 @@ impl PieceReader {
             self.started = true;
             match self.rx.blocking_recv() {
                 Some(Piece::Size(n)) => self.announced = Some(n),
-                Some(Piece::Data(b)) => {
+                Some(Piece::Data(b, hold)) => {
                     if let Err(e) = self.tee_write(&b) {
                         self.failed = Some(e);
                     }
                     self.current = b;
+                    self.hold = hold;
                 }
                 Some(Piece::Done) => self.done = true,
                 Some(Piece::Failed(e)) => self.failed = Some(e),
@@ -162,11 +169,12 @@ impl Read for PieceReader {
             }
             match self.rx.blocking_recv() {
                 Some(Piece::Size(n)) => self.announced = Some(n),
-                Some(Piece::Data(b)) => {
+                Some(Piece::Data(b, hold)) => {
                     if let Err(e) = self.tee_write(&b) {
                         return Err(self.fail(e));
                     }
                     self.current = b;
+                    self.hold = hold;
                     crate::failpoint::hit("download");
                 }
                 Some(Piece::Done) => self.done = true,
@@ -181,6 +189,9 @@ impl Read for PieceReader {
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current[..n]);
         let _ = self.current.split_to(n);
+        if self.current.is_empty() {
+            self.hold = None;
+        }
         Ok(n)
     }
 }
@@ -246,8 +257,8 @@ mod tests {
     #[test]
     fn reads_in_order_tees_and_ends_only_on_done() {
         let (mut r, dir) = reader(vec![
-            Piece::Data(Bytes::from_static(b"hello ")),
-            Piece::Data(Bytes::from_static(b"world")),
+            Piece::Data(Bytes::from_static(b"hello "), None),
+            Piece::Data(Bytes::from_static(b"world"), None),
             Piece::Done,
         ]);
         let mut head = [0u8; 3];
@@ -264,7 +275,7 @@ mod tests {
     #[test]
     fn a_failed_download_is_a_read_error_and_keeps_its_cause() {
         let (mut r, _dir) = reader(vec![
-            Piece::Data(Bytes::from_static(b"part")),
+            Piece::Data(Bytes::from_static(b"part"), None),
             Piece::Failed(TransferError::Internal("cut".into())),
         ]);
         let mut all = Vec::new();
@@ -274,8 +285,33 @@ mod tests {
     }
 
     #[test]
+    fn a_piece_keeps_its_permit_until_it_is_read() {
+        let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+        let permit = |n| budget.clone().try_acquire_many_owned(n).ok();
+        let (mut r, _dir) = reader(vec![
+            Piece::Data(Bytes::from_static(b"abcd"), permit(4)),
+            Piece::Data(Bytes::from_static(b"efgh"), permit(4)),
+            Piece::Done,
+        ]);
+        assert_eq!(budget.available_permits(), 0);
+        let mut two = [0u8; 2];
+        r.read_exact(&mut two).unwrap();
+        assert_eq!(
+            budget.available_permits(),
+            0,
+            "half of the first piece is unread"
+        );
+        r.read_exact(&mut two).unwrap();
+        assert_eq!(budget.available_permits(), 4, "the first piece is read");
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"efgh");
+        assert_eq!(budget.available_permits(), 8);
+    }
+
+    #[test]
     fn a_vanished_task_is_not_an_end_of_input() {
-        let (mut r, _dir) = reader(vec![Piece::Data(Bytes::from_static(b"x"))]);
+        let (mut r, _dir) = reader(vec![Piece::Data(Bytes::from_static(b"x"), None)]);
         let mut all = Vec::new();
         assert!(r.read_to_end(&mut all).is_err());
         assert!(r.finish().is_err());
