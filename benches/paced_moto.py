@@ -1,5 +1,7 @@
 """moto's S3 server (SigV4 checked as usual) with two changes for the ranged-download benchmark
-(benches/ranged_s3.py); run as `python3 paced_moto.py <host> <port>` with PACE_BYTES_PER_SEC set.
+(benches/ranged_s3.py) and the test of the daemon's download progress
+(tests/support/moto.rs); run as `python3 paced_moto.py -H <host> -p <port>` (moto's server
+arguments) with PACE_BYTES_PER_SEC set.
 
 1. Every connection the server accepts is paced: SO_MAX_PACING_RATE is set on the accepted
    socket, so the kernel sends each TCP flow at no more than that rate. Why this and not
@@ -81,4 +83,4 @@ s3_responses.S3Response.get_object = _get_object_ranged
 if __name__ == "__main__":
     from moto.server import main
 
-    main(["-H", sys.argv[1], "-p", sys.argv[2]])
+    main(sys.argv[1:])

@@ -1,13 +1,15 @@
 //! The daemon's sd_notify messages, read from a NOTIFY_SOCKET the test binds (a Unix
 //! datagram socket, as systemd's): READY, then a STATUS= line whose elapsed time moves while
 //! a hook runs, and after SIGTERM, STOPPING and a "stopping: waiting for" line that keeps
-//! moving until the hook ends; the agent (emulator + moto, SigV4 on) then exits cleanly.
+//! moving until the hook ends; the agent (emulator + moto, SigV4 on) then exits cleanly. A
+//! large download shows its progress there too (moto paced, as S3's per-connection ceiling).
 
 #[path = "support/common.rs"]
 mod common;
 #[path = "support/daemon.rs"]
 mod daemon_support;
 
+use codedeploy_emulator::DeploymentStatus;
 use common::*;
 use daemon_support::*;
 use nix::sys::signal::Signal;
@@ -129,4 +131,92 @@ fn status_line_moves_while_a_hook_runs_and_while_stopping() {
     let cmds = w.commands(&id);
     let start = cmds.iter().find(|c| c.name == "ApplicationStart");
     assert!(start.is_some_and(succeeded), "{cmds:?}");
+}
+
+/// A large download shows its progress in the STATUS= line (issue 15): bytes of the total,
+/// percent, rate. moto paces every connection at 1 MiB/s, so the 16 MiB bundle (two 8 MiB
+/// parts on two connections) takes about 8 s however fast the machine is, several STATUS=
+/// refreshes. `CODEDEPLOY_PROGRESS` lowers the report interval and size so the install of
+/// this small tree also reports, in the agent's log.
+#[test]
+fn status_line_shows_download_progress() {
+    let Some(w) = World::paced(1 << 20) else {
+        return;
+    };
+    let sock_path = w.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let dir = w.path().join("big");
+    write(
+        &dir.join("appspec.yml"),
+        &format!(
+            "version: 0.0\nos: linux\nfiles:\n  - source: data\n    destination: {}\n",
+            w.path().join("dest").display()
+        ),
+        false,
+    );
+    // Incompressible, so the tgz is as large as its content: 16 MiB in 16 files.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    fs::create_dir_all(dir.join("data")).unwrap();
+    for i in 0..16 {
+        let bytes: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        fs::write(dir.join(format!("data/part{i:02}.bin")), bytes).unwrap();
+    }
+    let tgz = w.path().join("big.tgz");
+    make_tgz(&dir, &tgz);
+    let (v, e) = w.upload("big.tgz", fs::read(&tgz).unwrap());
+    let _agent = w.agent_with(&[
+        ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+        ("CODEDEPLOY_PROGRESS", "1,1"),
+    ]);
+    let ready = collect(&sock, LONG, |s| s.iter().any(|m| m == "READY=1"));
+    assert!(ready.iter().any(|m| m == "READY=1"), "{}", w.agent_log());
+    let id = w.deploy(w.s3_request("big.tgz", "tgz", &v, &e));
+    let prefix = format!("STATUS={id} DownloadBundle: downloading s3://");
+    let progress = |s: &[String]| -> Vec<String> {
+        let mut lines: Vec<String> = s
+            .iter()
+            .filter(|m| m.starts_with(&prefix))
+            // The text up to the rate: the bytes and percent, which must move.
+            .filter_map(|m| m.split_once(" %),").map(|(p, _)| p.to_string()))
+            .collect();
+        lines.dedup();
+        lines
+    };
+    let seen = collect(&sock, LONG, |s| {
+        progress(s).len() >= 2 || s.iter().any(|m| m.contains(" Install"))
+    });
+    // `<d> DownloadBundle: downloading s3://bundles/big.tgz: 5.9 MiB of 16.0 MiB (36 %),
+    // 2.0 MiB/s, about 5 s left, 3 s`
+    let lines = progress(&seen);
+    assert!(
+        lines.len() >= 2,
+        "fewer than two download progress lines in STATUS=: {seen:?}\n{}",
+        w.agent_log()
+    );
+    let line = seen
+        .iter()
+        .find(|m| m.starts_with(&prefix))
+        .expect("a progress line");
+    assert!(
+        line.contains("/big.tgz: ") && line.contains(" of 16.0 MiB ("),
+        "{line}"
+    );
+    assert!(line.contains(" %), ") && line.contains("/s"), "{line}");
+    let d = w.wait_done(&id, LONG);
+    assert_eq!(d.status, DeploymentStatus::Succeeded, "{}", w.agent_log());
+    let log = w.agent_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("installing") && l.contains(" of 16 files")),
+        "no install progress in the log:\n{log}"
+    );
 }

@@ -53,6 +53,27 @@ impl World {
         command_timeout: Duration,
     ) -> Option<World> {
         let moto = moto::Moto::start_or_skip()?;
+        Some(Self::build(moto, host_id, poll_idle, command_timeout))
+    }
+
+    /// [`Self::new`] with moto pacing every connection at `bytes_per_sec`, so a download
+    /// lasts a known time (see [`moto::Moto::start_paced_or_skip`]).
+    pub fn paced(bytes_per_sec: u64) -> Option<World> {
+        let moto = moto::Moto::start_paced_or_skip(Some(bytes_per_sec))?;
+        Some(Self::build(
+            moto,
+            "arn:aws:iam::111122223333:user/host-1",
+            Duration::from_secs(5),
+            Duration::from_secs(300),
+        ))
+    }
+
+    fn build(
+        moto: moto::Moto,
+        host_id: &str,
+        poll_idle: Duration,
+        command_timeout: Duration,
+    ) -> World {
         let emu = Emulator::start(EmulatorConfig {
             poll_idle,
             command_timeout,
@@ -87,7 +108,7 @@ impl World {
             s3,
         };
         w.write_config(&[]);
-        Some(w)
+        w
     }
 
     pub fn path(&self) -> &Path {

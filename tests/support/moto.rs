@@ -105,8 +105,15 @@ impl Moto {
     /// Starts moto, or prints the skip line and returns `None` when no Python here has it
     /// (see [`skip`]).
     pub fn start_or_skip() -> Option<Moto> {
+        Self::start_paced_or_skip(None)
+    }
+
+    /// [`Self::start_or_skip`], with every connection moto accepts paced at `bytes_per_sec`
+    /// (benches/paced_moto.py sets SO_MAX_PACING_RATE on it, as S3's per-connection ceiling):
+    /// a download then takes at least a known time, whatever the machine's speed.
+    pub fn start_paced_or_skip(bytes_per_sec: Option<u64>) -> Option<Moto> {
         match python() {
-            Some(py) => Some(Self::start_with(&py)),
+            Some(py) => Some(Self::start_with(&py, bytes_per_sec)),
             None => {
                 skip::skip("moto (python -m moto.server)", HOW, skip::Kind::Tool);
                 None
@@ -117,11 +124,11 @@ impl Moto {
     /// For benchmarks, which cannot skip: starts moto or panics saying how to get it.
     pub fn start() -> Moto {
         let py = python().unwrap_or_else(|| panic!("moto is missing; {HOW}"));
-        Self::start_with(&py)
+        Self::start_with(&py, None)
     }
 
     /// Starts moto with `python` and sets it up; panics with the reason (not ready in time).
-    fn start_with(python: &std::path::Path) -> Moto {
+    fn start_with(python: &std::path::Path, pace: Option<u64>) -> Moto {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("moto.log");
         let mut last_err = String::new();
@@ -129,15 +136,18 @@ impl Moto {
         for _ in 0..3 {
             let port = free_port();
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let mut child = Command::new(python)
-                .args([
-                    "-m",
-                    "moto.server",
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                ])
+            let mut cmd = Command::new(python);
+            match pace {
+                None => cmd.args(["-m", "moto.server"]),
+                Some(rate) => cmd
+                    .arg(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/benches/paced_moto.py"
+                    ))
+                    .env("PACE_BYTES_PER_SEC", rate.to_string()),
+            };
+            let mut child = cmd
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("INITIAL_NO_AUTH_ACTION_COUNT", NO_AUTH_ACTIONS.to_string())
                 .env_remove("AWS_ACCESS_KEY_ID")
                 .env_remove("AWS_SECRET_ACCESS_KEY")
