@@ -17,7 +17,8 @@ peak RSS (VmHWM) and bytes written to storage (/proc/self/io write_bytes). BENCH
 rounds, order rotated each round; medians printed as a Markdown table with the load averages.
 
 Run as root: `cargo build --release --example s3_ranged_bench && sudo python3 benches/ranged_s3.py`
-(BENCH_PROFILE=release; BENCH_GIB, BENCH_ROUNDS, BENCH_RATE_MIB, BENCH_CONNS="1 2 4 8 16").
+(BENCH_PROFILE=release; BENCH_GIB, BENCH_ROUNDS, BENCH_RATE_MIB, BENCH_CONNS="1 2 4 8 16";
+BENCH_ENV_VARIANTS, BENCH_ALT_BIN and BENCH_WRAP are described where they are read).
 Everything it starts is stopped, the namespace removed and target/bench-ranged deleted at the
 end, also on SIGINT/SIGTERM.
 """
@@ -45,6 +46,14 @@ CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1 2 4 8 16").split()]
 # Extra variants, the defaults (8 connections) with one environment variable set for the child,
 # e.g. BENCH_ENV_VARIANTS="MALLOC_ARENA_MAX=2 MALLOC_ARENA_MAX=1": each adds `ranged-8 NAME=V`.
 ENV_VARIANTS = os.environ.get("BENCH_ENV_VARIANTS", "").split()
+# A command put before each child, e.g. BENCH_WRAP="heaptrack -o target/heap-%n" to see what
+# holds the memory at the peak; %n becomes the child's number (1, 2, ... in the order run) and
+# the wrapper's own output lines are skipped.
+WRAP = os.environ.get("BENCH_WRAP", "").split()
+# Another build of examples/s3_ranged_bench to compare against, interleaved in the same rounds:
+# adds the variant `ranged-8 alt` (the defaults, run by that binary).
+ALT_BIN = os.environ.get("BENCH_ALT_BIN")
+RUNS = [0]
 PART = 8 << 20
 NS = f"cdr{os.getpid()}"
 VETH_HOST, VETH_NS = f"cdr{os.getpid()}h", f"cdr{os.getpid()}n"
@@ -84,7 +93,7 @@ def start_moto():
     env.pop("AWS_SECRET_ACCESS_KEY", None)
     proc = benchlib.spawn(
         ["ip", "netns", "exec", NS, sys.executable,
-         os.path.join(REPO, "benches/paced_moto.py"), NS_IP, str(PORT)],
+         os.path.join(REPO, "benches/paced_moto.py"), "-H", NS_IP, "-p", str(PORT)],
         env=env, stdout=open(os.path.join(WORK, "moto.log"), "w"), stderr=subprocess.STDOUT)
     endpoint = f"http://{NS_IP}:{PORT}"
     deadline = time.time() + 30
@@ -131,10 +140,14 @@ def make_bundle(path):
             t.addfile(info, rnd)
 
 
-def run(args, extra_env=None):
+def run(args, extra_env=None, binary=BIN):
     env = dict(os.environ, **(extra_env or {}))
-    out = subprocess.run([BIN] + args, check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    RUNS[0] += 1
+    wrap = [w.replace("%n", str(RUNS[0])) for w in WRAP]
+    out = subprocess.run(wrap + [binary] + args, check=True, capture_output=True, text=True,
+                         env=env)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1])
 
 
 def main():
@@ -157,7 +170,8 @@ def main():
         print(f"bundle: {size} bytes, ETag {etag}, made and uploaded in {time.time() - t:.1f} s",
               flush=True)
         variants = (["single"] + [f"ranged-{n}" for n in CONNS]
-                    + [f"ranged-8 {e}" for e in ENV_VARIANTS] + ["local"])
+                    + [f"ranged-8 {e}" for e in ENV_VARIANTS]
+                    + (["ranged-8 alt"] if ALT_BIN else []) + ["local"])
         results = {v: [] for v in variants}
         loads = []
         for r in range(ROUNDS):
@@ -165,13 +179,15 @@ def main():
             loads.append(os.getloadavg())
             for v in order:
                 dest = os.path.join(WORK, f"dest-{v.replace(' ', '-')}")
-                extra = dict([v.split(" ", 1)[1].split("=", 1)]) if " " in v else None
+                alt = v == "ranged-8 alt"
+                extra = (dict([v.split(" ", 1)[1].split("=", 1)])
+                         if " " in v and not alt else None)
                 if v == "local":
                     res = run(["unpack", bundle, "tar", dest])
                 else:
                     conns = "single" if v == "single" else v.split(" ")[0].split("-")[1]
                     res = run(["fetch", endpoint, key_id, secret, benchlib.BUCKET, KEY, "tar",
-                               dest, conns, str(PART)], extra)
+                               dest, conns, str(PART)], extra, ALT_BIN if alt else BIN)
                 shutil.rmtree(dest, ignore_errors=True)
                 results[v].append(res)
                 print(f"round {r + 1} {v}: {res['wall']:.2f} s, {res['hwm_kib'] / 1024:.1f} MiB, "
