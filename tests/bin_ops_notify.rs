@@ -4,6 +4,8 @@
 //! moving until the hook ends; the agent (emulator + moto, SigV4 on) then exits cleanly. A
 //! large download shows its progress there too (moto paced, as S3's per-connection ceiling).
 
+#[path = "support/bundle.rs"]
+mod bundle_support;
 #[path = "support/common.rs"]
 mod common;
 #[path = "support/daemon.rs"]
@@ -157,17 +159,9 @@ fn status_line_shows_download_progress() {
         false,
     );
     // Incompressible, so the tgz is as large as its content: 16 MiB in 16 files.
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     fs::create_dir_all(dir.join("data")).unwrap();
     for i in 0..16 {
-        let bytes: Vec<u8> = (0..1 << 20)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
+        let bytes = bundle_support::noise(1 << 20, i);
         fs::write(dir.join(format!("data/part{i:02}.bin")), bytes).unwrap();
     }
     let tgz = w.path().join("big.tgz");

@@ -13,12 +13,11 @@ mod mount_support;
 
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
-use bundle_support::{gzip, opts, tar_bytes, Raw};
+use bundle_support::{gzip, noise, opts, tar_bytes, Raw};
 use codedeploy_agent::bundle::UnpackOptions;
-use codedeploy_agent::deployspec::{BundleType, Revision};
+use codedeploy_agent::deployspec::BundleType;
 use codedeploy_agent::space::Reserve;
-use codedeploy_agent::transfer::{s3_client, Fetcher, GitHubSettings, Tuning};
+use codedeploy_agent::transfer::{Fetcher, GitHubSettings, Tuning};
 use moto::Moto;
 use mount_support::tmpfs_or_skip;
 
@@ -33,43 +32,6 @@ fn quick() -> Tuning {
         github_delays: vec![],
         ..Tuning::default()
     }
-}
-
-fn put(moto: &Moto, key: &str, body: Vec<u8>) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = s3_client(&moto.settings(), &quick()).unwrap();
-    rt.block_on(
-        client
-            .put_object()
-            .bucket(&moto.bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send(),
-    )
-    .unwrap();
-}
-
-fn revision(moto: &Moto, key: &str, kind: BundleType) -> Revision {
-    Revision::S3 {
-        bucket: moto.bucket.clone(),
-        key: key.into(),
-        bundle_type: kind,
-        version: None,
-        etag: None,
-    }
-}
-
-/// Bytes that do not compress.
-fn noise(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]
@@ -98,16 +60,15 @@ fn s3_bundles_are_checked_against_the_reserve() {
 
     // 40 MiB object, 16 MiB file system: refused from its length, nothing written (with one
     // copy on disk only the tar's unpacked lower bound, half its length, is counted up front).
-    let big = noise(40 * MIB);
-    put(
-        &moto,
+    let big = noise(40 * MIB, 1);
+    moto.put(
         "big.tar",
         tar_bytes(&[Raw::file("appspec.yml", b"x"), Raw::file("big", &big)]),
     );
     let dir = fs_.path().join("d-1");
     let err = fetcher
         .fetch(
-            &revision(&moto, "big.tar", BundleType::Tar),
+            &moto.revision("big.tar", BundleType::Tar, None, None),
             &dir,
             &with_reserve,
         )
@@ -123,8 +84,7 @@ fn s3_bundles_are_checked_against_the_reserve() {
 
     // A small tgz that unpacks to 64 MiB: stopped while unpacking, by the reserve.
     let zeros = vec![0u8; 64 * MIB];
-    put(
-        &moto,
+    moto.put(
         "bomb.tgz",
         gzip(&tar_bytes(&[
             Raw::file("appspec.yml", b"x"),
@@ -134,7 +94,7 @@ fn s3_bundles_are_checked_against_the_reserve() {
     let dir = fs_.path().join("d-2");
     let err = fetcher
         .fetch(
-            &revision(&moto, "bomb.tgz", BundleType::Tgz),
+            &moto.revision("bomb.tgz", BundleType::Tgz, None, None),
             &dir,
             &with_reserve,
         )
@@ -148,16 +108,12 @@ fn s3_bundles_are_checked_against_the_reserve() {
     );
 
     // What fits arrives whole.
-    let fits = noise(2 * MIB);
-    put(
-        &moto,
-        "ok.tar",
-        tar_bytes(&[appspec, Raw::file("data", &fits)]),
-    );
+    let fits = noise(2 * MIB, 1);
+    moto.put("ok.tar", tar_bytes(&[appspec, Raw::file("data", &fits)]));
     let dir = fs_.path().join("d-3");
     fetcher
         .fetch(
-            &revision(&moto, "ok.tar", BundleType::Tar),
+            &moto.revision("ok.tar", BundleType::Tar, None, None),
             &dir,
             &with_reserve,
         )

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bundle_support::{opts, tar_bytes, zip_bytes, Raw, Z};
+use bundle_support::{app_tar, noise, opts, zip_bytes, Z};
 use codedeploy_agent::deployspec::{BundleType, Revision};
 use codedeploy_agent::transfer::{s3_client, Fetcher, GitHubSettings, TransferError, Tuning};
 use moto::Moto;
@@ -49,56 +49,6 @@ fn fetcher(moto: &Moto, proxy: &Proxy, t: Tuning) -> Fetcher {
         .keep_bundle_archive(true)
 }
 
-fn put(moto: &Moto, key: &str, body: Vec<u8>) -> (String, String) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = s3_client(&moto.settings(), &tuning(1)).unwrap();
-    let out = rt
-        .block_on(
-            client
-                .put_object()
-                .bucket(&moto.bucket)
-                .key(key)
-                .body(ByteStream::from(body))
-                .send(),
-        )
-        .unwrap();
-    (
-        out.version_id().unwrap().to_string(),
-        out.e_tag().unwrap().to_string(),
-    )
-}
-
-fn rev(moto: &Moto, key: &str, kind: BundleType, version: Option<&str>) -> Revision {
-    Revision::S3 {
-        bucket: moto.bucket.clone(),
-        key: key.into(),
-        bundle_type: kind,
-        version: version.map(str::to_string),
-        etag: None,
-    }
-}
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn app_tar(marker: &[u8], big: &[u8]) -> Vec<u8> {
-    tar_bytes(&[
-        Raw::dir("app/"),
-        Raw::file("app/appspec.yml", b"version: 0.0\nos: linux\n"),
-        Raw::file("app/marker.txt", marker),
-        Raw::file("app/big.bin", big),
-    ])
-}
-
 /// Starts of the `Range: bytes=<start>-...` requests seen, in order.
 fn starts(ranges: &[String]) -> Vec<u64> {
     ranges
@@ -114,12 +64,12 @@ fn parts_arrive_in_order_and_a_small_object_is_one_get() {
     };
     let big = noise(3 << 20, 1);
     let body = app_tar(b"ordered", &big);
-    let (version, _) = put(&moto, "app.tar", body.clone());
+    let (version, _) = moto.put("app.tar", body.clone());
     let proxy = Proxy::start(moto.addr, Faults::default());
     let dir = tempfile::tempdir().unwrap();
     fetcher(&moto, &proxy, tuning(4))
         .fetch(
-            &rev(&moto, "app.tar", BundleType::Tar, Some(&version)),
+            &moto.revision("app.tar", BundleType::Tar, Some(&version), None),
             dir.path(),
             &opts(),
         )
@@ -137,12 +87,12 @@ fn parts_arrive_in_order_and_a_small_object_is_one_get() {
 
     // An object no larger than a part: one GET.
     let small = app_tar(b"small", b"tiny");
-    put(&moto, "small.tar", small.clone());
+    moto.put("small.tar", small.clone());
     let proxy = Proxy::start(moto.addr, Faults::default());
     let dir = tempfile::tempdir().unwrap();
     fetcher(&moto, &proxy, tuning(8))
         .fetch(
-            &rev(&moto, "small.tar", BundleType::Tar, None),
+            &moto.revision("small.tar", BundleType::Tar, None, None),
             dir.path(),
             &opts(),
         )
@@ -158,7 +108,7 @@ fn a_part_cut_midway_is_resumed_alone() {
     };
     let big = noise(2 << 20, 2);
     let body = app_tar(b"resumed", &big);
-    let (version, _) = put(&moto, "cut.tar", body.clone());
+    let (version, _) = moto.put("cut.tar", body.clone());
     // One connection at a time, so parts are asked for one after another, and moto's server
     // closes each connection after its response: connection 1 carries the second part, and
     // cutting it 100,000 bytes in lands inside that part's body.
@@ -172,7 +122,7 @@ fn a_part_cut_midway_is_resumed_alone() {
     let dir = tempfile::tempdir().unwrap();
     fetcher(&moto, &proxy, tuning(1))
         .fetch(
-            &rev(&moto, "cut.tar", BundleType::Tar, Some(&version)),
+            &moto.revision("cut.tar", BundleType::Tar, Some(&version), None),
             dir.path(),
             &opts(),
         )
@@ -200,7 +150,7 @@ fn an_object_overwritten_between_parts_aborts_naming_it() {
         return;
     };
     let body = app_tar(b"first", &noise(1 << 20, 3));
-    put(&moto, "moving.tar", body);
+    moto.put("moving.tar", body);
     // The request for the third part waits until the test has overwritten the key.
     let (held_tx, held_rx) = channel();
     let (go_tx, go_rx) = channel();
@@ -214,12 +164,12 @@ fn an_object_overwritten_between_parts_aborts_naming_it() {
     let f = fetcher(&moto, &proxy, tuning(1));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    let r = rev(&moto, "moving.tar", BundleType::Tar, None);
+    let r = moto.revision("moving.tar", BundleType::Tar, None, None);
     let fetching = thread::spawn(move || f.fetch(&r, &path, &opts()).map_err(Box::new));
     held_rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the third part was requested");
-    put(&moto, "moving.tar", app_tar(b"second", &noise(1 << 20, 4)));
+    moto.put("moving.tar", app_tar(b"second", &noise(1 << 20, 4)));
     go_tx.send(()).unwrap();
     let err = fetching.join().unwrap().unwrap_err();
     assert!(matches!(*err, TransferError::Changed { .. }), "{err}");
@@ -305,7 +255,7 @@ fn multipart_etags_and_a_corrupted_single_part_body() {
         s3_part_size: 1 << 20,
         ..tuning(4)
     };
-    let mut r = rev(&moto, "multi.tar", BundleType::Tar, None);
+    let mut r = moto.revision("multi.tar", BundleType::Tar, None, None);
     if let Revision::S3 { etag: e, .. } = &mut r {
         *e = Some(etag.clone());
     }
@@ -320,7 +270,7 @@ fn multipart_etags_and_a_corrupted_single_part_body() {
 
     // A single-part object's ETag is its MD5: one flipped byte in transit is caught.
     let small = app_tar(b"md5", &noise(1 << 20, 6));
-    put(&moto, "flip.tar", small);
+    moto.put("flip.tar", small);
     let proxy = Proxy::start(
         moto.addr,
         Faults {
@@ -331,7 +281,7 @@ fn multipart_etags_and_a_corrupted_single_part_body() {
     let dir = tempfile::tempdir().unwrap();
     let err = fetcher(&moto, &proxy, tuning(1))
         .fetch(
-            &rev(&moto, "flip.tar", BundleType::Tar, None),
+            &moto.revision("flip.tar", BundleType::Tar, None, None),
             dir.path(),
             &opts(),
         )
@@ -354,12 +304,12 @@ fn a_zip_index_is_read_first_from_the_tail() {
         Z::File("big.bin", 0o644, &big),
         Z::File("marker.txt", 0o644, b"zip"),
     ]);
-    let (version, _) = put(&moto, "app.zip", zip.clone());
+    let (version, _) = moto.put("app.zip", zip.clone());
     let proxy = Proxy::start(moto.addr, Faults::default());
     let dir = tempfile::tempdir().unwrap();
     let report = fetcher(&moto, &proxy, tuning(3))
         .fetch(
-            &rev(&moto, "app.zip", BundleType::Zip, Some(&version)),
+            &moto.revision("app.zip", BundleType::Zip, Some(&version), None),
             dir.path(),
             &opts(),
         )
@@ -375,12 +325,12 @@ fn a_zip_index_is_read_first_from_the_tail() {
     assert_eq!(ranges.len() as u64, 1 + (zip.len() as u64).div_ceil(PART));
 
     // A tar declared as zip: refused from its tail, before any part is fetched.
-    let (version, _) = put(&moto, "not.zip", app_tar(b"x", &noise(1 << 20, 8)));
+    let (version, _) = moto.put("not.zip", app_tar(b"x", &noise(1 << 20, 8)));
     let proxy = Proxy::start(moto.addr, Faults::default());
     let dir = tempfile::tempdir().unwrap();
     let err = fetcher(&moto, &proxy, tuning(3))
         .fetch(
-            &rev(&moto, "not.zip", BundleType::Zip, Some(&version)),
+            &moto.revision("not.zip", BundleType::Zip, Some(&version), None),
             dir.path(),
             &opts(),
         )

@@ -16,12 +16,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
-use bundle_support::{gzip, opts, tar_bytes, zip_bytes, Raw, Z};
+use bundle_support::{app_tar, gzip, noise, opts, zip_bytes, Z};
 use codedeploy_agent::deployspec::{BundleType, Revision};
-use codedeploy_agent::transfer::{
-    s3_client, Fetcher, GitHubSettings, S3Settings, TransferError, Tuning,
-};
+use codedeploy_agent::transfer::{Fetcher, GitHubSettings, S3Settings, TransferError, Tuning};
 use moto::Moto;
 
 fn quick() -> Tuning {
@@ -39,63 +36,6 @@ fn fetcher(settings: S3Settings) -> Fetcher {
     Fetcher::with_tuning(Some(settings), GitHubSettings::default(), None, quick()).unwrap()
 }
 
-/// Uploads through the SDK (signed with the moto user's key); returns (version id, ETag).
-fn put(moto: &Moto, key: &str, body: Vec<u8>) -> (String, String) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = s3_client(&moto.settings(), &quick()).unwrap();
-    let out = rt
-        .block_on(
-            client
-                .put_object()
-                .bucket(&moto.bucket)
-                .key(key)
-                .body(ByteStream::from(body))
-                .send(),
-        )
-        .unwrap();
-    (
-        out.version_id().unwrap().to_string(),
-        out.e_tag().unwrap().to_string(),
-    )
-}
-
-fn revision(
-    moto: &Moto,
-    key: &str,
-    kind: BundleType,
-    version: Option<&str>,
-    etag: Option<&str>,
-) -> Revision {
-    Revision::S3 {
-        bucket: moto.bucket.clone(),
-        key: key.into(),
-        bundle_type: kind,
-        version: version.map(str::to_string),
-        etag: etag.map(str::to_string),
-    }
-}
-
-fn app_tar(marker: &[u8], big: &[u8]) -> Vec<u8> {
-    tar_bytes(&[
-        Raw::dir("app/"),
-        Raw::file("app/appspec.yml", b"version: 0.0\nos: linux\n"),
-        Raw::file("app/marker.txt", marker),
-        Raw::file("app/big.bin", big),
-    ])
-}
-
-fn pseudo_random(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn read(p: &Path) -> Vec<u8> {
     fs::read(p).unwrap()
 }
@@ -107,13 +47,13 @@ fn signatures_are_checked() {
     };
     assert_eq!(moto.wrong_secret_refused, "SignatureDoesNotMatch");
     // The fetcher's own client, with a wrong secret, is refused too.
-    let (version, _) = put(&moto, "b.tar", app_tar(b"x", b""));
+    let (version, _) = moto.put("b.tar", app_tar(b"x", b""));
     let mut bad = moto.settings();
     bad.credentials = moto.credentials_with_secret("wrong");
     let dir = tempfile::tempdir().unwrap();
     let err = fetcher(bad)
         .fetch(
-            &revision(&moto, "b.tar", BundleType::Tar, Some(&version), None),
+            &moto.revision("b.tar", BundleType::Tar, Some(&version), None),
             dir.path(),
             &opts(),
         )
@@ -131,31 +71,25 @@ fn tar_tgz_zip_by_version_and_etag() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    let big = pseudo_random(3 << 20);
+    let big = noise(3 << 20, 0);
     let v1_tar = app_tar(b"v1", &big);
-    let (v1, v1_etag) = put(&moto, "app.tar", v1_tar.clone());
-    let (v2, _) = put(&moto, "app.tar", app_tar(b"v2", b"small"));
+    let (v1, v1_etag) = moto.put("app.tar", v1_tar.clone());
+    let (v2, _) = moto.put("app.tar", app_tar(b"v2", b"small"));
     assert_ne!(v1, v2);
     let tgz = gzip(&app_tar(b"tgz", &big));
-    let (tgz_v, tgz_etag) = put(&moto, "app.tgz", tgz.clone());
+    let (tgz_v, tgz_etag) = moto.put("app.tgz", tgz.clone());
     let zip = zip_bytes(&[
         Z::File("appspec.yml", 0o644, b"version: 0.0\nos: linux\n"),
         Z::File("marker.txt", 0o644, b"zip"),
     ]);
-    let (zip_v, zip_etag) = put(&moto, "app.zip", zip.clone());
+    let (zip_v, zip_etag) = moto.put("app.zip", zip.clone());
     // keep_bundle_archive: bundle.tar is the object, byte for byte.
     let f = fetcher(moto.settings()).keep_bundle_archive(true);
 
     // The older version, named by id, with its ETag (unquoted, as specs carry it).
     let dir = tempfile::tempdir().unwrap();
     let unquoted = v1_etag.replace('"', "");
-    let rev = revision(
-        &moto,
-        "app.tar",
-        BundleType::Tar,
-        Some(&v1),
-        Some(&unquoted),
-    );
+    let rev = moto.revision("app.tar", BundleType::Tar, Some(&v1), Some(&unquoted));
     let report = f.fetch(&rev, dir.path(), &opts()).unwrap();
     assert_eq!(report.stripped_top_level.as_deref(), Some("app"));
     assert_eq!(report.files, 3);
@@ -167,7 +101,7 @@ fn tar_tgz_zip_by_version_and_etag() {
     // No version: the latest, into the deployment dir the executor cleared (the one owner of
     // the archive dir); by default no bundle.tar stays beside it.
     assert!(codedeploy_agent::revisions::clear_download(dir.path()).is_empty());
-    let rev = revision(&moto, "app.tar", BundleType::Tar, None, None);
+    let rev = moto.revision("app.tar", BundleType::Tar, None, None);
     fetcher(moto.settings())
         .fetch(&rev, dir.path(), &opts())
         .unwrap();
@@ -176,13 +110,7 @@ fn tar_tgz_zip_by_version_and_etag() {
     assert!(!dir.path().join("bundle.tar").exists());
 
     let dir = tempfile::tempdir().unwrap();
-    let rev = revision(
-        &moto,
-        "app.tgz",
-        BundleType::Tgz,
-        Some(&tgz_v),
-        Some(&tgz_etag),
-    );
+    let rev = moto.revision("app.tgz", BundleType::Tgz, Some(&tgz_v), Some(&tgz_etag));
     f.fetch(&rev, dir.path(), &opts()).unwrap();
     assert_eq!(
         read(&dir.path().join("deployment-archive/marker.txt")),
@@ -191,13 +119,7 @@ fn tar_tgz_zip_by_version_and_etag() {
     assert_eq!(read(&dir.path().join("bundle.tar")), tgz);
 
     let dir = tempfile::tempdir().unwrap();
-    let rev = revision(
-        &moto,
-        "app.zip",
-        BundleType::Zip,
-        Some(&zip_v),
-        Some(&zip_etag),
-    );
+    let rev = moto.revision("app.zip", BundleType::Zip, Some(&zip_v), Some(&zip_etag));
     let report = f.fetch(&rev, dir.path(), &opts()).unwrap();
     assert_eq!(report.files, 2);
     assert_eq!(
@@ -212,17 +134,11 @@ fn wrong_etag_wrong_version_and_wrong_type_are_refused() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    let (version, etag) = put(&moto, "app.tar", app_tar(b"x", b""));
+    let (version, etag) = moto.put("app.tar", app_tar(b"x", b""));
     let f = fetcher(moto.settings());
     let dir = tempfile::tempdir().unwrap();
 
-    let rev = revision(
-        &moto,
-        "app.tar",
-        BundleType::Tar,
-        Some(&version),
-        Some("0123abc"),
-    );
+    let rev = moto.revision("app.tar", BundleType::Tar, Some(&version), Some("0123abc"));
     let err = f.fetch(&rev, dir.path(), &opts()).unwrap_err();
     assert!(matches!(err, TransferError::EtagMismatch { .. }));
     assert_eq!(
@@ -231,20 +147,14 @@ fn wrong_etag_wrong_version_and_wrong_type_are_refused() {
     );
     assert!(!dir.path().join("deployment-archive/appspec.yml").exists());
 
-    let rev = revision(
-        &moto,
-        "app.tar",
-        BundleType::Tar,
-        Some("not-a-version"),
-        None,
-    );
+    let rev = moto.revision("app.tar", BundleType::Tar, Some("not-a-version"), None);
     let msg = f.fetch(&rev, dir.path(), &opts()).unwrap_err().to_string();
     assert!(
         msg.contains("version 'not-a-version'") && msg.contains("app.tar"),
         "{msg}"
     );
 
-    let rev = revision(&moto, "missing.tar", BundleType::Tar, None, None);
+    let rev = moto.revision("missing.tar", BundleType::Tar, None, None);
     let msg = f.fetch(&rev, dir.path(), &opts()).unwrap_err().to_string();
     assert!(
         msg.contains("missing.tar") && msg.contains("NoSuchKey"),
@@ -252,7 +162,7 @@ fn wrong_etag_wrong_version_and_wrong_type_are_refused() {
     );
 
     // Declared tgz, content is a plain tar: the unpacker's refusal names the S3 object.
-    let rev = revision(&moto, "app.tar", BundleType::Tgz, None, Some(&etag));
+    let rev = moto.revision("app.tar", BundleType::Tgz, None, Some(&etag));
     let msg = f.fetch(&rev, dir.path(), &opts()).unwrap_err().to_string();
     assert!(
         msg.contains("s3://bundles/app.tar") && msg.contains("tgz"),
@@ -265,20 +175,14 @@ fn resumes_after_the_connection_drops() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    let big = pseudo_random(6 << 20);
+    let big = noise(6 << 20, 0);
     let body = gzip(&app_tar(b"resumed", &big));
-    let (version, etag) = put(&moto, "big.tgz", body.clone());
+    let (version, etag) = moto.put("big.tgz", body.clone());
     // The first two responses are cut after 1 MiB and 2 MiB; later ones pass.
     let proxy = CutProxy::start(moto.addr, vec![1 << 20, 2 << 20]);
     let f = fetcher(moto.settings_via(&format!("http://{}", proxy.addr))).keep_bundle_archive(true);
     let dir = tempfile::tempdir().unwrap();
-    let rev = revision(
-        &moto,
-        "big.tgz",
-        BundleType::Tgz,
-        Some(&version),
-        Some(&etag),
-    );
+    let rev = moto.revision("big.tgz", BundleType::Tgz, Some(&version), Some(&etag));
     f.fetch(&rev, dir.path(), &opts()).unwrap();
     assert_eq!(proxy.cut.load(Ordering::SeqCst), 2, "both cuts happened");
     assert_eq!(read(&dir.path().join("bundle.tar")), body);

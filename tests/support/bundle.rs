@@ -177,3 +177,27 @@ pub fn zip_bytes(members: &[Z<'_>]) -> Vec<u8> {
     }
     w.finish().unwrap().into_inner()
 }
+
+/// `n` bytes that do not compress (xorshift64 from `seed`), so an archive is as large as its
+/// content.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x: u64 = (0x9e37_79b9_7f4a_7c15 ^ seed).max(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A tar bundle `app/` with an empty appspec, `marker.txt` and `big.bin`.
+pub fn app_tar(marker: &[u8], big: &[u8]) -> Vec<u8> {
+    tar_bytes(&[
+        Raw::dir("app/"),
+        Raw::file("app/appspec.yml", b"version: 0.0\nos: linux\n"),
+        Raw::file("app/marker.txt", marker),
+        Raw::file("app/big.bin", big),
+    ])
+}

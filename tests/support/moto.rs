@@ -233,6 +233,48 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Uploads `body` as `key` through the SDK, signed with the test user's key; returns the
+    /// (version id, ETag) moto gave it (the bucket is versioned).
+    pub fn put(&self, key: &str, body: Vec<u8>) -> (String, String) {
+        use aws_sdk_s3::primitives::ByteStream;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let client =
+            codedeploy_agent::transfer::s3_client(&self.settings(), &Default::default()).unwrap();
+        let out = rt
+            .block_on(
+                client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .body(ByteStream::from(body))
+                    .send(),
+            )
+            .unwrap();
+        (
+            out.version_id().unwrap().to_string(),
+            out.e_tag().unwrap().to_string(),
+        )
+    }
+
+    /// The deployment's revision naming `key` in this bucket.
+    pub fn revision(
+        &self,
+        key: &str,
+        kind: codedeploy_agent::deployspec::BundleType,
+        version: Option<&str>,
+        etag: Option<&str>,
+    ) -> codedeploy_agent::deployspec::Revision {
+        codedeploy_agent::deployspec::Revision::S3 {
+            bucket: self.bucket.clone(),
+            key: key.into(),
+            bundle_type: kind,
+            version: version.map(str::to_string),
+            etag: etag.map(str::to_string),
+        }
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         kill_group(&mut self.child);
