@@ -191,25 +191,7 @@ fn a_deployment_stopped_during_the_reboot_is_not_resumed() {
     w.emu.stop_deployment(&id).expect("stop");
     let _agent = w.agent();
     let group = w.emu.deployment(&id).unwrap().group_id;
-    let record = w
-        .root()
-        .join("deployment-instructions")
-        .join(format!("{group}.reboot"));
-    assert!(
-        eventually(LONG, || !record.exists()),
-        "the record is dropped\n{}",
-        w.agent_log()
-    );
-    assert!(
-        eventually(LONG, || w.agent_log().contains("not resuming")),
-        "{}",
-        w.agent_log()
-    );
-    assert_eq!(
-        lines(&log),
-        ["BeforeInstall a", "AfterInstall b1"],
-        "nothing ran"
-    );
+    assert_not_resumed(&w, &group, &log);
     assert_eq!(
         w.emu.deployment_status(&id),
         Some(DeploymentStatus::Stopped)
@@ -238,26 +220,7 @@ fn a_host_back_after_the_command_timed_out_runs_nothing_more() {
         .expect("AfterInstall was issued");
     assert!(!succeeded(&after));
     let _agent = w.agent();
-    let group = d.group_id.clone();
-    let record = w
-        .root()
-        .join("deployment-instructions")
-        .join(format!("{group}.reboot"));
-    assert!(
-        eventually(LONG, || !record.exists()),
-        "the record is dropped\n{}",
-        w.agent_log()
-    );
-    assert!(
-        eventually(LONG, || w.agent_log().contains("not resuming")),
-        "{}",
-        w.agent_log()
-    );
-    assert_eq!(
-        lines(&log),
-        ["BeforeInstall a", "AfterInstall b1"],
-        "nothing ran"
-    );
+    assert_not_resumed(&w, &d.group_id, &log);
     let kinds: Vec<String> = w
         .emu
         .host_history(&w.host_id)
@@ -322,4 +285,28 @@ fn a_reboot_command_that_fails_fails_the_command_and_the_agent_goes_back_to_work
         .join("deployment-instructions")
         .join(format!("{group}.reboot"))
         .exists());
+}
+
+/// The agent, back after the reboot, drops the group's reboot record, says it is not
+/// resuming, and runs nothing after the hook that asked for the reboot.
+fn assert_not_resumed(w: &World, group: &str, log: &std::path::Path) {
+    let record = w
+        .root()
+        .join("deployment-instructions")
+        .join(format!("{group}.reboot"));
+    assert!(
+        eventually(LONG, || !record.exists()),
+        "the record is dropped\n{}",
+        w.agent_log()
+    );
+    assert!(
+        eventually(LONG, || w.agent_log().contains("not resuming")),
+        "{}",
+        w.agent_log()
+    );
+    assert_eq!(
+        lines(log),
+        ["BeforeInstall a", "AfterInstall b1"],
+        "nothing ran"
+    );
 }
