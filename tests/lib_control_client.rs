@@ -296,6 +296,82 @@ async fn read_timeout_and_refused_connections_are_network_errors() {
     );
 }
 
+/// An answer longer than the agent reads (8 MiB) is refused, whether its Content-Length says so
+/// or it streams without one (chunked), and the client stops reading it.
+#[tokio::test]
+async fn oversized_answers_are_refused() {
+    let limit = codedeploy_agent::control::MAX_SERVICE_ANSWER;
+    let big = "x".repeat(limit + 1);
+    let server = FakeServer::start(move |_: &Request| Reply::json(200, &big)).await;
+    let e = CommandClient::new(settings(&server.url()))
+        .unwrap()
+        .poll_host_command("h")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ControlError::Decode { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("PollHostCommand: cannot decode the answer: HTTP 200: the answer is longer than the 8388608 bytes the agent reads"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("at least {} bytes", limit + 1)),
+        "{text}"
+    );
+
+    // Chunked, without end: the client must stop by itself.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent = Arc::new(AtomicU32::new(0));
+    let counter = sent.clone();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut sock, _) = listener.accept().unwrap();
+        // Bounded: a client that stopped reading without closing fails the test below.
+        sock.set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 8192];
+        let _ = sock.read(&mut buf);
+        let _ = sock.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let chunk = format!("{:x}\r\n{}\r\n", 64 << 10, "y".repeat(64 << 10));
+        // Bounded: 4x the limit at most, then the server gives up.
+        for _ in 0..(4 * limit / (64 << 10)) {
+            if let Err(e) = sock.write_all(chunk.as_bytes()) {
+                return Some(e.kind());
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        None
+    });
+    let e = CommandClient::new(settings(&format!("http://127.0.0.1:{port}")))
+        .unwrap()
+        .poll_host_command("h")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ControlError::Decode { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("the answer is longer than the 8388608 bytes the agent reads"),
+        "{e}"
+    );
+    // Joined off the runtime's thread: the client's connection task must run to close.
+    let ended = tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
+    let chunks = sent.load(Ordering::SeqCst);
+    // The client closed the connection (the server's write broke), rather than reading on
+    // (all sent) or leaving it open unread (the write timed out).
+    assert!(
+        matches!(
+            ended,
+            Some(std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+        ),
+        "{ended:?} after {chunks} chunks of 64 KiB"
+    );
+}
+
 #[tokio::test]
 async fn missing_credentials_are_reported_before_sending() {
     let server = FakeServer::start(service).await;

@@ -149,6 +149,31 @@ async fn v1_fallback_and_its_refusal() {
     );
 }
 
+/// A metadata answer longer than the agent reads (64 KiB) is refused, once, naming the path.
+#[tokio::test]
+async fn oversized_metadata_is_refused() {
+    let limit = codedeploy_agent::control::MAX_METADATA_ANSWER;
+    let big = format!("{{\"region\":\"{}\"}}", "x".repeat(limit));
+    let len = big.len();
+    let server = FakeServer::start(move |_: &Request| Reply::text(200, &big)).await;
+    let m = Imds::new(&server.url(), false)
+        .unwrap()
+        .with_retry_unit(Duration::from_millis(1));
+    let e = m.identity_document().await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "instance metadata /latest/dynamic/instance-identity/document: the answer is longer than the {limit} bytes the agent reads (at least {len} bytes); refused"
+        )
+    );
+    let gets = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(gets, 1, "not retried");
+}
+
 #[tokio::test]
 async fn unreachable_metadata_is_a_bounded_error() {
     let port = {

@@ -297,14 +297,23 @@ impl CommandClient {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = resp.bytes().await.map_err(net)?;
+        let bytes = match super::limit::read_body(resp, super::limit::MAX_SERVICE_ANSWER).await {
+            Ok(bytes) => bytes,
+            Err(super::limit::ReadError::Http(e)) => return Err(net(e)),
+            Err(super::limit::ReadError::Oversized(o)) => {
+                return Err(ControlError::Decode {
+                    operation: op.to_string(),
+                    message: format!("HTTP {status}: {o}"),
+                })
+            }
+        };
         tracing::debug!(
             "{op}: HTTP {status} in {:.3} s ({} bytes)",
             started.elapsed().as_secs_f64(),
             bytes.len()
         );
         if (200..300).contains(&status) {
-            return Ok(bytes.to_vec());
+            return Ok(bytes);
         }
         let (type_, message) = wire::parse_error(status, error_type.as_deref(), &bytes);
         Err(ControlError::from_http(op, status, type_, message))

@@ -155,9 +155,18 @@ impl Imds {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     if (200..300).contains(&status) {
-                        match resp.text().await {
-                            Ok(body) => return Ok(Answer::Ok(body)),
-                            Err(e) => last = Err(meta_err(path, error_chain(&e))),
+                        match super::limit::read_body(resp, super::limit::MAX_METADATA_ANSWER).await
+                        {
+                            Ok(body) => {
+                                return Ok(Answer::Ok(String::from_utf8_lossy(&body).into_owned()))
+                            }
+                            Err(super::limit::ReadError::Http(e)) => {
+                                last = Err(meta_err(path, error_chain(&e)))
+                            }
+                            // Not retried: the same endpoint would answer the same.
+                            Err(super::limit::ReadError::Oversized(o)) => {
+                                return Err(meta_err(path, o.to_string()))
+                            }
                         }
                     } else {
                         last = Ok(Answer::Status(status));

@@ -13,6 +13,7 @@ mod endpoint;
 mod error;
 mod identity;
 mod imds;
+mod limit;
 mod spec;
 mod wire;
 
@@ -37,6 +38,7 @@ pub use imds::{
     parse_identity_document, parse_role_credentials, parse_timestamp, DocumentError,
     IdentityDocument, Imds, ImdsRoleCredentials,
 };
+pub use limit::{Oversized, MAX_METADATA_ANSWER, MAX_SERVICE_ANSWER};
 pub use spec::{
     open_and_decode, open_envelope, open_envelope_at, AlgoError, Cert, DecodeError, ParseError,
     PemError, Pkcs7Failure, SignatureError, SignerInfoError, SpecEnvelopeError, SpecFormatPolicy,
