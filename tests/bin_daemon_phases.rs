@@ -13,11 +13,15 @@
 //! `PHASE_ROWS=download,unpack` runs only the rows whose failpoint or phase contains one of
 //! those words.
 
+#[path = "support/bundle.rs"]
+mod bundle_support;
 #[path = "support/common.rs"]
 mod common;
 #[path = "support/daemon.rs"]
 mod daemon_support;
 
+// Incompressible bytes, so the bundle arrives in many pieces and unpacks in several steps.
+use bundle_support::noise;
 use codedeploy_agent::failpoint;
 use codedeploy_emulator::{CommandState, DeploymentStatus, FaultKind, FaultRule};
 use common::*;
@@ -166,19 +170,6 @@ impl Drop for Bench {
     fn drop(&mut self) {
         kill_marker(&self.marker);
     }
-}
-
-/// Incompressible bytes, so the bundle arrives in many pieces and unpacks in several steps.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 impl Bench {
