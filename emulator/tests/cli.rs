@@ -82,11 +82,8 @@ fn serve_prints_its_endpoints_admin_works_and_sigterm_stops_it() {
     ]);
     assert_eq!(admin(&["stop", &id]), serde_json::json!({}));
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let code = child.0.wait().unwrap();
     assert!(code.success(), "{code:?}");
     let mut rest = String::new();
