@@ -15,7 +15,9 @@ bundle is written straight from Python, so only the unpacked trees take disk: ch
 
 Usage: cargo build --release && python3 benches/single_pass_bench.py [--rounds 5]
 Old trees are moved aside and deleted only after all timed runs (see install_bench.py).
-Peak RSS is GNU time's %M: the largest process of the run.
+Peak RSS is GNU time's %M: the largest process of the run. --with-links adds ours with
+`install_by_hard_link: true` (ADR 0011) to the same rounds; --sync flushes dirty pages before
+each timed run.
 """
 import argparse, io, os, random, shutil, statistics, subprocess, sys, tarfile, tempfile
 
@@ -92,6 +94,8 @@ def main():
     # write-back of another's bytes (without it, later rounds of the tool that writes more are
     # slowed by the kernel's dirty-page throttling; both ways are worth reporting).
     ap.add_argument("--sync", action="store_true")
+    # Also run ours with `install_by_hard_link: true` (ADR 0011), in the same rounds.
+    ap.add_argument("--with-links", action="store_true")
     args = ap.parse_args()
     if not os.access(BIN, os.X_OK):
         sys.exit(f"build first: cargo build --release ({BIN} missing)")
@@ -118,10 +122,12 @@ def measure(args, work):
         os.makedirs(d)
         return d
 
-    def config(d):
+    def config(d, links=False):
         cfg = os.path.join(d, "agent.yml")
         with open(cfg, "w") as fh:
             fh.write(f"root_dir: {d}/root\nlog_dir: {d}/log\n")
+            if links:
+                fh.write("install_by_hard_link: true\n")
         return cfg
 
     def timed(cmd):
@@ -133,6 +139,8 @@ def measure(args, work):
     if args.only:
         kinds = {args.only: kinds[args.only]}
     results = {k: [] for pair in kinds.values() for k in pair}
+    if args.with_links:
+        results.update({f"{ours}-link": [] for ours, _ in kinds.values()})
     src = os.path.join(work, "bundle")
     if "dir" in kinds:
         print(f"building directory bundle: {args.files} files of {args.file_bytes} bytes + "
@@ -152,6 +160,15 @@ def measure(args, work):
             d2 = fresh()
             results["tar-xzf"].append(timed(["tar", "xzf", t, "-C", d2]))
             done += [d, d2]
+            if args.with_links:
+                d5 = fresh()
+                t5 = os.path.join(d5, "b.tgz")
+                write_tgz(t5, args.files, args.file_bytes, args.big_mib,
+                          appspec(os.path.join(d5, "dest")))
+                results["ours-tgz-link"].append(timed(
+                    [BIN, "deploy-local", "-c", config(d5, True), "-t", "tgz", "-l", t5,
+                     "-e", "DownloadBundle,Install"]))
+                done.append(d5)
         if "dir" in kinds:
             d3 = fresh()
             with open(os.path.join(src, "appspec.yml"), "w") as fh:
@@ -161,6 +178,14 @@ def measure(args, work):
             d4 = fresh()
             results["cp-a"].append(timed(["cp", "-a", src, os.path.join(d4, "dest")]))
             done += [d3, d4]
+            if args.with_links:
+                d6 = fresh()
+                with open(os.path.join(src, "appspec.yml"), "w") as fh:
+                    fh.write(appspec(os.path.join(d6, "dest")))
+                results["ours-dir-link"].append(timed(
+                    [BIN, "deploy-local", "-c", config(d6, True), "-l", src,
+                     "-e", "DownloadBundle,Install"]))
+                done.append(d6)
         for dd in done:
             os.rename(dd, os.path.join(trash, os.path.basename(dd)))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f}s/{v[-1][1] / 1024:.1f}MiB"
@@ -183,9 +208,10 @@ def measure(args, work):
         return statistics.median(x[0] / y[0] for x, y in zip(results[a], results[b]))
     for kind, (ours, tool) in kinds.items():
         target = {"tgz": 0.8, "dir": 1.0}[kind]
-        print(f"{kind} bundle: ours / {tool} = {med[ours] / med[tool]:.2f} (median of per-round "
-              f"ratios {paired(ours, tool):.2f}; target <= {target}); peak RSS ours "
-              f"{rss[ours] / 1024:.1f} MiB (target <= 16)")
+        for o in [ours] + ([f"{ours}-link"] if args.with_links else []):
+            print(f"{kind} bundle: {o} / {tool} = {med[o] / med[tool]:.2f} (median of per-round "
+                  f"ratios {paired(o, tool):.2f}; target <= {target}); peak RSS "
+                  f"{rss[o] / 1024:.1f} MiB (target <= 16)")
 
 
 if __name__ == "__main__":

@@ -407,6 +407,7 @@ impl Executor {
                 reserve: Some(self.config.free_space_reserve),
                 appspec_name: spec.appspec_filename.clone(),
                 progress: Some(meter.clone()),
+                hard_link: self.config.install_by_hard_link,
                 ..install::InstallOptions::default()
             },
         );

@@ -82,6 +82,10 @@ pub struct Config {
     /// Keep a downloaded bundle's archive (`bundle.tar`) beside its extracted revision; off,
     /// only the extracted revision stays on disk (docs/adr/0010-one-copy-on-disk.md).
     pub keep_bundle_archive: bool,
+    /// Install regular files as hard links of the kept revision's files (one write instead of
+    /// two; the live file and the revision's share an inode), copying where a link cannot be
+    /// made (docs/adr/0011-install-by-hard-link.md). Off: copies, as the official agent.
+    pub install_by_hard_link: bool,
     /// Ranged GETs of one S3 bundle running at once (docs/adr/0006-bundle-transfer.md).
     pub s3_download_connections: usize,
     /// Bytes each ranged GET of an S3 bundle asks for.
@@ -135,6 +139,7 @@ impl Default for Config {
                 .collect(),
             metrics_textfile: None,
             keep_bundle_archive: false,
+            install_by_hard_link: false,
             s3_download_connections: DEFAULT_S3_DOWNLOAD_CONNECTIONS,
             s3_download_part_size: DEFAULT_S3_DOWNLOAD_PART_SIZE,
         }
@@ -330,6 +335,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, ConfigError> {
             }
             "ignore_ownership_in_bundle" => c.ignore_ownership_in_bundle = boolean(false)?,
             "keep_bundle_archive" => c.keep_bundle_archive = boolean(false)?,
+            "install_by_hard_link" => c.install_by_hard_link = boolean(false)?,
             "wait_between_runs" => c.wait_between_runs = number(0, "a whole number of seconds")?,
             "http_read_timeout" => {
                 c.http_read_timeout = number(1, "a whole number of seconds, at least 1")?
@@ -454,6 +460,7 @@ const KNOWN_KEYS: &[&str] = &[
     "reject_unsafe_permissions_in_bundle",
     "ignore_ownership_in_bundle",
     "keep_bundle_archive",
+    "install_by_hard_link",
     "wait_between_runs",
     "http_read_timeout",
     "kill_agent_max_wait_time_seconds",

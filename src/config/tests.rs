@@ -24,6 +24,13 @@ fn defaults_match_the_official_table() {
     assert_eq!(c.ongoing_deployment_tracking, "ongoing-deployment");
     assert!(c.enable_deployments_log);
     assert!(!c.enable_auth_policy);
+    assert!(!c.install_by_hard_link, "copies unless asked (ADR 0011)");
+    assert!(
+        p("install_by_hard_link: true\n")
+            .unwrap()
+            .config
+            .install_by_hard_link
+    );
     assert_eq!(c.codedeploy_test_profile, "prod");
     assert_eq!(
         c.on_premises_config_file,
@@ -69,6 +76,11 @@ fn invalid_values_name_file_key_line_and_expectation() {
         ),
         ("root_dir: relative/dir\n", "root_dir", "absolute"),
         ("verbose: maybe\n", "verbose", "true or false"),
+        (
+            "install_by_hard_link: yes please\n",
+            "install_by_hard_link",
+            "true or false",
+        ),
         ("proxy_uri: [a, b]\n", "proxy_uri", "single value"),
     ];
     for (text, key, want) in cases {

@@ -92,7 +92,7 @@ pub(crate) fn apply_plan(
     report: &mut InstallReport,
 ) -> Result<(), InstallError> {
     let mut journal = Journal::create(journal_path)?;
-    let env = CopyEnv::detect();
+    let env = CopyEnv::detect().hard_link(opts.hard_link);
     let limit = opts.fail_after_steps.unwrap_or(usize::MAX).min(plan.len());
     let mut i = 0;
     while i < limit {

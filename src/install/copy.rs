@@ -4,7 +4,10 @@
 //! created with `O_EXCL|O_NOFOLLOW` (a job that replaces something writes a temporary name
 //! and renames it over the old object afterwards), so nothing is written through a symlink;
 //! the first failure stops the batch and is the error returned. Contents, then owner (as
-//! root), mode and times are copied as `cp -p` would.
+//! root), mode and times are copied as `cp -p` would. With `install_by_hard_link` a regular
+//! file is linked instead (the same inode, so the same contents, owner, mode and times), and
+//! copied where the link cannot be made; a link is kept only if it names the very file that
+//! was opened (docs/adr/0011-install-by-hard-link.md).
 //!
 //! Sources are read without leaving the revision: a source's directory is walked again with
 //! [`crate::links`] and opened descriptor by descriptor with `O_NOFOLLOW` from the archive
@@ -48,6 +51,7 @@ pub(crate) struct CopyEnv {
     euid_root: bool,
     umask: Option<u32>,
     threads: usize,
+    hard_link: bool,
 }
 
 impl CopyEnv {
@@ -56,6 +60,15 @@ impl CopyEnv {
             euid_root: nix::unistd::geteuid().is_root(),
             umask: crate::bundle::current_umask(),
             threads: fscopy::copy_threads(),
+            hard_link: false,
+        }
+    }
+
+    /// Links regular files instead of copying them, where the file system allows.
+    pub(crate) fn hard_link(self, on: bool) -> Self {
+        Self {
+            hard_link: on,
+            ..self
         }
     }
 }
@@ -229,6 +242,9 @@ fn run_copy(
     let dir = dirs.get(parent)?;
     let mut copied = 0;
     match open_no_follow(dir, name) {
+        Ok(from) if env.hard_link && link_regular(dir, name, &from, source, target)? => {
+            copied = from.metadata().map_or(0, |m| m.len());
+        }
         Ok(from) => copied = copy_regular(from, source, target, env, buf)?,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             let link = nix::fcntl::readlinkat(dir, name)
@@ -250,6 +266,45 @@ fn run_copy(
     }
     crate::failpoint::hit("install-copy");
     Ok(copied)
+}
+
+/// Makes `target` a second name of the opened regular file `from` (`name` in `dir`).
+/// Ok(false): no link here (another file system, a refusal, not a regular file, or the name
+/// no longer the opened file): copy instead.
+fn link_regular(
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+    from: &File,
+    source: &Path,
+    target: &Path,
+) -> Result<bool, InstallError> {
+    use nix::errno::Errno;
+    let meta = from
+        .metadata()
+        .map_err(|e| InstallError::io("inspect", source, e))?;
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    // Without AT_SYMLINK_FOLLOW: a name swapped for a symlink is linked as the symlink, and
+    // then refused below, never followed.
+    match nix::unistd::linkat(
+        dir,
+        name,
+        nix::fcntl::AT_FDCWD,
+        target,
+        nix::fcntl::AtFlags::empty(),
+    ) {
+        Ok(()) => {}
+        Err(Errno::EXDEV | Errno::EPERM | Errno::EMLINK | Errno::EOPNOTSUPP) => return Ok(false),
+        Err(e) => return Err(InstallError::io("link", target, e.into())),
+    }
+    let linked =
+        fs::symlink_metadata(target).map_err(|e| InstallError::io("inspect", target, e))?;
+    if linked.dev() != meta.dev() || linked.ino() != meta.ino() {
+        fs::remove_file(target).map_err(|e| InstallError::io("remove", target, e))?;
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 fn copy_regular(
@@ -339,6 +394,7 @@ mod tests {
             euid_root: false,
             umask: None,
             threads: 1,
+            hard_link: false,
         };
         let job = |src: &str, name: &str| CopyJob {
             source: archive.join(src),
@@ -356,6 +412,46 @@ mod tests {
             assert!(matches!(e, InstallError::SourceLeft { .. }), "{e}");
             assert!(e.to_string().contains("inner -> "), "{e}");
             assert!(!out.join("b").exists());
+        }
+    }
+
+    #[test]
+    fn hard_links_where_asked_and_possible_and_copies_elsewhere() {
+        let t = tempfile::tempdir().unwrap();
+        let archive = t.path().join("archive");
+        fs::create_dir_all(&archive).unwrap();
+        fs::write(archive.join("f"), "content").unwrap();
+        let out = t.path().join("out");
+        fs::create_dir_all(&out).unwrap();
+        let env = CopyEnv {
+            euid_root: false,
+            umask: None,
+            threads: 1,
+            hard_link: true,
+        };
+        let job = |dest: &Path| CopyJob {
+            source: archive.join("f"),
+            dest: dest.to_path_buf(),
+            target: dest.to_path_buf(),
+        };
+        let ino = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
+        run_copies(&[job(&out.join("linked"))], env, &archive, None).unwrap();
+        assert_eq!(ino(&out.join("linked")), ino(&archive.join("f")));
+        assert_eq!(fs::symlink_metadata(archive.join("f")).unwrap().nlink(), 2);
+        let off = env.hard_link(false);
+        run_copies(&[job(&out.join("copied"))], off, &archive, None).unwrap();
+        assert_ne!(ino(&out.join("copied")), ino(&archive.join("f")));
+        assert_eq!(fs::read_to_string(out.join("copied")).unwrap(), "content");
+        // Another file system (tmpfs at /dev/shm, where there is one): a copy.
+        let shm = Path::new("/dev/shm");
+        let other = shm.exists()
+            && fs::metadata(shm).unwrap().dev() != fs::metadata(&archive).unwrap().dev();
+        if other {
+            let there = tempfile::tempdir_in(shm).unwrap();
+            let dest = there.path().join("f");
+            run_copies(&[job(&dest)], env, &archive, None).unwrap();
+            assert_eq!(fs::read_to_string(&dest).unwrap(), "content");
+            assert_eq!(fs::symlink_metadata(archive.join("f")).unwrap().nlink(), 2);
         }
     }
 

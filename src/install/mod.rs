@@ -119,6 +119,9 @@ pub struct InstallOptions {
     pub appspec_name: Option<String>,
     /// Counts copied files and bytes, for progress reports of large installs.
     pub progress: Option<crate::meter::Meter>,
+    /// `install_by_hard_link`: regular files become hard links of the revision's files where
+    /// the file system allows (docs/adr/0011-install-by-hard-link.md).
+    pub hard_link: bool,
 }
 
 /// What an install did.
