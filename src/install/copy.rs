@@ -378,6 +378,16 @@ mod tests {
         }
     }
 
+    /// One thread, not root, no umask: the copy as a test sees it.
+    fn serial(hard_link: bool) -> CopyEnv {
+        CopyEnv {
+            euid_root: false,
+            umask: None,
+            threads: 1,
+            hard_link,
+        }
+    }
+
     #[test]
     fn sources_are_never_read_through_a_link_out_of_the_archive() {
         let t = tempfile::tempdir().unwrap();
@@ -390,12 +400,7 @@ mod tests {
         std::os::unix::fs::symlink("inner", archive.join("conf")).unwrap();
         let out = t.path().join("out");
         fs::create_dir_all(&out).unwrap();
-        let env = CopyEnv {
-            euid_root: false,
-            umask: None,
-            threads: 1,
-            hard_link: false,
-        };
+        let env = serial(false);
         let job = |src: &str, name: &str| CopyJob {
             source: archive.join(src),
             dest: out.join(name),
@@ -407,7 +412,12 @@ mod tests {
         // `inner` swapped for a link to the host after planning: refused, nothing read.
         fs::rename(archive.join("inner"), t.path().join("moved")).unwrap();
         std::os::unix::fs::symlink(&host, archive.join("inner")).unwrap();
-        for src in ["inner/secret", "conf/secret"] {
+        for (src, env) in [
+            ("inner/secret", env),
+            ("conf/secret", env),
+            ("inner/secret", serial(true)),
+            ("conf/secret", serial(true)),
+        ] {
             let e = run_copies(&[job(src, "b")], env, &archive, None).unwrap_err();
             assert!(matches!(e, InstallError::SourceLeft { .. }), "{e}");
             assert!(e.to_string().contains("inner -> "), "{e}");
@@ -423,12 +433,7 @@ mod tests {
         fs::write(archive.join("f"), "content").unwrap();
         let out = t.path().join("out");
         fs::create_dir_all(&out).unwrap();
-        let env = CopyEnv {
-            euid_root: false,
-            umask: None,
-            threads: 1,
-            hard_link: true,
-        };
+        let env = serial(true);
         let job = |dest: &Path| CopyJob {
             source: archive.join("f"),
             dest: dest.to_path_buf(),
