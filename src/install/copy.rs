@@ -242,10 +242,16 @@ fn run_copy(
     let dir = dirs.get(parent)?;
     let mut copied = 0;
     match open_no_follow(dir, name) {
-        Ok(from) if env.hard_link && link_regular(dir, name, &from, source, target)? => {
-            copied = from.metadata().map_or(0, |m| m.len());
+        Ok(from) => {
+            let meta = from
+                .metadata()
+                .map_err(|e| InstallError::io("inspect", source, e))?;
+            copied = if env.hard_link && link_regular(dir, name, &meta, target)? {
+                meta.len()
+            } else {
+                copy_regular(from, &meta, source, target, env, buf)?
+            };
         }
-        Ok(from) => copied = copy_regular(from, source, target, env, buf)?,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             let link = nix::fcntl::readlinkat(dir, name)
                 .map_err(|e| InstallError::io("read link", source, e.into()))?;
@@ -268,20 +274,16 @@ fn run_copy(
     Ok(copied)
 }
 
-/// Makes `target` a second name of the opened regular file `from` (`name` in `dir`).
-/// Ok(false): no link here (another file system, a refusal, not a regular file, or the name
-/// no longer the opened file): copy instead.
+/// Makes `target` a second name of the opened file whose metadata is `meta` (`name` in
+/// `dir`). Ok(false): no link here (another file system, a refusal, not a regular file, or the
+/// name no longer the opened file): copy instead.
 fn link_regular(
     dir: &OwnedFd,
     name: &std::ffi::OsStr,
-    from: &File,
-    source: &Path,
+    meta: &fs::Metadata,
     target: &Path,
 ) -> Result<bool, InstallError> {
     use nix::errno::Errno;
-    let meta = from
-        .metadata()
-        .map_err(|e| InstallError::io("inspect", source, e))?;
     if !meta.is_file() {
         return Ok(false);
     }
@@ -307,16 +309,15 @@ fn link_regular(
     Ok(true)
 }
 
+/// Copies the opened file `from`, whose metadata is `meta`, to `target`.
 fn copy_regular(
     mut from: File,
+    meta: &fs::Metadata,
     source: &Path,
     target: &Path,
     env: CopyEnv,
     buf: &mut Vec<u8>,
 ) -> Result<u64, InstallError> {
-    let meta = from
-        .metadata()
-        .map_err(|e| InstallError::io("inspect", source, e))?;
     if !meta.is_file() {
         return Err(InstallError::io(
             "copy",
