@@ -55,7 +55,7 @@ struct Pin {
 
 enum PartMsg {
     /// A chunk, with the window or head-room permits it holds until it is passed on.
-    Data(Bytes, Option<OwnedSemaphorePermit>),
+    Data(Bytes, OwnedSemaphorePermit),
     Done {
         retries: u32,
     },
@@ -224,7 +224,7 @@ impl S3 {
                     }
                     passed += bytes.len() as u64;
                     progress.tick(passed);
-                    if tx.send(Piece::Data(bytes, permit)).await.is_err() {
+                    if tx.send(Piece::Data(bytes, Some(permit))).await.is_err() {
                         return Ok(Outcome::ReaderGone);
                     }
                 }
@@ -436,7 +436,7 @@ async fn fetch_part(
                             let bytes = Bytes::copy_from_slice(&bytes);
                             let permit = room(shared, &mut head, index, len).await?;
                             got += len;
-                            if out.send(PartMsg::Data(bytes, Some(permit))).is_err() {
+                            if out.send(PartMsg::Data(bytes, permit)).is_err() {
                                 return Ok(None);
                             }
                         }
