@@ -135,6 +135,22 @@ def measure(args, work):
             os.sync()
         return run(cmd)
 
+    def ours_tgz(links=False):
+        """Ours on a tgz whose appspec names this run's destination (built outside the
+        timing); returns the run's directory, the tgz and the result."""
+        d = fresh()
+        t = os.path.join(d, "b.tgz")
+        write_tgz(t, args.files, args.file_bytes, args.big_mib, appspec(os.path.join(d, "dest")))
+        return d, t, timed([BIN, "deploy-local", "-c", config(d, links), "-t", "tgz", "-l", t,
+                            "-e", "DownloadBundle,Install"])
+
+    def ours_dir(links=False):
+        d = fresh()
+        with open(os.path.join(src, "appspec.yml"), "w") as fh:
+            fh.write(appspec(os.path.join(d, "dest")))
+        return d, timed([BIN, "deploy-local", "-c", config(d, links), "-l", src,
+                         "-e", "DownloadBundle,Install"])
+
     kinds = {"tgz": ("ours-tgz", "tar-xzf"), "dir": ("ours-dir", "cp-a")}
     if args.only:
         kinds = {args.only: kinds[args.only]}
@@ -149,42 +165,25 @@ def measure(args, work):
     for r in range(args.rounds):
         done = []
         if "tgz" in kinds:
-            # Ours: a tgz whose appspec names this round's destination (built outside the
-            # timing); the single tar extracts that same file.
-            d = fresh()
-            t = os.path.join(d, "b.tgz")
-            write_tgz(t, args.files, args.file_bytes, args.big_mib,
-                      appspec(os.path.join(d, "dest")))
-            results["ours-tgz"].append(timed([BIN, "deploy-local", "-c", config(d), "-t", "tgz",
-                                            "-l", t, "-e", "DownloadBundle,Install"]))
+            # The single tar extracts the same file as ours.
+            d, t, res = ours_tgz()
+            results["ours-tgz"].append(res)
             d2 = fresh()
             results["tar-xzf"].append(timed(["tar", "xzf", t, "-C", d2]))
             done += [d, d2]
             if args.with_links:
-                d5 = fresh()
-                t5 = os.path.join(d5, "b.tgz")
-                write_tgz(t5, args.files, args.file_bytes, args.big_mib,
-                          appspec(os.path.join(d5, "dest")))
-                results["ours-tgz-link"].append(timed(
-                    [BIN, "deploy-local", "-c", config(d5, True), "-t", "tgz", "-l", t5,
-                     "-e", "DownloadBundle,Install"]))
+                d5, _, res = ours_tgz(links=True)
+                results["ours-tgz-link"].append(res)
                 done.append(d5)
         if "dir" in kinds:
-            d3 = fresh()
-            with open(os.path.join(src, "appspec.yml"), "w") as fh:
-                fh.write(appspec(os.path.join(d3, "dest")))
-            results["ours-dir"].append(timed([BIN, "deploy-local", "-c", config(d3), "-l", src,
-                                            "-e", "DownloadBundle,Install"]))
+            d3, res = ours_dir()
+            results["ours-dir"].append(res)
             d4 = fresh()
             results["cp-a"].append(timed(["cp", "-a", src, os.path.join(d4, "dest")]))
             done += [d3, d4]
             if args.with_links:
-                d6 = fresh()
-                with open(os.path.join(src, "appspec.yml"), "w") as fh:
-                    fh.write(appspec(os.path.join(d6, "dest")))
-                results["ours-dir-link"].append(timed(
-                    [BIN, "deploy-local", "-c", config(d6, True), "-l", src,
-                     "-e", "DownloadBundle,Install"]))
+                d6, res = ours_dir(links=True)
+                results["ours-dir-link"].append(res)
                 done.append(d6)
         for dd in done:
             os.rename(dd, os.path.join(trash, os.path.basename(dd)))
