@@ -2,6 +2,8 @@
 //! SigV4 on) into temp roots with `keep_bundle_archive` off and on, and `status` (text and
 //! --json) reporting what the kept revisions take.
 
+#[path = "support/bundle.rs"]
+mod bundle_support;
 #[path = "support/common.rs"]
 mod common;
 #[path = "support/moto.rs"]
@@ -64,15 +66,7 @@ fn tgz(dir: &Path, name: &str, dest: &Path) -> std::path::PathBuf {
         false,
     );
     fs::create_dir_all(tree.join("site")).unwrap();
-    let mut x: u64 = name.len() as u64 + 0x9e37_79b9;
-    let noise: Vec<u8> = (0..1 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = bundle_support::noise(1 << 20, name.len() as u64);
     fs::write(tree.join("site/noise.bin"), noise).unwrap();
     fs::write(tree.join("site/name.txt"), name).unwrap();
     let out = dir.join(format!("{name}.tgz"));
