@@ -411,3 +411,57 @@ fn file_source_and_metadata_are_preserved() {
     assert_eq!((m.uid(), m.gid()), (65534, 65534));
     assert_eq!(m.modified().unwrap(), old);
 }
+
+#[test]
+fn a_plan_too_large_for_memory_spills_to_disk_and_leaves_nothing_behind() {
+    let e = env();
+    let dd = e.layout.deployment_dir("g", "d-big");
+    let ar = archive_dir(&dd);
+    // 8,000 files with long names: the plan's records (about 0.4 MB) outgrow the planner's
+    // 128 KiB buffer and move to the spill file in the instructions directory.
+    let name = |i: usize| {
+        format!(
+            "d{:02}/a-rather-long-file-name-for-the-plan-{i:05}.txt",
+            i / 100
+        )
+    };
+    for i in 0..8_000 {
+        let p = ar.join("app").join(name(i));
+        if i % 100 == 0 {
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+        }
+        fs::write(&p, format!("file {i}\n")).unwrap();
+    }
+    let spec = e.spec(&[("app", "app")], None);
+    e.install(&dd, &spec).unwrap();
+    for i in (0..8_000).step_by(97).chain([7_999]) {
+        assert_eq!(
+            fs::read_to_string(e.d("app").join(name(i))).unwrap(),
+            format!("file {i}\n")
+        );
+    }
+    let journal = fs::read_to_string(e.layout.cleanup_file("g")).unwrap();
+    assert_eq!(
+        journal.lines().count(),
+        8_000 + 80 + 1,
+        "every file and directory"
+    );
+    let instructions = e.layout.instructions_dir();
+    let left: Vec<String> = fs::read_dir(&instructions)
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|n| n.starts_with("g-") || n.starts_with("g_")),
+        "only the group's journal and install.json: {left:?}"
+    );
+    // The spill is closed with its plan: no descriptor of this process still names a file
+    // in the instructions directory.
+    let open: Vec<PathBuf> = fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|d| fs::read_link(d.unwrap().path()).ok())
+        .filter(|t| t.starts_with(&instructions))
+        .collect();
+    assert!(open.is_empty(), "{open:?}");
+}

@@ -94,14 +94,10 @@ pub(crate) fn apply_plan(
     let mut journal = Journal::create(journal_path)?;
     let env = CopyEnv::detect().hard_link(opts.hard_link);
     let limit = opts.fail_after_steps.unwrap_or(usize::MAX).min(plan.len());
-    let mut i = 0;
-    while i < limit {
-        if let Step::SetPermissions(p) = plan.step(i) {
-            apply_permission(&p, ids, tools, &mut journal, &mut report.warnings)?;
-            report.permissions_set += 1;
-            i += 1;
-            continue;
-        }
+    let mut applied = 0;
+    // Directories and copies come first (read back from the plan's tape), permissions last.
+    let mut steps = plan.file_steps().take(limit).peekable();
+    while steps.peek().is_some() {
         // A batch: directories are made as they come (the plan puts a directory before its
         // contents), copies are checked and journaled, then made together, so the copying
         // threads can work in different directories.
@@ -109,8 +105,9 @@ pub(crate) fn apply_plan(
         // Directories this batch created: nothing stands in them that the plan did not put
         // there, so a copy into one needs no look at its destination first.
         let mut fresh: HashSet<PathBuf> = HashSet::new();
-        while i < limit && jobs.len() < BATCH {
-            match plan.step(i) {
+        while jobs.len() < BATCH {
+            let Some(step) = steps.next() else { break };
+            match step.map_err(InstallError::plan_unreadable)? {
                 Step::Mkdir { dir, replace } => {
                     if mkdir(&dir, replace, &mut journal)? {
                         fresh.insert(dir);
@@ -131,13 +128,18 @@ pub(crate) fn apply_plan(
                         &mut journal,
                     )?);
                 }
-                Step::SetPermissions(_) => break,
+                // Never on the tape: permissions are applied below.
+                Step::SetPermissions(_) => {}
             }
-            i += 1;
+            applied += 1;
         }
         journal.flush()?;
         run_copies(&jobs, env, archive, opts.progress.as_ref())?;
         report.files_copied += jobs.len();
+    }
+    for p in plan.permission_steps().take(limit - applied) {
+        apply_permission(p, ids, tools, &mut journal, &mut report.warnings)?;
+        report.permissions_set += 1;
     }
     if limit < plan.len() {
         return Err(InstallError::SimulatedCrash(limit));

@@ -22,6 +22,7 @@ mod perms;
 mod realfs;
 mod restore;
 mod room;
+mod spill;
 
 pub use restore::Restored;
 
@@ -92,6 +93,11 @@ pub enum InstallError {
 }
 
 impl InstallError {
+    /// The plan's spill could not be read back.
+    pub(crate) fn plan_unreadable(e: io::Error) -> Self {
+        Self::Plan(PlanError::Spill { source: e.into() })
+    }
+
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
         Self::Io {
             op,
@@ -193,6 +199,8 @@ fn install_inner(
         .file_exists_behavior
         .or(override_behavior)
         .unwrap_or(FileExistsBehavior::Disallow);
+    // The plan of a large revision waits on the agent's disk, not in memory.
+    let spill_dir = spill::SpillDir(instructions.clone());
     let input = PlanInput {
         archive_dir: &archive,
         files: &appspec.files,
@@ -200,6 +208,7 @@ fn install_inner(
         behavior,
         previous: &previous,
         cwd: &cwd,
+        spill: Some(&spill_dir),
     };
     let plan = plan::plan_install(&input, &realfs::RealFs)?;
     let tools = perms::Tools::find(opts.tool_path.as_deref());

@@ -50,6 +50,7 @@ pub(crate) fn check(
         Ok(dev)
     };
     for step in plan.steps() {
+        let step = step.map_err(InstallError::plan_unreadable)?;
         let (dest, len) = match &step {
             Step::Mkdir { dir, .. } => (dir.clone(), None),
             Step::Copy {

@@ -56,6 +56,14 @@ pub enum PlanError {
     #[error("The deployment failed because the files section of the AppSpec file names more entries than one install can hold (over 4 billion).")]
     TooManyEntries { pos: Pos },
 
+    /// The plan's records could not be written to, or read back from, the spill the agent
+    /// keeps them in (its disk is full or failing).
+    #[error("cannot keep the install plan in its spill file: {source}")]
+    Spill {
+        #[source]
+        source: crate::oserror::OsError,
+    },
+
     #[error("cannot inspect {path}: {source}")]
     Inspect {
         path: String,
@@ -105,7 +113,7 @@ impl PlanError {
             | InvalidExcept { pos, .. }
             | DefaultAclOnFile { pos, .. }
             | DuplicatePermission { pos, .. } => Some(("permissions", *pos)),
-            Inspect { .. } => None,
+            Inspect { .. } | Spill { .. } => None,
         }
     }
 

@@ -19,7 +19,7 @@
 use super::fsview::{normalize, DestKind, FsView, Node};
 use super::journal::Previous;
 use super::perms::plan_permissions;
-use super::{InstallPlan, PlanError};
+use super::{InstallPlan, PlanError, PushError, SpillSource};
 use crate::appspec::model::{FileExistsBehavior, FileMapping, Permission, Pos};
 use crate::links::{self, Rel, Resolved};
 use std::cell::RefCell;
@@ -42,6 +42,8 @@ pub struct PlanInput<'a> {
     pub previous: &'a dyn Previous,
     /// Base for relative destinations and permission objects.
     pub cwd: &'a Path,
+    /// Where the plan's records go once they outgrow memory; `None` keeps them all in memory.
+    pub spill: Option<&'a dyn SpillSource>,
 }
 
 /// Plans an install. Refuses, without side effects, anything the behaviour forbids.
@@ -53,17 +55,24 @@ pub struct PlanInput<'a> {
 /// refused, naming the link.
 pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPlan, PlanError> {
     let archive = normalize(input.cwd, input.archive_dir);
+    let dests: Vec<PathBuf> = input
+        .files
+        .iter()
+        .map(|m| normalize(input.cwd, Path::new(&m.destination)))
+        .collect();
     let mut b = Builder {
         input,
         fs,
         archive: archive.clone(),
         plan: InstallPlan::default(),
+        watch: Vec::new(),
         copy_hashes: HashSet::new(),
         mkdirs: HashSet::new(),
         blocked: HashSet::new(),
         vanish_memo: RefCell::new(HashMap::new()),
     };
-    for m in input.files {
+    for (i, m) in input.files.iter().enumerate() {
+        b.watch = later_overlaps(&dests, i);
         let src = normalize(&archive, Path::new(m.source.trim_start_matches('/')));
         let Ok(rel) = src.strip_prefix(&archive) else {
             return Err(PlanError::SourceOutsideBundle {
@@ -71,7 +80,7 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
                 pos: m.pos,
             });
         };
-        let dest = normalize(input.cwd, Path::new(&m.destination));
+        let dest = dests[i].clone();
         let missing = || PlanError::MissingSource {
             src: m.source.clone(),
             pos: m.pos,
@@ -115,7 +124,7 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
     let perm_steps = plan_permissions(
         input.permissions,
         &b.plan,
-        &|p: &Path| b.planned_copy_source(p).is_some(),
+        &|p: &Path| b.any_planned_copy(p, &dests),
         &|p: &Path| {
             fs.dest_kind(p)
                 .map(|k| matches!(k, DestKind::Dir | DestKind::SymlinkToDir))
@@ -129,10 +138,35 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
     Ok(b.plan)
 }
 
+/// The destinations of the mappings after `i` that share paths with mapping `i`'s: one is an
+/// ancestor of (or the same as) the other. A mapping creates its destination's missing
+/// ancestors, the destination and paths below it, so two mappings whose destinations are
+/// unrelated can never plan the same path.
+pub(crate) fn later_overlaps(dests: &[PathBuf], i: usize) -> Vec<PathBuf> {
+    let Some(d) = dests.get(i) else {
+        return Vec::new();
+    };
+    dests[i + 1..]
+        .iter()
+        .filter(|o| o.starts_with(d) || d.starts_with(o))
+        .cloned()
+        .collect()
+}
+
+/// Whether a copy to `p` can meet a path of a later mapping whose destination is in
+/// `watch`: `p` is that destination, one of its ancestors, or below it.
+pub(crate) fn watched(p: &Path, watch: &[PathBuf]) -> bool {
+    watch.iter().any(|w| w.starts_with(p) || p.starts_with(w))
+}
+
 fn path_hash(p: &Path) -> u64 {
     let mut h = DefaultHasher::new();
     p.hash(&mut h);
     h.finish()
+}
+
+fn spill_err(e: std::io::Error) -> PlanError {
+    PlanError::Spill { source: e.into() }
 }
 
 /// A path in a message or in install.json: names are bytes, shown through the one escaping.
@@ -146,8 +180,12 @@ struct Builder<'a> {
     /// The archive dir, absolute and normalised.
     archive: PathBuf,
     plan: InstallPlan,
-    /// Hashes of the planned copy destinations. A miss proves a path is no planned copy
-    /// without keeping every destination path in memory; a hit is confirmed in the plan.
+    /// Destinations of later mappings that can meet the current mapping's paths
+    /// ([`later_overlaps`]).
+    watch: Vec<PathBuf>,
+    /// Hashes of the planned copy destinations a later mapping could meet ([`watched`]);
+    /// no other copy can clash, so the rest cost no memory. A miss proves a path that the
+    /// planner asks about is no planned copy; a hit is confirmed on the tape.
     copy_hashes: HashSet<u64>,
     mkdirs: HashSet<PathBuf>,
     /// Non-directories RETAIN kept where the revision needed a directory.
@@ -164,11 +202,42 @@ impl Builder<'_> {
         }
     }
 
-    fn planned_copy_source(&self, p: &Path) -> Option<PathBuf> {
+    /// The source of a planned copy to `p`, for the paths the planner itself asks about
+    /// (an earlier mapping's copy there was indexed, see [`watched`]).
+    fn planned_copy_source(&self, p: &Path) -> Result<Option<PathBuf>, PlanError> {
         if !self.copy_hashes.contains(&path_hash(p)) {
-            return None;
+            return Ok(None);
         }
-        self.plan.copy_source_for(p)
+        self.copy_source_for(p)
+    }
+
+    /// Whether any mapping planned a copy to `p` (a permission object): a path below a
+    /// destination may be an unindexed copy, so the tape is read.
+    fn any_planned_copy(&self, p: &Path, dests: &[PathBuf]) -> Result<bool, PlanError> {
+        if self.copy_hashes.contains(&path_hash(p))
+            || dests.iter().any(|d| p.starts_with(d) && p != d)
+        {
+            return Ok(self.copy_source_for(p)?.is_some());
+        }
+        Ok(false)
+    }
+
+    fn copy_source_for(&self, p: &Path) -> Result<Option<PathBuf>, PlanError> {
+        self.plan.copy_source_for(p).map_err(spill_err)
+    }
+
+    /// Maps a failed push, and moves the plan to a spill once it outgrows memory.
+    fn pushed(&mut self, r: Result<(), PushError>, pos: Pos) -> Result<(), PlanError> {
+        match r {
+            Ok(()) => {}
+            Err(PushError::TooLarge) => return Err(PlanError::TooManyEntries { pos }),
+            Err(PushError::Spill(e)) => return Err(spill_err(e)),
+        }
+        if let (true, Some(source)) = (self.plan.wants_spill(), self.input.spill) {
+            let spill = source.open().map_err(spill_err)?;
+            self.plan.spill_to(spill).map_err(spill_err)?;
+        }
+        Ok(())
     }
 
     fn abs(&self, rel: &[OsString]) -> PathBuf {
@@ -278,7 +347,7 @@ impl Builder<'_> {
         if self.is_blocked(dir) {
             return Ok(false);
         }
-        if self.planned_copy_source(dir).is_some() {
+        if self.planned_copy_source(dir)?.is_some() {
             return Err(PlanError::MkdirOverCopy {
                 path: disp(dir),
                 src: disp(src),
@@ -312,9 +381,8 @@ impl Builder<'_> {
             return Ok(false);
         }
         self.mkdirs.insert(dir.to_path_buf());
-        self.plan
-            .push_mkdir(dir.to_path_buf(), replace)
-            .map_err(|_| PlanError::TooManyEntries { pos })?;
+        let r = self.plan.push_mkdir(dir, replace);
+        self.pushed(r, pos)?;
         Ok(true)
     }
 
@@ -330,7 +398,7 @@ impl Builder<'_> {
         if !self.ensure_dir(dest_dir, src, pos)? {
             return Ok(());
         }
-        if let Some(other) = self.planned_copy_source(target) {
+        if let Some(other) = self.planned_copy_source(target)? {
             return Err(PlanError::DuplicateCopy {
                 path: disp(target),
                 src: disp(src),
@@ -368,10 +436,11 @@ impl Builder<'_> {
             }
             (_, FileExistsBehavior::Overwrite) => true,
         };
-        self.copy_hashes.insert(path_hash(target));
-        self.plan
-            .push_copy(src_dir, dest_dir, name, replace)
-            .map_err(|_| PlanError::TooManyEntries { pos })
+        if watched(target, &self.watch) {
+            self.copy_hashes.insert(path_hash(target));
+        }
+        let r = self.plan.push_copy(src_dir, dest_dir, name, replace);
+        self.pushed(r, pos)
     }
 
     /// A directory source: its destination, then every entry, recursing into directories.

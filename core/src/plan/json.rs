@@ -69,7 +69,7 @@ pub fn write_install_json(plan: &InstallPlan, w: &mut dyn Write) -> io::Result<(
         serde_json::to_writer(&mut *w, i).map_err(io::Error::from)
     };
     for step in plan.steps() {
-        match step {
+        match step? {
             Step::Copy {
                 source,
                 destination,

@@ -5,7 +5,8 @@
 //! which old revisions to prune (docs/behaviour/layout.md#retention).
 //!
 //! Invariants: nothing here touches the disk. The planner sees the filesystem only through
-//! [`FsView`], a read-only snapshot the caller supplies, and returns either a complete,
+//! [`FsView`], a read-only snapshot the caller supplies, and keeps a large plan's records in
+//! the [`Spill`] the caller may supply (its only writes). It returns either a complete,
 //! checked [`InstallPlan`] or a [`PlanError`]; it never returns half a plan. Paths in a plan
 //! are absolute and lexically normalised. A plan never asks to replace a directory with a
 //! file, and never writes through a symlink at a file destination.
@@ -18,6 +19,7 @@ mod journal;
 mod json;
 mod perms;
 mod retention;
+mod tape;
 
 #[cfg(test)]
 pub(crate) mod memfs;
@@ -32,9 +34,11 @@ pub use journal::{Previous, PreviousInstall, Removal};
 pub use json::{install_json, write_install_json};
 pub use perms::glob_match;
 pub use retention::{select_prunable, RevisionEntry};
+pub use tape::{Spill, SpillSource};
 
 use crate::appspec::model::{Ace, Mode, Pos, SeContext};
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// What one permission entry asks for one path. Carries the entry's `object` and position so
 /// execution-time errors (a missing tool, an unknown user) can name the appspec entry.
@@ -80,182 +84,137 @@ impl Step {
 
 /// A checked install plan.
 ///
-/// Stored compactly because a revision can hold hundreds of thousands of files and the
-/// whole install must stay within a few MiB: a copy is a (source dir, destination dir) pair
-/// shared by its directory plus its name in one byte arena, 16 bytes and the name's bytes
-/// per file. [`InstallPlan::steps`] hands out ordinary [`Step`]s one at a time.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Directories and copies are recorded on a [`tape::Tape`], a byte stream that moves to the
+/// adapter's [`Spill`] once it outgrows a small buffer, because a revision can hold a million
+/// files and the install must stay within a few MiB whatever its size. Permission steps (few
+/// unless a pattern covers every file) follow the tape's steps. [`InstallPlan::steps`] hands
+/// out ordinary [`Step`]s one at a time; reading a spill back can fail, so each is a
+/// `Result`.
+#[derive(Debug, Default)]
 pub struct InstallPlan {
-    bases: Vec<(PathBuf, PathBuf)>,
-    dirs: Vec<PathBuf>,
-    names: Vec<u8>,
-    stored: Vec<Stored>,
+    tape: tape::Tape,
+    tape_steps: usize,
+    copies: usize,
+    perms: Vec<PermissionStep>,
     /// Destinations left alone because RETAIN kept what was already there.
     pub retained: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Stored {
-    Mkdir {
-        dir: u32,
-        replace: bool,
-    },
-    Copy {
-        base: u32,
-        name: u32,
-        len: u32,
-        replace: bool,
-    },
-    SetPermissions(Box<PermissionStep>),
-}
-
-/// More entries than a u32 can index: far beyond any real revision, refused rather than
-/// wrapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlanTooLarge;
-
-fn index(n: usize) -> Result<u32, PlanTooLarge> {
-    u32::try_from(n).map_err(|_| PlanTooLarge)
-}
-
 impl InstallPlan {
     pub fn len(&self) -> usize {
-        self.stored.len()
+        self.tape_steps + self.perms.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stored.is_empty()
+        self.len() == 0
     }
 
     /// The steps in the order they must be applied, each built when asked for.
-    pub fn steps(&self) -> impl ExactSizeIterator<Item = Step> + '_ {
-        (0..self.stored.len()).map(|i| self.step(i))
+    pub fn steps(&self) -> impl Iterator<Item = io::Result<Step>> + '_ {
+        self.file_steps().chain(
+            self.perms
+                .iter()
+                .map(|p| Ok(Step::SetPermissions(Box::new(p.clone())))),
+        )
+    }
+
+    /// The directories and copies, in order: every step but the permission steps, which
+    /// come after them.
+    pub fn file_steps(&self) -> impl Iterator<Item = io::Result<Step>> + '_ {
+        self.tape.steps()
     }
 
     /// How many steps are copies (for progress), without building them.
     pub fn copies(&self) -> usize {
-        self.stored
-            .iter()
-            .filter(|s| matches!(s, Stored::Copy { .. }))
-            .count()
+        self.copies
     }
 
-    /// The permission steps alone, without building the copies.
-    pub fn permission_steps(&self) -> impl Iterator<Item = &PermissionStep> + '_ {
-        self.stored.iter().filter_map(|s| match s {
-            Stored::SetPermissions(p) => Some(&**p),
-            _ => None,
-        })
+    /// The permission steps alone, without building the copies. They come after every
+    /// directory and copy.
+    pub fn permission_steps(&self) -> impl ExactSizeIterator<Item = &PermissionStep> + '_ {
+        self.perms.iter()
     }
 
     /// Destinations of the copies, in order.
-    pub fn copy_destinations(&self) -> impl Iterator<Item = PathBuf> + '_ {
-        self.stored.iter().filter_map(|s| match s {
-            Stored::Copy {
-                base, name, len, ..
-            } => Some(self.bases[*base as usize].1.join(self.name(*name, *len))),
-            _ => None,
+    pub fn copy_destinations(&self) -> impl Iterator<Item = io::Result<PathBuf>> + '_ {
+        self.tape.steps().filter_map(|s| match s {
+            Ok(Step::Copy { destination, .. }) => Some(Ok(destination)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
         })
     }
 
     /// Directories the plan creates, in order.
-    pub fn mkdirs(&self) -> &[PathBuf] {
-        &self.dirs
-    }
-
-    pub fn is_copy(&self, i: usize) -> bool {
-        matches!(self.stored.get(i), Some(Stored::Copy { .. }))
-    }
-
-    pub fn step(&self, i: usize) -> Step {
-        match &self.stored[i] {
-            Stored::Mkdir { dir, replace } => Step::Mkdir {
-                dir: self.dirs[*dir as usize].clone(),
-                replace: *replace,
-            },
-            Stored::Copy {
-                base,
-                name,
-                len,
-                replace,
-            } => {
-                let (s, d) = &self.bases[*base as usize];
-                let n = self.name(*name, *len);
-                Step::Copy {
-                    source: s.join(n),
-                    destination: d.join(n),
-                    replace: *replace,
-                }
-            }
-            Stored::SetPermissions(p) => Step::SetPermissions(p.clone()),
-        }
-    }
-
-    fn name(&self, start: u32, len: u32) -> &std::ffi::OsStr {
-        use std::os::unix::ffi::OsStrExt;
-        let start = start as usize;
-        std::ffi::OsStr::from_bytes(&self.names[start..start + len as usize])
-    }
-
-    pub(crate) fn push_mkdir(&mut self, dir: PathBuf, replace: bool) -> Result<(), PlanTooLarge> {
-        let dir_ix = index(self.dirs.len())?;
-        self.dirs.push(dir);
-        self.stored.push(Stored::Mkdir {
-            dir: dir_ix,
-            replace,
-        });
-        Ok(())
-    }
-
-    /// Adds a copy of `source_dir/name` to `dest_dir/name`; consecutive copies between the
-    /// same two directories share one base.
-    pub(crate) fn push_copy(
-        &mut self,
-        source_dir: &std::path::Path,
-        dest_dir: &std::path::Path,
-        name: &std::ffi::OsStr,
-        replace: bool,
-    ) -> Result<(), PlanTooLarge> {
-        let same = self
-            .bases
-            .last()
-            .is_some_and(|(s, d)| s == source_dir && d == dest_dir);
-        if !same {
-            self.bases
-                .push((source_dir.to_path_buf(), dest_dir.to_path_buf()));
-        }
-        let base = index(self.bases.len() - 1)?;
-        let start = index(self.names.len())?;
-        let bytes = name.as_encoded_bytes();
-        self.names.extend_from_slice(bytes);
-        index(self.names.len())?;
-        self.stored.push(Stored::Copy {
-            base,
-            name: start,
-            len: index(bytes.len())?,
-            replace,
-        });
-        Ok(())
-    }
-
-    /// The source of the copy to `dest`, if one is planned. Linear: only asked after the
-    /// destination index reported a likely match.
-    pub(crate) fn copy_source_for(&self, dest: &std::path::Path) -> Option<PathBuf> {
-        self.stored.iter().find_map(|s| match s {
-            Stored::Copy {
-                base, name, len, ..
-            } => {
-                let (sd, dd) = &self.bases[*base as usize];
-                let n = self.name(*name, *len);
-                (dest.parent() == Some(dd.as_path()) && dest.file_name() == Some(n))
-                    .then(|| sd.join(n))
-            }
-            _ => None,
+    pub fn mkdirs(&self) -> impl Iterator<Item = io::Result<PathBuf>> + '_ {
+        self.tape.steps().filter_map(|s| match s {
+            Ok(Step::Mkdir { dir, .. }) => Some(Ok(dir)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
         })
     }
 
+    /// Counts a step the tape took; more than a u32 can count is refused.
+    fn counted(&mut self, pushed: io::Result<()>) -> Result<(), PushError> {
+        pushed.map_err(PushError::Spill)?;
+        self.tape_steps += 1;
+        u32::try_from(self.tape_steps).map_err(|_| PushError::TooLarge)?;
+        Ok(())
+    }
+
+    /// Whether the tape's buffer is due to move to a spill ([`InstallPlan::spill_to`]).
+    pub(crate) fn wants_spill(&self) -> bool {
+        self.tape.wants_spill()
+    }
+
+    pub(crate) fn spill_to(&mut self, spill: Box<dyn Spill>) -> io::Result<()> {
+        self.tape.attach(spill)
+    }
+
+    pub(crate) fn push_mkdir(&mut self, dir: &Path, replace: bool) -> Result<(), PushError> {
+        let r = self.tape.push_mkdir(dir, replace);
+        self.counted(r)
+    }
+
+    /// Adds a copy of `source_dir/name` to `dest_dir/name`.
+    pub(crate) fn push_copy(
+        &mut self,
+        source_dir: &Path,
+        dest_dir: &Path,
+        name: &std::ffi::OsStr,
+        replace: bool,
+    ) -> Result<(), PushError> {
+        let r = self.tape.push_copy(source_dir, dest_dir, name, replace);
+        self.counted(r)?;
+        self.copies += 1;
+        Ok(())
+    }
+
+    /// The source of the copy to `dest`, if one is planned. Reads the whole tape: only asked
+    /// after an index reported a likely match, or once per permission entry.
+    pub(crate) fn copy_source_for(&self, dest: &Path) -> io::Result<Option<PathBuf>> {
+        for s in self.tape.steps() {
+            if let Step::Copy {
+                source,
+                destination,
+                ..
+            } = s?
+            {
+                if destination == dest {
+                    return Ok(Some(source));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) fn push_permissions(&mut self, p: PermissionStep) {
-        self.stored.push(Stored::SetPermissions(Box::new(p)));
+        self.perms.push(p);
+    }
+
+    /// Every step, for tests: a plan without a spill cannot fail to read.
+    #[cfg(test)]
+    pub(crate) fn all_steps(&self) -> Vec<Step> {
+        self.steps().map(|s| s.expect("in-memory tape")).collect()
     }
 
     /// Builds a plan from ordinary steps; a copy's source and destination must end in the
@@ -268,7 +227,7 @@ impl InstallPlan {
         };
         for s in steps {
             match s {
-                Step::Mkdir { dir, replace } => plan.push_mkdir(dir, replace).unwrap(),
+                Step::Mkdir { dir, replace } => plan.push_mkdir(&dir, replace).unwrap(),
                 Step::Copy {
                     source,
                     destination,
@@ -289,4 +248,14 @@ impl InstallPlan {
         }
         plan
     }
+}
+
+/// Why a step could not be added.
+#[derive(Debug)]
+pub(crate) enum PushError {
+    /// More steps than a u32 counts: far beyond any real revision, refused rather than
+    /// wrapped.
+    TooLarge,
+    /// The spill could not be written.
+    Spill(io::Error),
 }

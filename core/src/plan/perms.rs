@@ -63,6 +63,16 @@ fn matches(object: &Path, candidate: &Path, perm: &Permission) -> bool {
             .any(|e| glob_match_bytes(e.as_bytes(), rel)))
 }
 
+/// Whether the plan creates directory `dir` (read from the tape: once per permission entry).
+fn plan_makes(plan: &InstallPlan, dir: &Path) -> std::io::Result<bool> {
+    for d in plan.mkdirs() {
+        if d? == dir {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn ruby_list(items: &[String]) -> String {
     let parts: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
     format!("[{}]", parts.join(", "))
@@ -72,22 +82,21 @@ fn ruby_list(items: &[String]) -> String {
 pub(crate) fn plan_permissions(
     perms: &[Permission],
     plan: &InstallPlan,
-    is_copy: &dyn Fn(&Path) -> bool,
+    is_copy: &dyn Fn(&Path) -> Result<bool, PlanError>,
     is_existing_dir: &dyn Fn(&Path) -> Result<bool, PlanError>,
     cwd: &Path,
 ) -> Result<Vec<PermissionStep>, PlanError> {
     if perms.is_empty() {
         return Ok(Vec::new());
     }
-    let mkdirs = plan.mkdirs();
-    let mkdir_set: HashSet<&Path> = mkdirs.iter().map(PathBuf::as_path).collect();
+    let spill = |e: std::io::Error| PlanError::Spill { source: e.into() };
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut steps = Vec::new();
     for perm in perms {
         let object = normalize(cwd, Path::new(&perm.object));
         let has_default_acl = perm.acls.iter().any(|a| a.default);
         let mut targets: Vec<PathBuf> = Vec::new();
-        if is_copy(&object) {
+        if is_copy(&object)? {
             if perm.types.file {
                 if perm.pattern != "**" {
                     return Err(PlanError::InvalidPattern {
@@ -111,9 +120,10 @@ pub(crate) fn plan_permissions(
                 }
                 targets.push(object.clone());
             }
-        } else if mkdir_set.contains(object.as_path()) || is_existing_dir(&object)? {
+        } else if plan_makes(plan, &object).map_err(spill)? || is_existing_dir(&object)? {
             if perm.types.file {
                 for c in plan.copy_destinations() {
+                    let c = c.map_err(spill)?;
                     if !matches(&object, &c, perm) {
                         continue;
                     }
@@ -127,7 +137,12 @@ pub(crate) fn plan_permissions(
                 }
             }
             if perm.types.directory {
-                targets.extend(mkdirs.iter().filter(|d| matches(&object, d, perm)).cloned());
+                for d in plan.mkdirs() {
+                    let d = d.map_err(spill)?;
+                    if matches(&object, &d, perm) {
+                        targets.push(d);
+                    }
+                }
             }
         }
         let asks_anything = perm.mode.is_some()

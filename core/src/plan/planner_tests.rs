@@ -31,6 +31,7 @@ fn run(
         behavior: b,
         previous: &previous,
         cwd: Path::new("/cwd"),
+        spill: None,
     };
     plan_install(&input, fs)
 }
@@ -64,7 +65,11 @@ fn outcome(r: Result<InstallPlan, PlanError>, target: &str) -> Outcome {
             if p.retained.iter().any(|x| x == Path::new(target)) {
                 return Outcome::Retained;
             }
-            match p.steps().find(|s| s.path() == Path::new(target)) {
+            match p
+                .all_steps()
+                .into_iter()
+                .find(|s| s.path() == Path::new(target))
+            {
                 Some(Step::Copy { replace, .. }) | Some(Step::Mkdir { replace, .. }) => {
                     Outcome::Copied { replace }
                 }
@@ -141,11 +146,11 @@ fn directory_over_each_clash_kind() {
                 B::Overwrite => Copied { replace: true },
                 B::Retain => Retained,
             };
-            let plan_ok = r.as_ref().ok().cloned();
+            let plan_ok = r.as_ref().ok().map(InstallPlan::all_steps);
             assert_eq!(outcome(r, t), expected, "directory over {kind} with {b:?}");
             if let Some(p) = plan_ok {
                 let below = p
-                    .steps()
+                    .iter()
                     .any(|s| s.path().starts_with(t) && s.path() != Path::new(t));
                 // RETAIN keeps the object, so nothing of the revision goes below it.
                 assert_eq!(below, b == B::Overwrite, "{kind} {b:?}: {p:?}");
@@ -157,7 +162,7 @@ fn directory_over_each_clash_kind() {
         for b in [B::Disallow, B::Overwrite, B::Retain] {
             let p = run(&fs, &[fm("site", "/dst")], &[], b, &[]).unwrap();
             assert_eq!(
-                p.steps().collect::<Vec<_>>(),
+                p.all_steps(),
                 vec![cp("/ar/site/sub/index.html", "/dst/sub/index.html", false)]
             );
         }
@@ -181,7 +186,7 @@ fn nested_directories_missing_ancestors_and_order() {
     )
     .unwrap();
     assert_eq!(
-        p.steps().collect::<Vec<_>>(),
+        p.all_steps(),
         vec![
             mk("/opt/app", false),
             mk("/opt/app/v1", false),
@@ -200,7 +205,7 @@ fn whole_archive_source_and_relative_destination() {
     let fs = MemFs::new().file("/ar/appspec.yml").dir("/cwd");
     let p = run(&fs, &[fm("/", "out/")], &[], B::Disallow, &[]).unwrap();
     assert_eq!(
-        p.steps().collect::<Vec<_>>(),
+        p.all_steps(),
         vec![
             mk("/cwd/out", false),
             cp("/ar/appspec.yml", "/cwd/out/appspec.yml", false)
@@ -236,7 +241,8 @@ fn duplicate_targets_follow_the_official_rules() {
     )
     .unwrap();
     assert_eq!(
-        p.steps()
+        p.all_steps()
+            .iter()
             .filter(|s| matches!(s, Step::Mkdir { .. }))
             .count(),
         2
@@ -277,14 +283,14 @@ fn previous_revision_paths_never_clash() {
     let prev = ["/d/app", "/d/app/f", "/d/app/old"];
     let p = run(&fs, &[fm("app", "/d/app")], &[], B::Disallow, &prev).unwrap();
     assert_eq!(
-        p.steps().collect::<Vec<_>>(),
+        p.all_steps(),
         vec![mk("/d/app", false), cp("/ar/app/f", "/d/app/f", false)]
     );
     // A directory kept alive by a file a script wrote is still there after cleanup.
     let fs = fs.file("/d/app/script.log");
     let p = run(&fs, &[fm("app", "/d/app")], &[], B::Disallow, &prev).unwrap();
     assert_eq!(
-        p.steps().collect::<Vec<_>>(),
+        p.all_steps(),
         vec![mk("/d/app", false), cp("/ar/app/f", "/d/app/f", false)]
     );
     // ...and a file of the new revision cannot take its place.
@@ -337,7 +343,7 @@ fn symlink_sources_copy_as_links_and_dir_links_are_followed() {
         .dir("/d");
     let p = run(&fs, &[fm("/", "/d")], &[], B::Disallow, &[]).unwrap();
     assert_eq!(
-        p.steps().collect::<Vec<_>>(),
+        p.all_steps(),
         vec![
             mk("/d/dirln", false),
             cp("/ar/dirln/f", "/d/dirln/f", false),
@@ -370,7 +376,7 @@ fn hostile_links() -> MemFs {
 #[test]
 fn links_leaving_the_revision_are_copied_as_links_never_followed() {
     let p = run(&hostile_links(), &[fm("/", "/d")], &[], B::Disallow, &[]).unwrap();
-    let steps: Vec<Step> = p.steps().collect();
+    let steps: Vec<Step> = p.all_steps();
     assert_eq!(
         steps,
         vec![
@@ -402,7 +408,7 @@ fn links_leaving_the_revision_are_copied_as_links_never_followed() {
         let p = run(&hostile_links(), &[fm(src, "/d")], &[], B::Disallow, &[]).unwrap();
         let name = Path::new(src).file_name().unwrap().to_str().unwrap();
         let want = cp(&format!("/ar/{src}"), &format!("/d/{name}"), false);
-        assert_eq!(p.steps().collect::<Vec<_>>(), vec![want], "{src}");
+        assert_eq!(p.all_steps(), vec![want], "{src}");
     }
 }
 
@@ -437,7 +443,7 @@ fn sources_reaching_outside_through_a_link_are_refused_naming_it() {
     )
     .unwrap();
     assert_eq!(
-        p.steps().collect::<Vec<_>>(),
+        p.all_steps(),
         vec![cp("/ar/conf/app.ini", "/d/app.ini", false)]
     );
 }
@@ -456,7 +462,7 @@ fn permissions_on_a_linked_path_apply_to_the_link_only() {
     .unwrap();
     let targets: Vec<PathBuf> = p.permission_steps().map(|s| s.path.clone()).collect();
     assert_eq!(targets, [PathBuf::from("/d/etc")]);
-    let copies: Vec<PathBuf> = p.copy_destinations().collect();
+    let copies: Vec<PathBuf> = p.copy_destinations().map(Result::unwrap).collect();
     assert_eq!(copies, [PathBuf::from("/d/etc")]);
 }
 
@@ -476,7 +482,8 @@ fn perm(object: &str) -> Permission {
 }
 
 fn perm_paths(p: &InstallPlan) -> Vec<String> {
-    p.steps()
+    p.all_steps()
+        .into_iter()
         .filter_map(|s| match s {
             Step::SetPermissions(x) => Some(x.path.to_string_lossy().into_owned()),
             _ => None,
@@ -622,4 +629,115 @@ fn retained_files_get_no_permissions() {
     let p = run(&fs, &files, &[perm("/d/app")], B::Retain, &[]).unwrap();
     assert_eq!(p.retained, [PathBuf::from("/d/app/a.txt")]);
     assert!(!perm_paths(&p).contains(&"/d/app/a.txt".to_string()));
+}
+
+#[test]
+fn a_later_mapping_under_an_earlier_copy_is_still_refused() {
+    let fs = MemFs::new().file("/ar/f").file("/ar/x/g").dir("/d");
+    // The earlier mapping copies /d/f; the later one needs /d/f as a directory on its way.
+    let p = run(
+        &fs,
+        &[fm("f", "/d"), fm("x", "/d/f/sub")],
+        &[],
+        B::Disallow,
+        &[],
+    );
+    assert!(
+        matches!(p, Err(PlanError::MkdirOverCopy { ref path, .. }) if path == "/d/f"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn only_destinations_that_share_paths_are_watched() {
+    use super::files::{later_overlaps, watched};
+    let d: Vec<PathBuf> = [
+        "/opt/app",
+        "/etc/app",
+        "/opt/app/conf",
+        "/opt",
+        "/opt/application",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    // /opt/application is no descendant of /opt/app: components, not string prefixes.
+    assert_eq!(
+        later_overlaps(&d, 0),
+        [PathBuf::from("/opt/app/conf"), "/opt".into()]
+    );
+    assert!(later_overlaps(&d, 1).is_empty());
+    assert_eq!(later_overlaps(&d, 3), [PathBuf::from("/opt/application")]);
+    assert!(later_overlaps(&d, 4).is_empty());
+    assert!(later_overlaps(&d, 9).is_empty());
+    let w = later_overlaps(&d, 0);
+    assert!(
+        watched(Path::new("/opt/app/conf/x.ini"), &w),
+        "below a later destination"
+    );
+    assert!(
+        watched(Path::new("/opt/app/conf"), &w),
+        "a later destination itself"
+    );
+    assert!(
+        !watched(Path::new("/opt/app/bin/run"), &w[..1]),
+        "elsewhere"
+    );
+    assert!(
+        watched(Path::new("/opt/app/bin/run"), &w),
+        "below /opt, the last mapping"
+    );
+}
+
+/// Hands out in-memory spills and counts them.
+#[derive(Debug, Default)]
+struct Spills(std::cell::Cell<usize>);
+
+impl SpillSource for Spills {
+    fn open(&self) -> std::io::Result<Box<dyn Spill>> {
+        self.0.set(self.0.get() + 1);
+        Ok(Box::new(super::tape::tests::MemSpill::default()))
+    }
+}
+
+#[test]
+fn a_spilled_plan_is_the_same_plan() {
+    let mut fs = MemFs::new().dir("/d");
+    for i in 0..6_000 {
+        fs = fs.file(&format!(
+            "/ar/app/d{}/some-longer-file-name-{i}.txt",
+            i / 100
+        ));
+    }
+    fs = fs.file("/ar/conf/app.ini");
+    let files = [fm("app", "/d/app"), fm("conf", "/d/etc")];
+    let mut ini = perm("/d/app/d7/some-longer-file-name-700.txt");
+    ini.pattern = "**".into();
+    let perms = [ini, perm("/d/etc")];
+    let previous: HashSet<PathBuf> = HashSet::new();
+    let spills = Spills::default();
+    let mut input = PlanInput {
+        archive_dir: Path::new("/ar"),
+        files: &files,
+        permissions: &perms,
+        behavior: B::Disallow,
+        previous: &previous,
+        cwd: Path::new("/cwd"),
+        spill: None,
+    };
+    let in_memory = plan_install(&input, &fs).unwrap();
+    input.spill = Some(&spills);
+    let spilled = plan_install(&input, &fs).unwrap();
+    assert_eq!(
+        spills.0.get(),
+        1,
+        "one spill, opened once the plan outgrew memory"
+    );
+    assert_eq!(spilled.all_steps(), in_memory.all_steps());
+    assert_eq!(spilled.copies(), 6_001);
+    // The permission on one file of an unwatched mapping was found on the spilled tape.
+    assert_eq!(
+        perm_paths(&spilled),
+        ["/d/app/d7/some-longer-file-name-700.txt", "/d/etc/app.ini"]
+    );
 }
