@@ -138,7 +138,8 @@ pub(crate) fn apply_plan(
         report.files_copied += jobs.len();
     }
     for p in plan.permission_steps().take(limit - applied) {
-        apply_permission(p, ids, tools, &mut journal, &mut report.warnings)?;
+        let p = p.map_err(InstallError::plan_unreadable)?;
+        apply_permission(&p, ids, tools, &mut journal, &mut report.warnings)?;
         report.permissions_set += 1;
     }
     if limit < plan.len() {

@@ -55,7 +55,7 @@ pub(crate) struct Ids {
 /// Refuses a plan that needs a tool this host lacks or names an unknown user or group.
 pub(crate) fn check_and_resolve(plan: &InstallPlan, tools: &Tools) -> Result<Ids, InstallError> {
     let mut ids = Ids::default();
-    for p in plan.permission_steps() {
+    for p in plan.permission_settings() {
         let missing = |what, tool| InstallError::MissingTool {
             object: p.object.clone(),
             line: p.pos.line,

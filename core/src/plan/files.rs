@@ -121,21 +121,25 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
             }
         }
     }
-    let perm_steps = plan_permissions(
+    let object_is_copy = input
+        .permissions
+        .iter()
+        .map(|p| b.any_planned_copy(&normalize(input.cwd, Path::new(&p.object)), &dests))
+        .collect::<Result<Vec<bool>, PlanError>>()?;
+    let mut plan = b.plan;
+    plan_permissions(
         input.permissions,
-        &b.plan,
-        &|p: &Path| b.any_planned_copy(p, &dests),
+        &mut plan,
+        &object_is_copy,
         &|p: &Path| {
             fs.dest_kind(p)
                 .map(|k| matches!(k, DestKind::Dir | DestKind::SymlinkToDir))
                 .map_err(|e| Builder::inspect_err(p, e))
         },
         input.cwd,
+        input.spill,
     )?;
-    for p in perm_steps {
-        b.plan.push_permissions(p);
-    }
-    Ok(b.plan)
+    Ok(plan)
 }
 
 /// The destinations of the mappings after `i` that share paths with mapping `i`'s: one is an
@@ -159,7 +163,7 @@ pub(crate) fn watched(p: &Path, watch: &[PathBuf]) -> bool {
     watch.iter().any(|w| w.starts_with(p) || p.starts_with(w))
 }
 
-fn path_hash(p: &Path) -> u64 {
+pub(crate) fn path_hash(p: &Path) -> u64 {
     let mut h = DefaultHasher::new();
     p.hash(&mut h);
     h.finish()

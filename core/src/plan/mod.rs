@@ -86,23 +86,33 @@ impl Step {
 ///
 /// Directories and copies are recorded on a [`tape::Tape`], a byte stream that moves to the
 /// adapter's [`Spill`] once it outgrows a small buffer, because a revision can hold a million
-/// files and the install must stay within a few MiB whatever its size. Permission steps (few
-/// unless a pattern covers every file) follow the tape's steps. [`InstallPlan::steps`] hands
-/// out ordinary [`Step`]s one at a time; reading a spill back can fail, so each is a
-/// `Result`.
+/// files and the install must stay within a few MiB whatever its size. The paths each
+/// permissions entry covers (every file, with `pattern: "**"`) go on a second tape, read
+/// after the first; the entry's settings are held once. [`InstallPlan::steps`] hands out
+/// ordinary [`Step`]s one at a time; reading a spill back can fail, so each is a `Result`.
 #[derive(Debug, Default)]
 pub struct InstallPlan {
     tape: tape::Tape,
     tape_steps: usize,
     copies: usize,
-    perms: Vec<PermissionStep>,
+    perms: PermTape,
     /// Destinations left alone because RETAIN kept what was already there.
     pub retained: Vec<PathBuf>,
 }
 
+/// A permissions entry of the plan: its settings (the path left empty) and whether it asks
+/// for anything (an entry that asks for nothing still counts for duplicates).
+#[derive(Debug, Clone)]
+pub(crate) struct PermEntry {
+    template: PermissionStep,
+    asks: bool,
+    /// Paths of this entry on the tape.
+    paths: usize,
+}
+
 impl InstallPlan {
     pub fn len(&self) -> usize {
-        self.tape_steps + self.perms.len()
+        self.tape_steps + self.perms.steps
     }
 
     pub fn is_empty(&self) -> bool {
@@ -111,17 +121,14 @@ impl InstallPlan {
 
     /// The steps in the order they must be applied, each built when asked for.
     pub fn steps(&self) -> impl Iterator<Item = io::Result<Step>> + '_ {
-        self.file_steps().chain(
-            self.perms
-                .iter()
-                .map(|p| Ok(Step::SetPermissions(Box::new(p.clone())))),
-        )
+        self.file_steps()
+            .chain(self.perms.tape.steps(&self.perms.entries))
     }
 
     /// The directories and copies, in order: every step but the permission steps, which
     /// come after them.
     pub fn file_steps(&self) -> impl Iterator<Item = io::Result<Step>> + '_ {
-        self.tape.steps()
+        self.tape.steps(&[])
     }
 
     /// How many steps are copies (for progress), without building them.
@@ -129,15 +136,37 @@ impl InstallPlan {
         self.copies
     }
 
-    /// The permission steps alone, without building the copies. They come after every
+    /// The permission steps alone, without reading the copies. They come after every
     /// directory and copy.
-    pub fn permission_steps(&self) -> impl ExactSizeIterator<Item = &PermissionStep> + '_ {
-        self.perms.iter()
+    pub fn permission_steps(&self) -> impl Iterator<Item = io::Result<PermissionStep>> + '_ {
+        self.perms
+            .tape
+            .steps(&self.perms.entries)
+            .filter_map(|s| match s {
+                Ok(Step::SetPermissions(p)) => Some(Ok(*p)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+    }
+
+    /// How many permission steps there are.
+    pub fn permission_count(&self) -> usize {
+        self.perms.steps
+    }
+
+    /// What each permissions entry with at least one step asks for (its `path` is empty):
+    /// the users, groups and tools the steps need, without reading them.
+    pub fn permission_settings(&self) -> impl Iterator<Item = &PermissionStep> + '_ {
+        self.perms
+            .entries
+            .iter()
+            .filter(|e| e.asks && e.paths > 0)
+            .map(|e| &e.template)
     }
 
     /// Destinations of the copies, in order.
     pub fn copy_destinations(&self) -> impl Iterator<Item = io::Result<PathBuf>> + '_ {
-        self.tape.steps().filter_map(|s| match s {
+        self.file_steps().filter_map(|s| match s {
             Ok(Step::Copy { destination, .. }) => Some(Ok(destination)),
             Ok(_) => None,
             Err(e) => Some(Err(e)),
@@ -146,7 +175,7 @@ impl InstallPlan {
 
     /// Directories the plan creates, in order.
     pub fn mkdirs(&self) -> impl Iterator<Item = io::Result<PathBuf>> + '_ {
-        self.tape.steps().filter_map(|s| match s {
+        self.file_steps().filter_map(|s| match s {
             Ok(Step::Mkdir { dir, .. }) => Some(Ok(dir)),
             Ok(_) => None,
             Err(e) => Some(Err(e)),
@@ -192,7 +221,7 @@ impl InstallPlan {
     /// The source of the copy to `dest`, if one is planned. Reads the whole tape: only asked
     /// after an index reported a likely match, or once per permission entry.
     pub(crate) fn copy_source_for(&self, dest: &Path) -> io::Result<Option<PathBuf>> {
-        for s in self.tape.steps() {
+        for s in self.file_steps() {
             if let Step::Copy {
                 source,
                 destination,
@@ -205,10 +234,6 @@ impl InstallPlan {
             }
         }
         Ok(None)
-    }
-
-    pub(crate) fn push_permissions(&mut self, p: PermissionStep) {
-        self.perms.push(p);
     }
 
     /// Every step, for tests: a plan without a spill cannot fail to read.
@@ -243,10 +268,78 @@ impl InstallPlan {
                     )
                     .unwrap()
                 }
-                Step::SetPermissions(p) => plan.push_permissions(*p),
+                Step::SetPermissions(p) => {
+                    let path = p.path.clone();
+                    let e = plan.perms.add_entry(*p, true).unwrap();
+                    plan.perms.push(e, &path).unwrap();
+                }
             }
         }
         plan
+    }
+}
+
+/// The permission side of a plan: each entry's settings once, and the paths they cover on
+/// their own tape (apart from the directories and copies, which are read while it is
+/// written).
+#[derive(Debug, Default)]
+pub(crate) struct PermTape {
+    tape: tape::Tape,
+    entries: Vec<PermEntry>,
+    /// Paths on the tape whose entry asks for something: the permission steps.
+    steps: usize,
+}
+
+impl PermTape {
+    /// Starts permissions entry `template` (its path is ignored); returns its index.
+    pub(crate) fn add_entry(
+        &mut self,
+        mut template: PermissionStep,
+        asks: bool,
+    ) -> Result<u32, PushError> {
+        template.path = PathBuf::new();
+        let ix = u32::try_from(self.entries.len()).map_err(|_| PushError::TooLarge)?;
+        self.entries.push(PermEntry {
+            template,
+            asks,
+            paths: 0,
+        });
+        Ok(ix)
+    }
+
+    /// Records that entry `entry` covers `path`.
+    pub(crate) fn push(&mut self, entry: u32, path: &Path) -> Result<(), PushError> {
+        self.tape.push_perm(entry, path).map_err(PushError::Spill)?;
+        let e = self
+            .entries
+            .get_mut(entry as usize)
+            .ok_or(PushError::TooLarge)?;
+        e.paths += 1;
+        if e.asks {
+            self.steps += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether some permissions entry already covers `path` (reads the permission tape).
+    pub(crate) fn covers(&self, path: &Path) -> io::Result<bool> {
+        for r in self.tape.records() {
+            if let tape::Rec::Perm { path: p, .. } = r? {
+                if p == path {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether the tape's buffer is due to move to a spill.
+    pub(crate) fn wants_spill(&self) -> bool {
+        self.tape.wants_spill()
+    }
+
+    pub(crate) fn spill_to(&mut self, spill: Box<dyn Spill>) -> io::Result<()> {
+        self.tape.attach(spill)
     }
 }
 

@@ -4,9 +4,9 @@
 //! `except` pattern match direct children only, with `*` as the only wildcard; one path receiving
 //! permissions twice is an error.
 
-use super::files::disp;
+use super::files::{disp, later_overlaps, path_hash, watched};
 use super::fsview::normalize;
-use super::{InstallPlan, PermissionStep, PlanError};
+use super::{InstallPlan, PermTape, PermissionStep, PlanError, PushError, SpillSource, Step};
 use crate::appspec::model::Permission;
 use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
@@ -78,25 +78,56 @@ fn ruby_list(items: &[String]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// Plans the permission steps over the copies and mkdirs of `plan`, in appspec order.
+/// Plans the permission steps over the copies and mkdirs of `plan`, in appspec order, onto
+/// the plan's permission tape. `object_is_copy[i]`: entry `i`'s object is a planned copy.
+///
+/// A path two entries cover is refused. Only entries whose objects share paths (one is an
+/// ancestor of, or the same as, the other) can cover the same path, and one entry never
+/// covers a path twice, so a covered path is indexed by hash only where a later entry could
+/// meet it, and a hit is confirmed on the tape.
 pub(crate) fn plan_permissions(
     perms: &[Permission],
-    plan: &InstallPlan,
-    is_copy: &dyn Fn(&Path) -> Result<bool, PlanError>,
+    plan: &mut InstallPlan,
+    object_is_copy: &[bool],
     is_existing_dir: &dyn Fn(&Path) -> Result<bool, PlanError>,
     cwd: &Path,
-) -> Result<Vec<PermissionStep>, PlanError> {
-    if perms.is_empty() {
-        return Ok(Vec::new());
-    }
-    let spill = |e: std::io::Error| PlanError::Spill { source: e.into() };
-    let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut steps = Vec::new();
-    for perm in perms {
-        let object = normalize(cwd, Path::new(&perm.object));
+    spill: Option<&dyn SpillSource>,
+) -> Result<(), PlanError> {
+    let objects: Vec<PathBuf> = perms
+        .iter()
+        .map(|p| normalize(cwd, Path::new(&p.object)))
+        .collect();
+    let mut covered = Covered {
+        hashes: HashSet::new(),
+        watch: Vec::new(),
+        spill,
+    };
+    for (i, perm) in perms.iter().enumerate() {
+        let object = &objects[i];
+        covered.watch = later_overlaps(&objects, i);
         let has_default_acl = perm.acls.iter().any(|a| a.default);
-        let mut targets: Vec<PathBuf> = Vec::new();
-        if is_copy(&object)? {
+        let asks_anything = perm.mode.is_some()
+            || !perm.acls.is_empty()
+            || perm.context.is_some()
+            || perm.owner.is_some()
+            || perm.group.is_some();
+        let entry = plan
+            .perms
+            .add_entry(
+                PermissionStep {
+                    path: PathBuf::new(),
+                    mode: perm.mode,
+                    acls: perm.acls.clone(),
+                    context: perm.context.clone(),
+                    owner: perm.owner.clone(),
+                    group: perm.group.clone(),
+                    object: perm.object.clone(),
+                    pos: perm.pos,
+                },
+                asks_anything,
+            )
+            .map_err(|_| PlanError::TooManyEntries { pos: perm.pos })?;
+        if object_is_copy.get(i).copied().unwrap_or(false) {
             if perm.types.file {
                 if perm.pattern != "**" {
                     return Err(PlanError::InvalidPattern {
@@ -114,17 +145,20 @@ pub(crate) fn plan_permissions(
                 }
                 if has_default_acl {
                     return Err(PlanError::DefaultAclOnFile {
-                        path: disp(&object),
+                        path: disp(object),
                         pos: perm.pos,
                     });
                 }
-                targets.push(object.clone());
+                covered.add(&mut plan.perms, entry, object, perm)?;
             }
-        } else if plan_makes(plan, &object).map_err(spill)? || is_existing_dir(&object)? {
+        } else if plan_makes(plan, object).map_err(spill_err)? || is_existing_dir(object)? {
             if perm.types.file {
-                for c in plan.copy_destinations() {
-                    let c = c.map_err(spill)?;
-                    if !matches(&object, &c, perm) {
+                // The copies are read from one tape while the covered paths go to the other.
+                for step in plan.tape.steps(&[]) {
+                    let Step::Copy { destination: c, .. } = step.map_err(spill_err)? else {
+                        continue;
+                    };
+                    if !matches(object, &c, perm) {
                         continue;
                     }
                     if has_default_acl {
@@ -133,45 +167,64 @@ pub(crate) fn plan_permissions(
                             pos: perm.pos,
                         });
                     }
-                    targets.push(c);
+                    covered.add(&mut plan.perms, entry, &c, perm)?;
                 }
             }
             if perm.types.directory {
-                for d in plan.mkdirs() {
-                    let d = d.map_err(spill)?;
-                    if matches(&object, &d, perm) {
-                        targets.push(d);
+                for step in plan.tape.steps(&[]) {
+                    if let Step::Mkdir { dir, .. } = step.map_err(spill_err)? {
+                        if matches(object, &dir, perm) {
+                            covered.add(&mut plan.perms, entry, &dir, perm)?;
+                        }
                     }
                 }
             }
         }
-        let asks_anything = perm.mode.is_some()
-            || !perm.acls.is_empty()
-            || perm.context.is_some()
-            || perm.owner.is_some()
-            || perm.group.is_some();
-        for path in targets {
-            if !seen.insert(path.clone()) {
-                return Err(PlanError::DuplicatePermission {
-                    path: disp(&path),
-                    pos: perm.pos,
-                });
-            }
-            if asks_anything {
-                steps.push(PermissionStep {
-                    path,
-                    mode: perm.mode,
-                    acls: perm.acls.clone(),
-                    context: perm.context.clone(),
-                    owner: perm.owner.clone(),
-                    group: perm.group.clone(),
-                    object: perm.object.clone(),
-                    pos: perm.pos,
-                });
-            }
-        }
     }
-    Ok(steps)
+    Ok(())
+}
+
+fn spill_err(e: std::io::Error) -> PlanError {
+    PlanError::Spill { source: e.into() }
+}
+
+/// The paths covered so far, as far as a later entry can meet them.
+struct Covered<'a> {
+    hashes: HashSet<u64>,
+    /// Objects of later entries that share paths with the current entry's.
+    watch: Vec<PathBuf>,
+    spill: Option<&'a dyn SpillSource>,
+}
+
+impl Covered<'_> {
+    fn add(
+        &mut self,
+        perms: &mut PermTape,
+        entry: u32,
+        path: &Path,
+        perm: &Permission,
+    ) -> Result<(), PlanError> {
+        let h = path_hash(path);
+        if self.hashes.contains(&h) && perms.covers(path).map_err(spill_err)? {
+            return Err(PlanError::DuplicatePermission {
+                path: disp(path),
+                pos: perm.pos,
+            });
+        }
+        if watched(path, &self.watch) {
+            self.hashes.insert(h);
+        }
+        match perms.push(entry, path) {
+            Ok(()) => {}
+            Err(PushError::TooLarge) => return Err(PlanError::TooManyEntries { pos: perm.pos }),
+            Err(PushError::Spill(e)) => return Err(spill_err(e)),
+        }
+        if let (true, Some(source)) = (perms.wants_spill(), self.spill) {
+            let spill = source.open().map_err(spill_err)?;
+            perms.spill_to(spill).map_err(spill_err)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -460,7 +460,7 @@ fn permissions_on_a_linked_path_apply_to_the_link_only() {
         &[],
     )
     .unwrap();
-    let targets: Vec<PathBuf> = p.permission_steps().map(|s| s.path.clone()).collect();
+    let targets: Vec<PathBuf> = p.permission_steps().map(|s| s.unwrap().path).collect();
     assert_eq!(targets, [PathBuf::from("/d/etc")]);
     let copies: Vec<PathBuf> = p.copy_destinations().map(Result::unwrap).collect();
     assert_eq!(copies, [PathBuf::from("/d/etc")]);
@@ -739,5 +739,39 @@ fn a_spilled_plan_is_the_same_plan() {
     assert_eq!(
         perm_paths(&spilled),
         ["/d/app/d7/some-longer-file-name-700.txt", "/d/etc/app.ini"]
+    );
+
+    // A pattern over every file: the covered paths outgrow memory too and get their own
+    // spill; a later entry that covers one of them again is still refused.
+    let every = perm("/d/app");
+    let spills = Spills::default();
+    input.permissions = std::slice::from_ref(&every);
+    input.spill = Some(&spills);
+    let p = plan_install(&input, &fs).unwrap();
+    assert_eq!(spills.0.get(), 2, "one spill for each tape");
+    // Every file and the 60 directories below the object (not the object itself).
+    assert_eq!(p.permission_count(), 6_000 + 60);
+    assert_eq!(p.permission_steps().count(), 6_000 + 60);
+    assert_eq!(
+        p.permission_settings().count(),
+        1,
+        "the entry's settings, held once"
+    );
+    let mut again = perm("/d/app/d59/some-longer-file-name-5999.txt");
+    again.pattern = "**".into();
+    let both = [every.clone(), again];
+    input.permissions = &both;
+    let r = plan_install(&input, &fs);
+    assert!(
+        matches!(r, Err(PlanError::DuplicatePermission { ref path, .. })
+            if path == "/d/app/d59/some-longer-file-name-5999.txt"),
+        "{r:?}"
+    );
+    // Objects that share no path: nothing is refused.
+    let apart = [every.clone(), perm("/d/etc")];
+    input.permissions = &apart;
+    assert_eq!(
+        plan_install(&input, &fs).unwrap().permission_count(),
+        6_000 + 60 + 1
     );
 }

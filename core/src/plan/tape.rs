@@ -10,9 +10,9 @@
 //!
 //! Record layout (little-endian lengths): `BASE src_len src dest_len dest` sets the directory
 //! pair the following copies use; `MKDIR|flag len dir`; `COPY|flag len name`, where `flag`
-//! is [`REPLACE`].
+//! is [`REPLACE`]; `PERM entry len path`, a path that permissions entry `entry` covers.
 
-use super::Step;
+use super::{PermEntry, PermissionStep, Step};
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -34,6 +34,7 @@ pub trait SpillSource: std::fmt::Debug {
 const BASE: u8 = 0;
 const MKDIR: u8 = 1;
 const COPY: u8 = 2;
+const PERM: u8 = 3;
 const REPLACE: u8 = 0x80;
 
 /// Buffered bytes beyond which the buffer moves to the spill (and is written there in
@@ -122,9 +123,16 @@ impl Tape {
         self.flush_if_full(false)
     }
 
-    /// The steps recorded so far, in order.
-    pub(crate) fn steps(&self) -> TapeSteps<'_> {
-        TapeSteps {
+    pub(crate) fn push_perm(&mut self, entry: u32, path: &Path) -> io::Result<()> {
+        self.buf.push(PERM);
+        self.buf.extend_from_slice(&entry.to_le_bytes());
+        put_bytes(&mut self.buf, path.as_os_str().as_encoded_bytes())?;
+        self.flush_if_full(false)
+    }
+
+    /// The records appended so far, in order.
+    pub(crate) fn records(&self) -> Records<'_> {
+        Records {
             tape: self,
             at: 0,
             window: Vec::new(),
@@ -133,10 +141,40 @@ impl Tape {
             failed: false,
         }
     }
+
+    /// The steps recorded so far, in order; a permission record becomes a step of its
+    /// entry in `entries` when that entry asks for anything.
+    pub(crate) fn steps<'a>(
+        &'a self,
+        entries: &'a [PermEntry],
+    ) -> impl Iterator<Item = io::Result<Step>> + 'a {
+        self.records().filter_map(move |r| match r {
+            Err(e) => Some(Err(e)),
+            Ok(Rec::Step(s)) => Some(Ok(s)),
+            Ok(Rec::Perm { entry, path }) => {
+                let e = entries.get(entry as usize)?;
+                e.asks.then(|| {
+                    Ok(Step::SetPermissions(Box::new(PermissionStep {
+                        path,
+                        ..e.template.clone()
+                    })))
+                })
+            }
+        })
+    }
 }
 
-/// Reads a tape's steps back; each item is built when asked for.
-pub(crate) struct TapeSteps<'a> {
+/// One record read back.
+#[derive(Debug)]
+pub(crate) enum Rec {
+    /// A directory or a copy.
+    Step(Step),
+    /// A path permissions entry `entry` covers.
+    Perm { entry: u32, path: PathBuf },
+}
+
+/// Reads a tape's records back; each item is built when asked for.
+pub(crate) struct Records<'a> {
     tape: &'a Tape,
     /// Logical offset of the end of `window`.
     at: u64,
@@ -153,7 +191,7 @@ fn truncated() -> io::Error {
     )
 }
 
-impl TapeSteps<'_> {
+impl Records<'_> {
     fn total(&self) -> u64 {
         self.tape.spilled + self.tape.buf.len() as u64
     }
@@ -218,7 +256,7 @@ impl TapeSteps<'_> {
         Ok(PathBuf::from(OsStr::from_bytes(self.bytes()?)))
     }
 
-    fn next_step(&mut self) -> io::Result<Option<Step>> {
+    fn next_rec(&mut self) -> io::Result<Option<Rec>> {
         loop {
             if !self.need(1)? {
                 return Ok(None);
@@ -234,15 +272,21 @@ impl TapeSteps<'_> {
                 }
                 MKDIR => {
                     let dir = self.path()?;
-                    return Ok(Some(Step::Mkdir { dir, replace }));
+                    return Ok(Some(Rec::Step(Step::Mkdir { dir, replace })));
                 }
                 COPY => {
                     let name = self.path()?;
-                    return Ok(Some(Step::Copy {
+                    return Ok(Some(Rec::Step(Step::Copy {
                         source: self.base.0.join(&name),
                         destination: self.base.1.join(&name),
                         replace,
-                    }));
+                    })));
+                }
+                PERM => {
+                    let b = self.take(4)?;
+                    let entry = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    let path = self.path()?;
+                    return Ok(Some(Rec::Perm { entry, path }));
                 }
                 _ => {
                     return Err(io::Error::new(
@@ -255,14 +299,14 @@ impl TapeSteps<'_> {
     }
 }
 
-impl Iterator for TapeSteps<'_> {
-    type Item = io::Result<Step>;
+impl Iterator for Records<'_> {
+    type Item = io::Result<Rec>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;
         }
-        match self.next_step() {
+        match self.next_rec() {
             Ok(s) => s.map(Ok),
             Err(e) => {
                 self.failed = true;
@@ -331,7 +375,7 @@ pub(crate) mod tests {
         let mut mem = Tape::default();
         fill(&mut mem, 20_000);
         assert!(mem.wants_spill());
-        let got: Vec<Step> = mem.steps().map(Result::unwrap).collect();
+        let got: Vec<Step> = mem.steps(&[]).map(Result::unwrap).collect();
         assert_eq!(got, expected(20_000));
 
         let store = MemSpill::default();
@@ -342,11 +386,11 @@ pub(crate) mod tests {
                 t.attach(Box::new(store.clone())).unwrap();
             }
             // A reader started midway sees everything appended so far.
-            assert_eq!(t.steps().count(), (chunk + 1) * (5_000 + 715));
+            assert_eq!(t.steps(&[]).count(), (chunk + 1) * (5_000 + 715));
         }
         let spilled = store.0.lock().unwrap().len();
         assert!(spilled > 0 && t.buf.len() < SPILL_AT, "{spilled}");
-        let got: Vec<Step> = t.steps().map(Result::unwrap).collect();
+        let got: Vec<Step> = t.steps(&[]).map(Result::unwrap).collect();
         assert_eq!(got.len(), 4 * (5_000 + 715));
         assert_eq!(&got[..5_715], &expected(5_000)[..]);
     }
@@ -358,7 +402,7 @@ pub(crate) mod tests {
         fill(&mut t, 20_000);
         t.attach(Box::new(store.clone())).unwrap();
         store.0.lock().unwrap().truncate(1_000);
-        let results: Vec<io::Result<Step>> = t.steps().collect();
+        let results: Vec<io::Result<Step>> = t.steps(&[]).collect();
         let last = results.last().unwrap();
         assert!(last.is_err(), "the reader must report the damage");
         assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
