@@ -3,7 +3,7 @@
 //! outgrows the planner's buffer. The agent is frozen right after it opened the spill file
 //! (failpoint `plan-spill`): the file is open, has no name, and lives in the instructions
 //! directory. Killed there, the agent leaves nothing behind, and the next deployment installs
-//! every file.
+//! every file; the one after it reads the first one's large journal through a spilled index.
 
 #[path = "support/common.rs"]
 mod common;
@@ -130,4 +130,17 @@ fn a_large_plan_spills_to_an_unnamed_file_that_a_crash_leaves_nowhere() {
         FILES + 60 + 1,
         "every file and directory"
     );
+    assert!(
+        journal.len() > 256 * 1024,
+        "large enough for its index to spill too"
+    );
+
+    // Deployed again: the previous journal is read where it lies, its index spilled; the
+    // files it names are removed and installed anew.
+    fs::write(dest.join(name(5)), "changed by hand\n").unwrap();
+    let out = sb.deploy(&args(&b).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(fs::read_to_string(dest.join(name(5))).unwrap(), "5\n");
+    let again = fs::read_to_string(instructions.join("g1-cleanup")).unwrap();
+    assert_eq!(again, journal, "the same paths, journaled again");
 }

@@ -24,19 +24,19 @@ fn ancestors_intact(
     p: &Path,
     journaled: &PreviousInstall,
     cache: &mut HashMap<PathBuf, bool>,
-) -> bool {
+) -> io::Result<bool> {
     for a in p.ancestors().skip(1) {
-        if !journaled.installed(a) {
+        if !journaled.installed(a)? {
             continue;
         }
         let ok = *cache
             .entry(a.to_path_buf())
             .or_insert_with(|| fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_dir()));
         if !ok {
-            return false;
+            return Ok(false);
         }
     }
-    true
+    Ok(true)
 }
 
 /// Applies the journal's removals (last line first). Returns how many entries were
@@ -47,24 +47,27 @@ pub(crate) fn apply_removals(
     warnings: &mut Vec<String>,
 ) -> Result<usize, InstallError> {
     let mut cache = HashMap::new();
+    let unreadable = |e| InstallError::Plan(crate::plan::PlanError::Journal { source: e });
     for r in journaled.removals() {
-        match r {
+        match r.map_err(|e| unreadable(e.into()))? {
             Removal::Path(p) => {
-                if !ancestors_intact(p, journaled, &mut cache) {
+                let intact = ancestors_intact(&p, journaled, &mut cache)
+                    .map_err(|e| unreadable(e.into()))?;
+                if !intact {
                     warnings.push(format!(
                         "not removing {}: a directory above it is no longer the one the previous install created",
-                        crate::names::Shown(p)
+                        crate::names::Shown(&p)
                     ));
                     continue;
                 }
-                remove_one(p)?;
+                remove_one(&p)?;
             }
             Removal::SeContext(p) => match &tools.semanage {
                 Some(semanage) => {
                     // The official agent ignores the result too: the rule may already be gone.
                     let _ = Command::new(semanage)
                         .args(["fcontext", "-d"])
-                        .arg(p)
+                        .arg(&p)
                         .stdin(Stdio::null())
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
@@ -72,7 +75,7 @@ pub(crate) fn apply_removals(
                 }
                 None => warnings.push(format!(
                     "semanage is not installed; the SELinux file context rule for {} was not removed",
-                    crate::names::Shown(p)
+                    crate::names::Shown(&p)
                 )),
             },
         }

@@ -145,6 +145,18 @@ pub struct InstallReport {
     pub warnings: Vec<String>,
 }
 
+/// The cleanup journal at `path`, read where it lies (empty when there is none).
+pub(crate) fn read_journal(
+    path: &Path,
+    spills: &spill::SpillDir,
+) -> Result<PreviousInstall, InstallError> {
+    let read = |e| InstallError::io("read", path, e);
+    match spill::JournalFile::open(path).map_err(read)? {
+        Some(f) => PreviousInstall::open(Box::new(f), Some(spills)).map_err(read),
+        None => Ok(PreviousInstall::default()),
+    }
+}
+
 /// Installs the revision unpacked in `deployment_dir` as `appspec`'s `files` and
 /// `permissions` say. `override_behavior` is the deployment's file-exists behaviour, used
 /// when the appspec has none; DISALLOW when neither has one.
@@ -183,12 +195,10 @@ fn install_inner(
         .map_err(|e| InstallError::io("create directory", &instructions, e))?;
 
     let cleanup_path = layout.cleanup_file(group);
-    let journal = match fs::read(&cleanup_path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(InstallError::io("read", &cleanup_path, e)),
-    };
-    let previous = PreviousInstall::parse(journal);
+    // The plan of a large revision, and the index of a large journal, wait on the agent's
+    // disk, not in memory.
+    let spill_dir = spill::SpillDir(instructions.clone());
+    let previous = read_journal(&cleanup_path, &spill_dir)?;
 
     let cwd = match &opts.cwd {
         Some(c) => c.clone(),
@@ -199,8 +209,6 @@ fn install_inner(
         .file_exists_behavior
         .or(override_behavior)
         .unwrap_or(FileExistsBehavior::Disallow);
-    // The plan of a large revision waits on the agent's disk, not in memory.
-    let spill_dir = spill::SpillDir(instructions.clone());
     let input = PlanInput {
         archive_dir: &archive,
         files: &appspec.files,

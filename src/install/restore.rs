@@ -11,7 +11,6 @@
 use super::perms::Tools;
 use super::{cleanup, install_inner, InstallError, InstallOptions};
 use crate::appspec::{self, AppSpecErrors, AppSpecLocateError, FileExistsBehavior};
-use crate::plan::PreviousInstall;
 use crate::state::{self, Layout, StateError};
 use std::path::{Path, PathBuf};
 
@@ -99,12 +98,10 @@ pub(super) fn after_failure(
 /// when empty), then the journal itself.
 fn remove_written(layout: &Layout, group: &str, opts: &InstallOptions) -> Result<(), InstallError> {
     let path = layout.cleanup_file(group);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(InstallError::io("read", &path, e)),
-    };
-    let written = PreviousInstall::parse(bytes);
+    if !path.exists() {
+        return Ok(());
+    }
+    let written = super::read_journal(&path, &super::spill::SpillDir(layout.instructions_dir()))?;
     let tools = Tools::find(opts.tool_path.as_deref());
     let mut warnings = Vec::new();
     cleanup::apply_removals(&written, &tools, &mut warnings)?;

@@ -7,7 +7,7 @@
 //! by the agent's user; it lives on the agent's own disk, never in a tmpfs that would count
 //! against memory.
 
-use crate::plan::{Spill, SpillSource};
+use crate::plan::{ReadAt, Spill, SpillSource};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -26,10 +26,46 @@ impl Spill for TempSpill {
         Ok(())
     }
 
+    fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(bytes, offset)?;
+        self.len = self.len.max(offset + bytes.len() as u64);
+        Ok(())
+    }
+
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let end = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX);
         let n = buf.len().min(end);
         self.file.read_at(&mut buf[..n], offset)
+    }
+}
+
+/// A cleanup journal read where it lies (core's `plan::journal` never holds it whole).
+#[derive(Debug)]
+pub(crate) struct JournalFile {
+    file: File,
+    size: u64,
+}
+
+impl JournalFile {
+    /// Opens the journal at `path`; `None` when there is none.
+    pub(crate) fn open(path: &Path) -> io::Result<Option<Self>> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let size = file.metadata()?.len();
+        Ok(Some(Self { file, size }))
+    }
+}
+
+impl ReadAt for JournalFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
     }
 }
 

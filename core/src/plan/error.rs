@@ -64,6 +64,13 @@ pub enum PlanError {
         source: crate::oserror::OsError,
     },
 
+    /// The previous revision's cleanup journal (or its index) could not be read.
+    #[error("cannot read the previous revision's cleanup journal: {source}")]
+    Journal {
+        #[source]
+        source: crate::oserror::OsError,
+    },
+
     #[error("cannot inspect {path}: {source}")]
     Inspect {
         path: String,
@@ -113,7 +120,7 @@ impl PlanError {
             | InvalidExcept { pos, .. }
             | DefaultAclOnFile { pos, .. }
             | DuplicatePermission { pos, .. } => Some(("permissions", *pos)),
-            Inspect { .. } | Spill { .. } => None,
+            Inspect { .. } | Spill { .. } | Journal { .. } => None,
         }
     }
 

@@ -282,10 +282,17 @@ impl Builder<'_> {
         })
     }
 
+    fn was_installed(&self, p: &Path) -> Result<bool, PlanError> {
+        self.input
+            .previous
+            .installed(p)
+            .map_err(|e| PlanError::Journal { source: e.into() })
+    }
+
     /// What will stand at `p` once the previous revision's files are gone.
     fn dest_kind(&self, p: &Path) -> Result<DestKind, PlanError> {
         let real = self.fs.dest_kind(p).map_err(|e| Self::inspect_err(p, e))?;
-        if !self.input.previous.installed(p) {
+        if !self.was_installed(p)? {
             return Ok(real);
         }
         if real == DestKind::Dir && !self.vanishes(p)? {
@@ -314,7 +321,7 @@ impl Builder<'_> {
             .map_err(|e| Self::inspect_err(dir, e))?
         {
             let child = dir.join(name);
-            if !self.input.previous.installed(&child) {
+            if !self.was_installed(&child)? {
                 return Ok(false);
             }
             let kind = self
@@ -359,11 +366,12 @@ impl Builder<'_> {
             });
         }
         Self::check_recordable(dir, pos)?;
+        let previous = self.was_installed(dir)?;
         let replace = match self.dest_kind(dir)? {
             // A directory of the previous revision that cleanup will not empty (a script
             // wrote into it) is still the revision's: plan it, so it stays journaled and is
             // removed once it is empty.
-            DestKind::Dir if self.input.previous.installed(dir) => false,
+            DestKind::Dir if previous => false,
             DestKind::Dir | DestKind::SymlinkToDir => return Ok(true),
             DestKind::Absent => false,
             DestKind::File | DestKind::Symlink | DestKind::Special => match self.input.behavior {

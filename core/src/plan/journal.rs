@@ -7,130 +7,401 @@
 //! bytes, as the official agent writes it: nothing is trimmed or decoded, so a name that is
 //! not UTF-8, or ends in a space or `\r`, is removed exactly (only `\n` cannot be recorded,
 //! and the planner refuses such paths).
+//!
+//! Memory: a journal is never held whole. It is read where it lies (the cleanup file, through
+//! [`ReadAt`]): forwards twice to build an index of its paths grouped by parent directory,
+//! backwards for the removals. The index goes to a [`Spill`] once the journal is larger than
+//! [`IN_MEMORY`]; what stays in memory is one small entry per directory and the group of
+//! paths last looked up, so a journal of a million files costs what one of ten thousand does
+//! (one directory's paths at a time).
 
-use std::collections::HashSet;
+use super::tape::{Spill, SpillSource};
+use std::cell::RefCell;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::hash::{Hash, Hasher};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// One thing the next install removes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removal<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
     /// Unlink a file or symlink; remove a directory only if empty.
-    Path(&'a Path),
+    Path(PathBuf),
     /// `semanage fcontext -d <path>`.
-    SeContext(&'a Path),
+    SeContext(PathBuf),
 }
 
 /// Answers whether the previous revision installed a path (the planner counts those as
-/// absent, since they are removed first).
+/// absent, since they are removed first). Reading the answer can fail when the journal is
+/// read from disk.
 pub trait Previous: std::fmt::Debug {
-    fn installed(&self, p: &Path) -> bool;
+    fn installed(&self, p: &Path) -> io::Result<bool>;
 }
 
 impl Previous for HashSet<PathBuf> {
-    fn installed(&self, p: &Path) -> bool {
-        self.contains(p)
+    fn installed(&self, p: &Path) -> io::Result<bool> {
+        Ok(self.contains(p))
+    }
+}
+
+/// Bytes read at offsets: the journal file, or memory.
+pub trait ReadAt: std::fmt::Debug {
+    fn size(&self) -> u64;
+    /// Reads bytes at `offset`; fewer than asked is not an error, none means the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let from = usize::try_from(offset).map_or(self.len(), |o| o.min(self.len()));
+        let n = buf.len().min(self.len() - from);
+        buf[..n].copy_from_slice(&self[from..from + n]);
+        Ok(n)
     }
 }
 
 const SEMANAGE_PREFIX: &[u8] = b"semanage\0";
+/// How much is read at once.
+const CHUNK: usize = 64 * 1024;
+/// Journals up to this size keep their index in memory.
+pub const IN_MEMORY: u64 = 256 * 1024;
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    start: usize,
-    len: u32,
-    context: bool,
+/// A line's meaning: `Some((is_context, path))` for an entry, `None` for a blank or relative
+/// line.
+fn classify(line: &[u8]) -> Option<(bool, &[u8])> {
+    let (context, path) = match line.strip_prefix(SEMANAGE_PREFIX) {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    (path.first() == Some(&b'/')).then_some((context, path))
 }
 
-/// A parsed journal. Kept as the file's bytes plus the span of each entry, and the path
-/// entries in sorted order for lookups: a revision of 100,000 files costs the journal's own
-/// size and 20 bytes per line, not a path allocation and a hash-set slot per line.
-#[derive(Debug, Default)]
+fn as_path(b: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(b))
+}
+
+/// The group a path is indexed under: its parent directory, hashed by components (as `Path`
+/// compares), so `/a//b` and `/a/b` fall together.
+fn group_of(p: &Path) -> u64 {
+    let mut h = DefaultHasher::new();
+    p.parent().hash(&mut h);
+    h.finish()
+}
+
+fn read_full(src: &dyn ReadAt, buf: &mut [u8], mut at: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = src.read_at(&mut buf[done..], at)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the cleanup journal or its index became shorter while it was read",
+            ));
+        }
+        done += n;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Calls `f` with every complete line of `src[..end]`, in order.
+fn each_line(
+    src: &dyn ReadAt,
+    end: u64,
+    f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut at = 0;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut chunk = vec![0; CHUNK];
+    while at < end {
+        let want = usize::try_from(end - at).map_or(CHUNK, |n| n.min(CHUNK));
+        read_full(src, &mut chunk[..want], at)?;
+        at += want as u64;
+        let mut rest = &chunk[..want];
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            if carry.is_empty() {
+                f(&rest[..nl])?;
+            } else {
+                carry.extend_from_slice(&rest[..nl]);
+                f(&carry)?;
+                carry.clear();
+            }
+            rest = &rest[nl + 1..];
+        }
+        carry.extend_from_slice(rest);
+    }
+    Ok(())
+}
+
+/// Where the paths of one parent directory lie in the index.
+#[derive(Debug, Default, Clone, Copy)]
+struct Group {
+    at: u64,
+    len: u64,
+    /// Bytes written so far while the index is built.
+    filled: u64,
+}
+
+#[derive(Debug)]
+enum Index {
+    Mem(Vec<u8>),
+    Spill(Box<dyn Spill>),
+}
+
+impl Index {
+    fn write_at(&mut self, bytes: &[u8], at: u64) -> io::Result<()> {
+        match self {
+            Index::Mem(v) => {
+                let at = usize::try_from(at).map_err(|_| io::ErrorKind::InvalidInput)?;
+                v[at..at + bytes.len()].copy_from_slice(bytes);
+                Ok(())
+            }
+            Index::Spill(s) => s.write_at(bytes, at),
+        }
+    }
+
+    fn read_full(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        match self {
+            Index::Mem(v) => read_full(v, buf, at),
+            Index::Spill(s) => {
+                let mut done = 0;
+                while done < buf.len() {
+                    let n = s.read_at(&mut buf[done..], at + done as u64)?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    done += n;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A parsed journal, read where it lies (see the module's memory note).
+#[derive(Debug)]
 pub struct PreviousInstall {
-    bytes: Vec<u8>,
-    /// Last line first: the order removals are applied (children before their parents).
-    entries: Vec<Entry>,
-    /// Indices into `entries` of the path (not semanage) entries, sorted by path.
-    sorted: Vec<u32>,
+    src: Box<dyn ReadAt>,
+    /// End of the last complete line; a torn tail lies beyond.
+    end: u64,
+    entries: usize,
+    groups: HashMap<u64, Group>,
+    index: Index,
+    /// The group last looked up and its paths (`u32` length, bytes; repeated).
+    cache: RefCell<Option<(u64, Vec<u8>)>>,
+}
+
+impl Default for PreviousInstall {
+    fn default() -> Self {
+        Self::parse(Vec::new())
+    }
 }
 
 impl PreviousInstall {
-    /// Parses journal bytes. A last line without `\n` is torn and dropped; blank and
-    /// relative lines are ignored; every other line is a path, byte for byte.
+    /// Parses journal bytes held in memory (tests, small journals).
     pub fn parse(bytes: Vec<u8>) -> Self {
-        let mut entries = Vec::new();
-        if let Some(end) = bytes.iter().rposition(|&b| b == b'\n') {
-            let mut start = 0;
-            for line in bytes[..end].split(|&b| b == b'\n') {
-                let line_start = start;
-                start += line.len() + 1;
-                let (context, skip) = match line.strip_prefix(SEMANAGE_PREFIX) {
-                    Some(_) => (true, SEMANAGE_PREFIX.len()),
-                    None => (false, 0),
-                };
-                let path = &line[skip..];
-                let Ok(len) = u32::try_from(path.len()) else {
-                    continue;
-                };
-                if path.first() == Some(&b'/') {
-                    entries.push(Entry {
-                        start: line_start + skip,
-                        len,
-                        context,
-                    });
-                }
-            }
-        }
-        entries.reverse();
-        let mut this = Self {
-            bytes,
-            entries,
-            sorted: Vec::new(),
-        };
-        let mut sorted: Vec<u32> = (0..this.entries.len())
-            .filter(|&i| !this.entries[i].context)
-            .filter_map(|i| u32::try_from(i).ok())
-            .collect();
-        sorted.sort_unstable_by(|&a, &b| this.path(a as usize).cmp(this.path(b as usize)));
-        this.sorted = sorted;
-        this
+        // Memory cannot fail to read, and without a spill source nothing is written.
+        Self::open(Box::new(bytes), None).unwrap_or_else(|_| Self::empty())
     }
 
-    fn path(&self, i: usize) -> &Path {
-        let e = self.entries[i];
-        Path::new(OsStr::from_bytes(
-            &self.bytes[e.start..e.start + e.len as usize],
-        ))
+    fn empty() -> Self {
+        Self {
+            src: Box::new(Vec::new()),
+            end: 0,
+            entries: 0,
+            groups: HashMap::new(),
+            index: Index::Mem(Vec::new()),
+            cache: RefCell::new(None),
+        }
+    }
+
+    /// Reads the journal in `src` and indexes its paths; the index goes to a spill from
+    /// `spills` when the journal is larger than [`IN_MEMORY`].
+    pub fn open(src: Box<dyn ReadAt>, spills: Option<&dyn SpillSource>) -> io::Result<Self> {
+        let end = complete_end(&*src)?;
+        let mut entries = 0;
+        let mut groups: HashMap<u64, Group> = HashMap::new();
+        each_line(&*src, end, &mut |line| {
+            if let Some((context, path)) = classify(line) {
+                entries += 1;
+                if !context {
+                    groups.entry(group_of(as_path(path))).or_default().len += 4 + path.len() as u64;
+                }
+            }
+            Ok(())
+        })?;
+        let mut total = 0;
+        for g in groups.values_mut() {
+            g.at = total;
+            total += g.len;
+        }
+        let mut index = match spills {
+            Some(s) if end > IN_MEMORY => Index::Spill(s.open()?),
+            _ => Index::Mem(vec![
+                0;
+                usize::try_from(total)
+                    .map_err(|_| io::ErrorKind::OutOfMemory)?
+            ]),
+        };
+        // Lines of one directory mostly follow each other: writes are gathered while they
+        // land next to each other.
+        let mut pending: (u64, Vec<u8>) = (0, Vec::new());
+        each_line(&*src, end, &mut |line| {
+            let Some((false, path)) = classify(line) else {
+                return Ok(());
+            };
+            let Some(g) = groups.get_mut(&group_of(as_path(path))) else {
+                return Ok(());
+            };
+            let at = g.at + g.filled;
+            g.filled += 4 + path.len() as u64;
+            if pending.0 + pending.1.len() as u64 != at || pending.1.len() >= CHUNK {
+                if !pending.1.is_empty() {
+                    index.write_at(&pending.1, pending.0)?;
+                }
+                pending = (at, Vec::new());
+            }
+            let len = u32::try_from(path.len()).map_err(|_| io::ErrorKind::InvalidData)?;
+            pending.1.extend_from_slice(&len.to_le_bytes());
+            pending.1.extend_from_slice(path);
+            Ok(())
+        })?;
+        if !pending.1.is_empty() {
+            index.write_at(&pending.1, pending.0)?;
+        }
+        Ok(Self {
+            src,
+            end,
+            entries,
+            groups,
+            index,
+            cache: RefCell::new(None),
+        })
     }
 
     /// The removals, last journal line first.
-    pub fn removals(&self) -> impl ExactSizeIterator<Item = Removal<'_>> + '_ {
-        (0..self.entries.len()).map(|i| {
-            let p = self.path(i);
-            if self.entries[i].context {
-                Removal::SeContext(p)
-            } else {
-                Removal::Path(p)
-            }
+    pub fn removals(&self) -> impl Iterator<Item = io::Result<Removal>> + '_ {
+        Backward {
+            src: &*self.src,
+            lo: self.end.saturating_sub(1),
+            buf: Vec::new(),
+            done: self.end == 0,
+        }
+        .filter_map(|line| match line {
+            Err(e) => Some(Err(e)),
+            Ok(line) => classify(&line).map(|(context, p)| {
+                let p = as_path(p).to_path_buf();
+                Ok(if context {
+                    Removal::SeContext(p)
+                } else {
+                    Removal::Path(p)
+                })
+            }),
         })
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries == 0
+    }
+}
+
+/// The end of the last line that ends in `\n`.
+fn complete_end(src: &dyn ReadAt) -> io::Result<u64> {
+    let mut hi = src.size();
+    let mut chunk = vec![0; CHUNK];
+    while hi > 0 {
+        let lo = hi.saturating_sub(CHUNK as u64);
+        let n = usize::try_from(hi - lo).unwrap_or(CHUNK);
+        read_full(src, &mut chunk[..n], lo)?;
+        if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(lo + i as u64 + 1);
+        }
+        hi = lo;
+    }
+    Ok(0)
+}
+
+/// The lines of `src[..=lo]` (which ends with a `\n` at `lo`), last first.
+struct Backward<'a> {
+    src: &'a dyn ReadAt,
+    /// Where the unread part ends (exclusive): `buf` holds the bytes from there up to the
+    /// `\n` that ends the next line to yield.
+    lo: u64,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl Iterator for Backward<'_> {
+    type Item = io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(nl) = self.buf.iter().rposition(|&b| b == b'\n') {
+                let line = self.buf.split_off(nl + 1);
+                self.buf.truncate(nl);
+                return Some(Ok(line));
+            }
+            if self.lo == 0 {
+                self.done = true;
+                return Some(Ok(std::mem::take(&mut self.buf)));
+            }
+            let from = self.lo.saturating_sub(CHUNK as u64);
+            let n = usize::try_from(self.lo - from).unwrap_or(CHUNK);
+            let mut chunk = vec![0; n];
+            if let Err(e) = read_full(self.src, &mut chunk, from) {
+                self.done = true;
+                return Some(Err(e));
+            }
+            chunk.extend_from_slice(&self.buf);
+            self.buf = chunk;
+            self.lo = from;
+        }
     }
 }
 
 impl Previous for PreviousInstall {
     /// Compares paths as `Path` does (by components), so `/a//b` finds `/a/b`.
-    fn installed(&self, p: &Path) -> bool {
-        self.sorted
-            .binary_search_by(|&i| self.path(i as usize).cmp(p))
-            .is_ok()
+    fn installed(&self, p: &Path) -> io::Result<bool> {
+        let key = group_of(p);
+        let Some(g) = self.groups.get(&key) else {
+            return Ok(false);
+        };
+        let mut cache = self.cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(k, _)| *k != key) {
+            let len = usize::try_from(g.len).map_err(|_| io::ErrorKind::OutOfMemory)?;
+            let mut buf = cache.take().map(|(_, b)| b).unwrap_or_default();
+            buf.clear();
+            buf.resize(len, 0);
+            self.index.read_full(&mut buf, g.at)?;
+            *cache = Some((key, buf));
+        }
+        let Some((_, mut rest)) = cache.as_ref().map(|(k, b)| (*k, &b[..])) else {
+            return Ok(false);
+        };
+        while rest.len() >= 4 {
+            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let Some(path) = rest.get(4..4 + len) else {
+                break;
+            };
+            if as_path(path) == p {
+                return Ok(true);
+            }
+            rest = &rest[4 + len..];
+        }
+        Ok(false)
     }
 }
 
@@ -138,10 +409,16 @@ impl Previous for PreviousInstall {
 mod tests {
     use super::*;
 
+    impl PreviousInstall {
+        fn inst(&self, p: &Path) -> bool {
+            self.installed(p).unwrap()
+        }
+    }
+
     fn parse(bytes: &[u8]) -> Vec<String> {
         PreviousInstall::parse(bytes.to_vec())
             .removals()
-            .map(|r| match r {
+            .map(|r| match r.unwrap() {
                 Removal::Path(p) => p.to_string_lossy().into_owned(),
                 Removal::SeContext(p) => format!("semanage {}", p.display()),
             })
@@ -165,7 +442,7 @@ mod tests {
     fn blank_and_relative_lines_ignored() {
         assert_eq!(parse(b"\nrel/x\n/a\n\n"), ["/a"]);
         let j = PreviousInstall::parse(b"\nrel/x\n/a\n\n".to_vec());
-        assert!(j.installed(Path::new("/a")));
+        assert!(j.inst(Path::new("/a")));
         assert_eq!(j.len(), 1);
     }
 
@@ -174,10 +451,10 @@ mod tests {
         // A carriage return or a space at the end is part of the name: `/a\r` is not `/a`.
         let j = PreviousInstall::parse(b"/a\r\n/b \n/caf\xe9\n/caf\xe8\n".to_vec());
         let p = |b: &'static [u8]| Path::new(OsStr::from_bytes(b));
-        assert!(j.installed(p(b"/a\r")) && !j.installed(p(b"/a")));
-        assert!(j.installed(p(b"/b ")) && !j.installed(p(b"/b")));
-        assert!(j.installed(p(b"/caf\xe9")) && j.installed(p(b"/caf\xe8")));
-        assert!(!j.installed(p("/caf\u{fffd}".as_bytes())));
+        assert!(j.inst(p(b"/a\r")) && !j.inst(p(b"/a")));
+        assert!(j.inst(p(b"/b ")) && !j.inst(p(b"/b")));
+        assert!(j.inst(p(b"/caf\xe9")) && j.inst(p(b"/caf\xe8")));
+        assert!(!j.inst(p("/caf\u{fffd}".as_bytes())));
         assert_eq!(j.len(), 4);
     }
 
@@ -185,8 +462,9 @@ mod tests {
     fn odd_bytes_survive() {
         let j = PreviousInstall::parse(b"/a b/\xff\n".to_vec());
         let want = Path::new(OsStr::from_bytes(b"/a b/\xff"));
-        assert_eq!(j.removals().collect::<Vec<_>>(), [Removal::Path(want)]);
-        assert!(j.installed(want));
+        let got: Vec<Removal> = j.removals().map(Result::unwrap).collect();
+        assert_eq!(got, [Removal::Path(want.to_path_buf())]);
+        assert!(j.inst(want));
     }
 
     #[test]
@@ -203,13 +481,105 @@ mod tests {
         let j = PreviousInstall::parse(text);
         for i in 0..600 {
             let p = PathBuf::from(format!("/app/d{}/f{i}", i % 7));
-            assert_eq!(j.installed(&p), set.installed(&p), "{}", p.display());
+            assert_eq!(j.inst(&p), set.installed(&p).unwrap(), "{}", p.display());
         }
-        assert!(!j.installed(Path::new("/app/only-context")));
-        assert!(!j.installed(Path::new("/app/torn")));
+        assert!(!j.inst(Path::new("/app/only-context")));
+        assert!(!j.inst(Path::new("/app/torn")));
+        assert!(j.inst(Path::new("/app//d0/f0")), "compared by components");
+    }
+}
+
+#[cfg(test)]
+mod big_tests {
+    use super::super::tape::tests::MemSpill;
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Spills(RefCell<Vec<MemSpill>>);
+
+    impl SpillSource for Spills {
+        fn open(&self) -> io::Result<Box<dyn Spill>> {
+            let s = MemSpill::default();
+            self.0.borrow_mut().push(s.clone());
+            Ok(Box::new(s))
+        }
+    }
+
+    /// A journal as an install writes it: each directory, then its files; some lines longer
+    /// than the read chunk; a context line; a torn tail.
+    fn journal(dirs: usize, files: usize) -> (Vec<u8>, Vec<PathBuf>) {
+        let mut text = Vec::new();
+        let mut paths = Vec::new();
+        let mut line = |p: String, text: &mut Vec<u8>| {
+            text.extend_from_slice(p.as_bytes());
+            text.push(b'\n');
+            paths.push(PathBuf::from(p));
+        };
+        line("/app".into(), &mut text);
+        for d in 0..dirs {
+            line(format!("/app/d{d}"), &mut text);
+            for f in 0..files {
+                line(format!("/app/d{d}/file-{f}.txt"), &mut text);
+            }
+            if d == 3 {
+                line(format!("/app/d{d}/{}", "n".repeat(70_000)), &mut text);
+            }
+        }
+        text.extend_from_slice(b"semanage\0/app/d1\n/app/torn");
+        (text, paths)
+    }
+
+    #[test]
+    fn a_large_journal_is_indexed_on_a_spill_and_answers_as_a_small_one() {
+        let (text, paths) = journal(200, 50);
+        assert!(text.len() as u64 > IN_MEMORY);
+        let spills = Spills::default();
+        let j = PreviousInstall::open(Box::new(text.clone()), Some(&spills)).unwrap();
+        assert_eq!(spills.0.borrow().len(), 1, "the index went to a spill");
+        let small = PreviousInstall::parse(text);
+        assert_eq!(j.len(), paths.len() + 1, "every path and the context line");
+        assert_eq!(small.len(), j.len());
+        for p in paths.iter().step_by(7).chain(paths.last()) {
+            assert!(j.installed(p).unwrap(), "{}", p.display());
+            assert!(small.installed(p).unwrap());
+        }
+        for p in [
+            "/app/torn",
+            "/app/d1/file-50.txt",
+            "/app/d999",
+            "/",
+            "/app/d1/",
+        ] {
+            let p = Path::new(p);
+            assert_eq!(
+                j.installed(p).unwrap(),
+                small.installed(p).unwrap(),
+                "{p:?}"
+            );
+        }
+        assert!(!j.installed(Path::new("/app/torn")).unwrap());
         assert!(
-            j.installed(Path::new("/app//d0/f0")),
-            "compared by components"
+            j.installed(Path::new("/app//d7/file-3.txt")).unwrap(),
+            "by components"
+        );
+        // Removals: last line first, the context line among them, the torn tail dropped.
+        let removals: Vec<Removal> = j.removals().map(Result::unwrap).collect();
+        let mut want: Vec<Removal> = paths.iter().cloned().map(Removal::Path).collect();
+        want.push(Removal::SeContext("/app/d1".into()));
+        want.reverse();
+        assert_eq!(removals, want);
+    }
+
+    #[test]
+    fn a_journal_damaged_while_it_is_read_is_an_error() {
+        let (text, _) = journal(200, 50);
+        let spills = Spills::default();
+        let j = PreviousInstall::open(Box::new(text), Some(&spills)).unwrap();
+        spills.0.borrow()[0].0.lock().unwrap().truncate(10);
+        let p = Path::new("/app/d90/file-1.txt");
+        assert!(
+            j.installed(p).is_err(),
+            "a lost index is reported, not read as absent"
         );
     }
 }

@@ -30,7 +30,7 @@ pub use acl::full_acl;
 pub use error::PlanError;
 pub use files::{plan_install, PlanInput};
 pub use fsview::{normalize, DestKind, FsView, Node};
-pub use journal::{Previous, PreviousInstall, Removal};
+pub use journal::{Previous, PreviousInstall, ReadAt, Removal};
 pub use json::{install_json, write_install_json};
 pub use perms::glob_match;
 pub use retention::{select_prunable, RevisionEntry};

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 /// temporary file on the agent's own disk; reads may come while appends continue.
 pub trait Spill: std::fmt::Debug + Send + Sync {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Writes `bytes` at `offset`, past the end too (the gap reads as zeros).
+    fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<()>;
     /// Reads bytes at `offset` of what was appended; fewer than asked is not an error.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
 }
@@ -328,6 +330,15 @@ pub(crate) mod tests {
     impl Spill for MemSpill {
         fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
             self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(())
+        }
+        fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<()> {
+            let mut v = self.0.lock().unwrap();
+            let end = offset as usize + bytes.len();
+            if v.len() < end {
+                v.resize(end, 0);
+            }
+            v[offset as usize..end].copy_from_slice(bytes);
             Ok(())
         }
         fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
