@@ -72,6 +72,22 @@ const CHUNK: usize = 64 * 1024;
 /// Journals up to this size keep their index in memory.
 pub const IN_MEMORY: u64 = 256 * 1024;
 
+/// Read size and the journal size up to which the index stays in memory.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    chunk: usize,
+    in_memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            chunk: CHUNK,
+            in_memory: IN_MEMORY,
+        }
+    }
+}
+
 /// A line's meaning: `Some((is_context, path))` for an entry, `None` for a blank or relative
 /// line.
 fn classify(line: &[u8]) -> Option<(bool, &[u8])> {
@@ -114,13 +130,14 @@ fn read_full(src: &dyn ReadAt, buf: &mut [u8], mut at: u64) -> io::Result<()> {
 fn each_line(
     src: &dyn ReadAt,
     end: u64,
+    size: usize,
     f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut at = 0;
     let mut carry: Vec<u8> = Vec::new();
-    let mut chunk = vec![0; CHUNK];
+    let mut chunk = vec![0; size];
     while at < end {
-        let want = usize::try_from(end - at).map_or(CHUNK, |n| n.min(CHUNK));
+        let want = usize::try_from(end - at).map_or(size, |n| n.min(size));
         read_full(src, &mut chunk[..want], at)?;
         at += want as u64;
         let mut rest = &chunk[..want];
@@ -190,6 +207,8 @@ pub struct PreviousInstall {
     src: Box<dyn ReadAt>,
     /// End of the last complete line; a torn tail lies beyond.
     end: u64,
+    /// Bytes read at once.
+    chunk: usize,
     entries: usize,
     groups: HashMap<u64, Group>,
     index: Index,
@@ -214,6 +233,7 @@ impl PreviousInstall {
         Self {
             src: Box::new(Vec::new()),
             end: 0,
+            chunk: CHUNK,
             entries: 0,
             groups: HashMap::new(),
             index: Index::Mem(Vec::new()),
@@ -224,10 +244,21 @@ impl PreviousInstall {
     /// Reads the journal in `src` and indexes its paths; the index goes to a spill from
     /// `spills` when the journal is larger than [`IN_MEMORY`].
     pub fn open(src: Box<dyn ReadAt>, spills: Option<&dyn SpillSource>) -> io::Result<Self> {
-        let end = complete_end(&*src)?;
+        Self::open_with(src, spills, Limits::default())
+    }
+
+    /// [`PreviousInstall::open`] with other read sizes and spill threshold (tests reach every
+    /// chunk boundary and the spill with small journals).
+    fn open_with(
+        src: Box<dyn ReadAt>,
+        spills: Option<&dyn SpillSource>,
+        limits: Limits,
+    ) -> io::Result<Self> {
+        let Limits { chunk, in_memory } = limits;
+        let end = complete_end(&*src, chunk)?;
         let mut entries = 0;
         let mut groups: HashMap<u64, Group> = HashMap::new();
-        each_line(&*src, end, &mut |line| {
+        each_line(&*src, end, chunk, &mut |line| {
             if let Some((context, path)) = classify(line) {
                 entries += 1;
                 if !context {
@@ -242,7 +273,7 @@ impl PreviousInstall {
             total += g.len;
         }
         let mut index = match spills {
-            Some(s) if end > IN_MEMORY => Index::Spill(s.open()?),
+            Some(s) if end > in_memory => Index::Spill(s.open()?),
             _ => Index::Mem(vec![
                 0;
                 usize::try_from(total)
@@ -252,7 +283,7 @@ impl PreviousInstall {
         // Lines of one directory mostly follow each other: writes are gathered while they
         // land next to each other.
         let mut pending: (u64, Vec<u8>) = (0, Vec::new());
-        each_line(&*src, end, &mut |line| {
+        each_line(&*src, end, chunk, &mut |line| {
             let Some((false, path)) = classify(line) else {
                 return Ok(());
             };
@@ -261,7 +292,7 @@ impl PreviousInstall {
             };
             let at = g.at + g.filled;
             g.filled += 4 + path.len() as u64;
-            if pending.0 + pending.1.len() as u64 != at || pending.1.len() >= CHUNK {
+            if pending.0 + pending.1.len() as u64 != at || pending.1.len() >= chunk {
                 if !pending.1.is_empty() {
                     index.write_at(&pending.1, pending.0)?;
                 }
@@ -278,6 +309,7 @@ impl PreviousInstall {
         Ok(Self {
             src,
             end,
+            chunk,
             entries,
             groups,
             index,
@@ -289,6 +321,7 @@ impl PreviousInstall {
     pub fn removals(&self) -> impl Iterator<Item = io::Result<Removal>> + '_ {
         Backward {
             src: &*self.src,
+            chunk: self.chunk,
             lo: self.end.saturating_sub(1),
             buf: Vec::new(),
             done: self.end == 0,
@@ -316,12 +349,12 @@ impl PreviousInstall {
 }
 
 /// The end of the last line that ends in `\n`.
-fn complete_end(src: &dyn ReadAt) -> io::Result<u64> {
+fn complete_end(src: &dyn ReadAt, size: usize) -> io::Result<u64> {
     let mut hi = src.size();
-    let mut chunk = vec![0; CHUNK];
+    let mut chunk = vec![0; size];
     while hi > 0 {
-        let lo = hi.saturating_sub(CHUNK as u64);
-        let n = usize::try_from(hi - lo).unwrap_or(CHUNK);
+        let lo = hi.saturating_sub(size as u64);
+        let n = usize::try_from(hi - lo).unwrap_or(size);
         read_full(src, &mut chunk[..n], lo)?;
         if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
             return Ok(lo + i as u64 + 1);
@@ -334,6 +367,7 @@ fn complete_end(src: &dyn ReadAt) -> io::Result<u64> {
 /// The lines of `src[..=lo]` (which ends with a `\n` at `lo`), last first.
 struct Backward<'a> {
     src: &'a dyn ReadAt,
+    chunk: usize,
     /// Where the unread part ends (exclusive): `buf` holds the bytes from there up to the
     /// `\n` that ends the next line to yield.
     lo: u64,
@@ -358,8 +392,8 @@ impl Iterator for Backward<'_> {
                 self.done = true;
                 return Some(Ok(std::mem::take(&mut self.buf)));
             }
-            let from = self.lo.saturating_sub(CHUNK as u64);
-            let n = usize::try_from(self.lo - from).unwrap_or(CHUNK);
+            let from = self.lo.saturating_sub(self.chunk as u64);
+            let n = usize::try_from(self.lo - from).unwrap_or(self.chunk);
             let mut chunk = vec![0; n];
             if let Err(e) = read_full(self.src, &mut chunk, from) {
                 self.done = true;
@@ -581,5 +615,63 @@ mod big_tests {
             j.installed(p).is_err(),
             "a lost index is reported, not read as absent"
         );
+    }
+
+    use proptest::prelude::*;
+
+    /// The journal's meaning computed the plain way: split, drop the torn tail, classify.
+    fn model(text: &[u8]) -> (Vec<Removal>, Vec<PathBuf>) {
+        let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        lines.pop(); // after the last '\n': torn or empty
+        let mut removals = Vec::new();
+        let mut paths = Vec::new();
+        for l in lines {
+            if let Some((context, p)) = classify(l) {
+                let p = as_path(p).to_path_buf();
+                if context {
+                    removals.push(Removal::SeContext(p));
+                } else {
+                    paths.push(p.clone());
+                    removals.push(Removal::Path(p));
+                }
+            }
+        }
+        removals.reverse();
+        (removals, paths)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn any_journal_reads_as_the_plain_model_at_any_chunk_size(
+            text in proptest::collection::vec(
+                prop_oneof![Just(b'/'), Just(b'a'), Just(b'b'), Just(b'\n'), Just(b'\0'),
+                            Just(b's'), Just(0xffu8)],
+                0..400),
+            context_lines in proptest::collection::vec(0usize..400, 0..4),
+            chunk in 1usize..40,
+            spill in any::<bool>(),
+        ) {
+            let mut text = text;
+            for at in context_lines {
+                let at = at.min(text.len());
+                text.splice(at..at, b"\nsemanage\0/a".iter().copied());
+            }
+            let spills = Spills::default();
+            let limits = Limits { chunk, in_memory: if spill { 0 } else { u64::MAX } };
+            let j = PreviousInstall::open_with(Box::new(text.clone()), Some(&spills), limits)
+                .unwrap();
+            let (removals, paths) = model(&text);
+            let got: Vec<Removal> = j.removals().map(Result::unwrap).collect();
+            prop_assert_eq!(&got, &removals);
+            prop_assert_eq!(j.len(), removals.len());
+            for p in &paths {
+                prop_assert!(j.installed(p).unwrap(), "{:?}", p);
+            }
+            for q in ["/", "/a", "/a/b", "/b/a", "//a", "/a/", "/s"] {
+                let q = Path::new(q);
+                prop_assert_eq!(j.installed(q).unwrap(), paths.iter().any(|p| p == q), "{:?}", q);
+            }
+        }
     }
 }
