@@ -19,19 +19,23 @@ fn gone(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
 }
 
-/// Whether every ancestor of `p` that the journal lists is still a real directory.
+/// Whether every ancestor of `p` that the journal lists is still a real directory. Each
+/// ancestor's answer is kept: many removals share their ancestors.
 fn ancestors_intact(
     p: &Path,
     journaled: &PreviousInstall,
     cache: &mut HashMap<PathBuf, bool>,
 ) -> io::Result<bool> {
     for a in p.ancestors().skip(1) {
-        if !journaled.installed(a)? {
-            continue;
-        }
-        let ok = *cache
-            .entry(a.to_path_buf())
-            .or_insert_with(|| fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_dir()));
+        let ok = match cache.get(a) {
+            Some(&ok) => ok,
+            None => {
+                let ok = !journaled.installed(a)?
+                    || fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_dir());
+                cache.insert(a.to_path_buf(), ok);
+                ok
+            }
+        };
         if !ok {
             return Ok(false);
         }

@@ -212,8 +212,9 @@ pub struct PreviousInstall {
     entries: usize,
     groups: HashMap<u64, Group>,
     index: Index,
-    /// The group last looked up and its paths (`u32` length, bytes; repeated).
-    cache: RefCell<Option<(u64, Vec<u8>)>>,
+    /// The groups last looked up, most recent first (at most [`GROUPS_KEPT`]): lookups
+    /// alternate between a few directories (a file's and its ancestors').
+    cache: RefCell<Vec<Loaded>>,
 }
 
 impl Default for PreviousInstall {
@@ -237,7 +238,7 @@ impl PreviousInstall {
             entries: 0,
             groups: HashMap::new(),
             index: Index::Mem(Vec::new()),
-            cache: RefCell::new(None),
+            cache: RefCell::new(Vec::new()),
         }
     }
 
@@ -313,7 +314,7 @@ impl PreviousInstall {
             entries,
             groups,
             index,
-            cache: RefCell::new(None),
+            cache: RefCell::new(Vec::new()),
         })
     }
 
@@ -406,6 +407,67 @@ impl Iterator for Backward<'_> {
     }
 }
 
+/// How many directories' groups stay loaded.
+const GROUPS_KEPT: usize = 4;
+
+/// One directory's paths, loaded from the index: the bytes (`u32` length, path; repeated)
+/// and each path's hash with its offset, sorted by hash.
+#[derive(Debug)]
+struct Loaded {
+    key: u64,
+    bytes: Vec<u8>,
+    by_hash: Vec<(u64, u32)>,
+}
+
+impl Loaded {
+    fn path_at(&self, at: u32) -> Option<&Path> {
+        let at = at as usize;
+        let head = self.bytes.get(at..at + 4)?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        self.bytes.get(at + 4..at + 4 + len).map(as_path)
+    }
+
+    fn contains(&self, p: &Path) -> bool {
+        let h = path_hash(p);
+        let first = self.by_hash.partition_point(|&(x, _)| x < h);
+        self.by_hash[first..]
+            .iter()
+            .take_while(|&&(x, _)| x == h)
+            .any(|&(_, at)| self.path_at(at) == Some(p))
+    }
+}
+
+fn path_hash(p: &Path) -> u64 {
+    let mut h = DefaultHasher::new();
+    p.hash(&mut h);
+    h.finish()
+}
+
+impl PreviousInstall {
+    fn load(&self, key: u64, g: &Group) -> io::Result<Loaded> {
+        let len = usize::try_from(g.len).map_err(|_| io::ErrorKind::OutOfMemory)?;
+        let mut bytes = vec![0; len];
+        self.index.read_full(&mut bytes, g.at)?;
+        let mut by_hash = Vec::new();
+        let mut at = 0usize;
+        while at + 4 <= bytes.len() {
+            let n = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+            let Some(path) = bytes.get(at + 4..at + 4 + n as usize) else {
+                break;
+            };
+            let off = u32::try_from(at).map_err(|_| io::ErrorKind::OutOfMemory)?;
+            by_hash.push((path_hash(as_path(path)), off));
+            at += 4 + n as usize;
+        }
+        by_hash.sort_unstable();
+        Ok(Loaded {
+            key,
+            bytes,
+            by_hash,
+        })
+    }
+}
+
 impl Previous for PreviousInstall {
     /// Compares paths as `Path` does (by components), so `/a//b` finds `/a/b`.
     fn installed(&self, p: &Path) -> io::Result<bool> {
@@ -414,28 +476,19 @@ impl Previous for PreviousInstall {
             return Ok(false);
         };
         let mut cache = self.cache.borrow_mut();
-        if cache.as_ref().is_none_or(|(k, _)| *k != key) {
-            let len = usize::try_from(g.len).map_err(|_| io::ErrorKind::OutOfMemory)?;
-            let mut buf = cache.take().map(|(_, b)| b).unwrap_or_default();
-            buf.clear();
-            buf.resize(len, 0);
-            self.index.read_full(&mut buf, g.at)?;
-            *cache = Some((key, buf));
-        }
-        let Some((_, mut rest)) = cache.as_ref().map(|(k, b)| (*k, &b[..])) else {
-            return Ok(false);
-        };
-        while rest.len() >= 4 {
-            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            let Some(path) = rest.get(4..4 + len) else {
-                break;
-            };
-            if as_path(path) == p {
-                return Ok(true);
+        match cache.iter().position(|l| l.key == key) {
+            Some(0) => {}
+            Some(i) => {
+                let l = cache.remove(i);
+                cache.insert(0, l);
             }
-            rest = &rest[4 + len..];
+            None => {
+                let l = self.load(key, g)?;
+                cache.truncate(GROUPS_KEPT - 1);
+                cache.insert(0, l);
+            }
         }
-        Ok(false)
+        Ok(cache.first().is_some_and(|l| l.contains(p)))
     }
 }
 
@@ -592,6 +645,18 @@ mod big_tests {
             );
         }
         assert!(!j.installed(Path::new("/app/torn")).unwrap());
+        // Lookups that alternate between directories, as a removal's ancestors do, and more
+        // directories than stay loaded.
+        for d in 0..200 {
+            let dir = PathBuf::from(format!("/app/d{d}"));
+            assert!(j.installed(&dir.join("file-49.txt")).unwrap());
+            assert!(j.installed(&dir).unwrap());
+            assert!(j.installed(Path::new("/app")).unwrap());
+            assert!(!j.installed(&dir.join("file-50.txt")).unwrap());
+            assert!(j
+                .installed(Path::new(&format!("/app/d{}/file-0.txt", (d * 7) % 200)))
+                .unwrap());
+        }
         assert!(
             j.installed(Path::new("/app//d7/file-3.txt")).unwrap(),
             "by components"
