@@ -14,6 +14,10 @@ use codedeploy_agent::deployspec::{BundleType, Revision};
 use codedeploy_agent::transfer::{Fetcher, GitHubSettings, S3Settings, Tuning};
 
 fn main() {
+    // As the agent starts; BENCH_GLIBC_DEFAULT_MALLOC=1 measures glibc's defaults instead.
+    if std::env::var_os("BENCH_GLIBC_DEFAULT_MALLOC").is_none() {
+        codedeploy_agent::memory::tune_allocator();
+    }
     let a: Vec<String> = std::env::args().skip(1).collect();
     let opts = UnpackOptions {
         max_total_bytes: 1 << 40,

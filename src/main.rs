@@ -9,6 +9,7 @@ use codedeploy_agent::status::report::Lsb;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    codedeploy_agent::memory::tune_allocator();
     let argv0 = std::env::args_os().next().unwrap_or_default();
     if cli::invoked_as_local(&argv0) {
         let local = LocalCli::parse();

@@ -147,6 +147,21 @@ pub fn page_out_mapping(start: usize, end: usize) {
     }
 }
 
+/// Sets glibc malloc's trim threshold: free memory above this at the top of a heap goes
+/// back to the kernel at once. Setting it also stops glibc from raising the threshold by
+/// itself after large blocks are freed (its dynamic mmap threshold), which otherwise lets a
+/// burst of buffers stay resident long after it ended. Not glibc: nothing to do.
+pub fn set_malloc_trim_threshold(bytes: i32) {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator parameters; any value is accepted or refused
+    // (returns 0), and it is called before other threads allocate.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, bytes);
+    }
+    #[cfg(not(target_env = "gnu"))]
+    let _ = bytes;
+}
+
 /// Identity a child takes before exec (runas).
 #[derive(Debug, Clone)]
 pub struct ChildIds {
