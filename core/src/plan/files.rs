@@ -169,7 +169,7 @@ pub(crate) fn path_hash(p: &Path) -> u64 {
     h.finish()
 }
 
-fn spill_err(e: std::io::Error) -> PlanError {
+pub(crate) fn spill_err(e: std::io::Error) -> PlanError {
     PlanError::Spill { source: e.into() }
 }
 

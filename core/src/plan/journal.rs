@@ -15,6 +15,7 @@
 //! paths last looked up, so a journal of a million files costs what one of ten thousand does
 //! (one directory's paths at a time).
 
+use super::files::path_hash;
 use super::tape::{Spill, SpillSource};
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
@@ -435,12 +436,6 @@ impl Loaded {
             .take_while(|&&(x, _)| x == h)
             .any(|&(_, at)| self.path_at(at) == Some(p))
     }
-}
-
-fn path_hash(p: &Path) -> u64 {
-    let mut h = DefaultHasher::new();
-    p.hash(&mut h);
-    h.finish()
 }
 
 impl PreviousInstall {

@@ -4,7 +4,7 @@
 //! `except` pattern match direct children only, with `*` as the only wildcard; one path receiving
 //! permissions twice is an error.
 
-use super::files::{disp, later_overlaps, path_hash, watched};
+use super::files::{disp, later_overlaps, path_hash, spill_err, watched};
 use super::fsview::normalize;
 use super::{InstallPlan, PermTape, PermissionStep, PlanError, PushError, SpillSource, Step};
 use crate::appspec::model::Permission;
@@ -182,10 +182,6 @@ pub(crate) fn plan_permissions(
         }
     }
     Ok(())
-}
-
-fn spill_err(e: std::io::Error) -> PlanError {
-    PlanError::Spill { source: e.into() }
 }
 
 /// The paths covered so far, as far as a later entry can meet them.
