@@ -124,14 +124,7 @@ fn an_appspec_linking_to_a_regular_file_inside_works() {
         let sb = Sandbox::new();
         let dest = sb.path().join("dest");
         let dir = sb.path().join("bundle");
-        write(
-            &dir.join("conf/real.yml"),
-            &format!(
-                "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: {}\n",
-                dest.display()
-            ),
-            false,
-        );
+        write(&dir.join("conf/real.yml"), &site_appspec(&dest), false);
         write(&dir.join("site/a.txt"), "a", false);
         symlink("conf/real.yml", dir.join("appspec.yml")).unwrap();
         let bundle = pack(&dir, kind, sb.path());

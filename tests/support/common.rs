@@ -139,6 +139,14 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
     assert!(status.success());
 }
 
+/// The appspec of a bundle that installs its `site/` directory into `dest`, and nothing else.
+pub fn site_appspec(dest: impl AsRef<Path>) -> String {
+    format!(
+        "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: {}\n",
+        dest.as_ref().display()
+    )
+}
+
 /// A TCP port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
