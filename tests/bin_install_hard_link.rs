@@ -32,7 +32,7 @@ fn sandbox(hard_link: bool) -> Sandbox {
 /// A directory bundle installing `site/` (two files) into `dest`.
 fn bundle(base: &Path, name: &str, dest: &Path, content: &str) -> PathBuf {
     let dir = base.join(name);
-    write(&dir.join("appspec.yml"), &site_appspec(&dest), false);
+    write(&dir.join("appspec.yml"), &site_appspec(dest), false);
     write(&dir.join("site/index.html"), content, false);
     write(&dir.join("site/sub/app.conf"), "port=8080\n", false);
     dir

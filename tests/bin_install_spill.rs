@@ -28,7 +28,7 @@ fn name(i: usize) -> String {
 /// A directory bundle installing `site/` (FILES files in 60 directories) into `dest`.
 fn bundle(base: &Path, dest: &Path) -> PathBuf {
     let dir = base.join("bundle");
-    write(&dir.join("appspec.yml"), &site_appspec(&dest), false);
+    write(&dir.join("appspec.yml"), &site_appspec(dest), false);
     for i in 0..FILES {
         let p = dir.join("site").join(name(i));
         if i % 100 == 0 {

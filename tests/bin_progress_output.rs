@@ -16,7 +16,7 @@ use std::process::Command;
 /// A directory bundle of `files` small files installing into `dest`.
 fn dir_bundle(base: &Path, files: usize, dest: &Path) -> PathBuf {
     let b = base.join("bundle");
-    write(&b.join("appspec.yml"), &site_appspec(&dest), false);
+    write(&b.join("appspec.yml"), &site_appspec(dest), false);
     for i in 0..files {
         write(
             &b.join(format!("site/d{}/f{i}.txt", i % 7)),

@@ -57,7 +57,7 @@ fn deploy_s3(sb: &Sandbox, moto: &Moto, key: &str) -> Output {
 /// A tgz bundle with 1 MiB of noise, installing into `dest`.
 fn tgz(dir: &Path, name: &str, dest: &Path) -> std::path::PathBuf {
     let tree = dir.join(format!("{name}-tree"));
-    write(&tree.join("appspec.yml"), &site_appspec(&dest), false);
+    write(&tree.join("appspec.yml"), &site_appspec(dest), false);
     fs::create_dir_all(tree.join("site")).unwrap();
     let noise = bundle_support::noise(1 << 20, name.len() as u64);
     fs::write(tree.join("site/noise.bin"), noise).unwrap();
