@@ -9,14 +9,16 @@ the tgz, so no source tree is made), then
 Each run goes through GNU time (`%M`, the process's own peak RSS).
 --permissions adds a `permissions` entry (mode 0644, pattern "**") over the destination, so
 every file also gets a permission step.
---alt-bin runs another build the same way in the same round, right after ours.
+--alt-bin runs another build the same way in the same round; with --rounds N the two builds
+take turns going first. --workdir /dev/shm compares the work itself, without the disk (on
+ext4 without a journal, whichever build runs right after a large delete is slowed).
 
 Usage: cargo build --release && python3 benches/plan_memory.py [--counts 10000,100000]
-       [--permissions] [--alt-bin target/agent.before] [--workdir DIR]
+       [--permissions] [--alt-bin target/agent.before] [--rounds 1] [--workdir DIR]
 Trees are moved aside during the runs and deleted at the end (ext4 without a journal creates
 files slowly for a while after a large delete).
 """
-import argparse, os, shutil, subprocess, sys, tempfile
+import argparse, os, shutil, statistics, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402  (AGENT_BIN)
@@ -39,6 +41,7 @@ def main():
     ap.add_argument("--alt-bin", default=None)
     ap.add_argument("--no-again", action="store_true", help="skip the second deployment")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="cd-plan-mem-", dir=args.workdir)
     trash = os.path.join(work, "trash")
@@ -46,8 +49,8 @@ def main():
     bins = [("ours", benchlib.AGENT_BIN)] + ([("alt", args.alt_bin)] if args.alt_bin else [])
     rows = []
     try:
-        for n in [int(c) for c in args.counts.split(",")]:
-            for label, binary in bins:
+        for r, n in [(r, int(c)) for c in args.counts.split(",") for r in range(args.rounds)]:
+            for label, binary in (bins if r % 2 == 0 else bins[::-1]):
                 d = os.path.join(work, f"{label}-{n}")
                 os.makedirs(d)
                 dest = os.path.join(d, "dest")
@@ -64,15 +67,21 @@ def main():
                 fmt = lambda r: "-" if r is None else f"{r[1] / 1024:.1f} MiB {r[0]:.1f} s"
                 print(f"{label:5} {n:>9,} files  first {fmt(first)}  again {fmt(again)}",
                       flush=True)
-                os.rename(d, os.path.join(trash, f"{label}-{n}"))
+                os.rename(d, os.path.join(trash, f"{label}-{n}-{r}"))
     finally:
         print("deleting the trees ...", flush=True)
         shutil.rmtree(work, ignore_errors=True)
-    print("\n| build | files | first: peak RSS | first: s | again: peak RSS | again: s |")
+    print("\n| build | files | first: max peak RSS | first: median s | again: max peak RSS "
+          "| again: median s |")
     print("|---|---|---|---|---|---|")
-    for label, n, first, again in rows:
-        a = ("-", "-") if again is None else (f"{again[1] / 1024:.1f} MiB", f"{again[0]:.1f}")
-        print(f"| {label} | {n:,} | {first[1] / 1024:.1f} MiB | {first[0]:.1f} | {a[0]} | {a[1]} |")
+    for label, n in dict.fromkeys((label, n) for label, n, _, _ in rows):
+        runs = [(f, a) for lb, m, f, a in rows if (lb, m) == (label, n)]
+        cols = []
+        for k in (0, 1):
+            got = [x[k] for x in runs if x[k] is not None]
+            cols += ([f"{max(g[1] for g in got) / 1024:.1f} MiB",
+                      f"{statistics.median(g[0] for g in got):.2f}"] if got else ["-", "-"])
+        print(f"| {label} | {n:,} | " + " | ".join(cols) + " |")
 
 
 if __name__ == "__main__":
