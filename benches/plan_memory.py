@@ -9,7 +9,8 @@ the tgz, so no source tree is made), then
 Each run goes through GNU time (`%M`, the process's own peak RSS).
 --permissions adds a `permissions` entry (mode 0644, pattern "**") over the destination, so
 every file also gets a permission step.
---alt-bin runs another build the same way in the same round; with --rounds N the two builds
+--bin names our build (default target/release/codedeploy-agent); --alt-bin runs another build
+the same way in the same round; with --rounds N the two builds
 take turns going first. --workdir /dev/shm compares the work itself, without the disk (on
 ext4 without a journal, whichever build runs right after a large delete is slowed).
 
@@ -38,6 +39,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--counts", default="10000,100000,300000,1000000")
     ap.add_argument("--permissions", action="store_true")
+    ap.add_argument("--bin", default=benchlib.AGENT_BIN, help="ours (default: the release build)")
     ap.add_argument("--alt-bin", default=None)
     ap.add_argument("--no-again", action="store_true", help="skip the second deployment")
     ap.add_argument("--workdir", default=None)
@@ -46,7 +48,7 @@ def main():
     work = tempfile.mkdtemp(prefix="cd-plan-mem-", dir=args.workdir)
     trash = os.path.join(work, "trash")
     os.makedirs(trash)
-    bins = [("ours", benchlib.AGENT_BIN)] + ([("alt", args.alt_bin)] if args.alt_bin else [])
+    bins = [("ours", args.bin)] + ([("alt", args.alt_bin)] if args.alt_bin else [])
     rows = []
     try:
         for r, n in [(r, int(c)) for c in args.counts.split(",") for r in range(args.rounds)]:
