@@ -557,6 +557,13 @@ partial line without a stamp
 """.encode("latin-1"))
 
 
+def journal_seeds():
+    # The first byte picks the index's home (fuzz_targets/journal.rs): odd sends it to a spill.
+    put("journal", "basic", b"\x02/opt/app\n/opt/app/a.txt\nsemanage\0/opt/app/a.txt\n"
+        b"/opt/app/sub\n/opt/app/sub/b\nrelative\n\n/opt/app/torn")
+    put("journal", "spilled", b"\x01/a\n/a/b\n/a//b/c\n/caf\xe9\n")
+
+
 def main():
     if os.path.isdir(SEEDS):
         shutil.rmtree(SEEDS)
@@ -568,6 +575,7 @@ def main():
     config_seeds()
     wire_seeds()
     scripts_log_seeds()
+    journal_seeds()
     total = 0
     for target in sorted(os.listdir(SEEDS)):
         files = os.listdir(os.path.join(SEEDS, target))

@@ -13,7 +13,7 @@
 set -u
 
 CARGO_FUZZ_VERSION=0.13.2
-ALL_TARGETS=(appspec tar tgz zip pkcs7 deployspec config config_legacy onprem wire scripts_log)
+ALL_TARGETS=(appspec tar tgz zip pkcs7 deployspec config config_legacy onprem wire scripts_log journal)
 
 usage() {
     echo "usage: $0 SECONDS [TARGET...]" >&2

@@ -249,6 +249,21 @@ impl PreviousInstall {
         Self::open_with(src, spills, Limits::default())
     }
 
+    /// [`PreviousInstall::open`] with the index going to a spill past `in_memory` bytes of
+    /// journal instead of [`IN_MEMORY`]: the fuzz target reaches the spill with small inputs.
+    #[doc(hidden)]
+    pub fn open_spilling_past(
+        src: Box<dyn ReadAt>,
+        spills: &dyn SpillSource,
+        in_memory: u64,
+    ) -> io::Result<Self> {
+        let limits = Limits {
+            in_memory,
+            ..Limits::default()
+        };
+        Self::open_with(src, Some(spills), limits)
+    }
+
     /// [`PreviousInstall::open`] with other read sizes and spill threshold (tests reach every
     /// chunk boundary and the spill with small journals).
     fn open_with(
