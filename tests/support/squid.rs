@@ -4,11 +4,11 @@
 //! in its access log (`TCP_DENIED/407 ... GET http://...`, `TCP_MISS/200 ... POST ...`,
 //! `TCP_TUNNEL/200 ... CONNECT host:port`), so a test can prove what went through it.
 //!
-//! Squid runs in the foreground (`-N`) in its own process group with a service name of its
-//! own (parallel tests do not share its shared-memory segments); the group (squid and its
-//! helpers) is killed and reaped on drop: no stray processes. Without squid or openssl the
-//! test skips (scripts/test installs both). Include it with `#[path = "support/squid.rs"]`
-//! and make `crate::skip` the skip helper.
+//! Squid runs in the foreground (`-N`) in its own process group with a service name of its own
+//! (parallel tests do not share its shared-memory segments); the group (squid and its helpers)
+//! is killed and reaped on drop, and its segments in /dev/shm removed: no stray processes or
+//! files. Without squid or openssl the test skips (scripts/test installs both). Include it with
+//! `#[path = "support/squid.rs"]` and make `crate::skip` the skip helper.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpStream};
@@ -26,6 +26,8 @@ const HOW: &str = "run scripts/test, or: apt-get install -y squid openssl";
 
 pub struct Squid {
     child: Child,
+    /// `-n`: the service name, which also names its shared-memory segments.
+    name: String,
     pub addr: SocketAddr,
     pub user: String,
     dir: tempfile::TempDir,
@@ -92,8 +94,9 @@ impl Squid {
                 ),
             )
             .unwrap();
+            let name = format!("cdtest{port}");
             let mut child = Command::new(bin)
-                .args(["-N", "-n", &format!("cdtest{port}"), "-f"])
+                .args(["-N", "-n", &name, "-f"])
                 .arg(&conf)
                 .stdin(Stdio::null())
                 .stdout(std::fs::File::create(dir.path().join("squid.out")).unwrap())
@@ -105,13 +108,14 @@ impl Squid {
                 Ok(()) => {
                     return Squid {
                         child,
+                        name,
                         addr,
                         user: user.into(),
                         dir,
                     }
                 }
                 Err(e) => {
-                    kill_group(&mut child);
+                    kill_group(&mut child, &name);
                     last = format!(
                         "{e}; squid said: {}{}",
                         std::fs::read_to_string(dir.path().join("squid.err")).unwrap_or_default(),
@@ -150,7 +154,7 @@ impl Squid {
 
 impl Drop for Squid {
     fn drop(&mut self) {
-        kill_group(&mut self.child);
+        kill_group(&mut self.child, &self.name);
     }
 }
 
@@ -176,9 +180,22 @@ fn wait_ready(child: &mut Child, addr: SocketAddr) -> Result<(), String> {
     Err("not listening after 30 s".into())
 }
 
-/// KILL to the whole group (squid and its auth helpers), then reaped.
-fn kill_group(child: &mut Child) {
+/// KILL to the whole group (squid and its auth helpers), then reaped; the shared-memory
+/// segments a killed squid cannot remove (`/dev/shm/<name>-*.shm`) are removed here.
+fn kill_group(child: &mut Child, name: &str) {
     let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
     let _ = child.wait();
+    let prefix = format!("{name}-");
+    for e in std::fs::read_dir("/dev/shm")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.starts_with(&prefix) && n.ends_with(".shm") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
