@@ -1,6 +1,7 @@
-//! Adapter: the install plan's [`Spill`], an unlinked temporary file in the agent's
-//! instructions directory. The plan of a revision with a million files moves there instead of
-//! staying in memory (core's `plan::tape`).
+//! Adapter: the [`Spill`] files the install keeps large things in instead of memory, unlinked
+//! temporary files in the agent's instructions directory (the plan of a revision with a million
+//! files, core's `plan::tape`; the index of a large cleanup journal, core's `plan::journal`),
+//! and [`JournalFile`], the cleanup journal read where it lies (docs/adr/0012).
 //!
 //! Invariants: the file has no name while it is used (`O_TMPFILE`, or created and unlinked at
 //! once where the file system lacks it), so a crash leaves nothing behind; it is only readable
