@@ -232,16 +232,8 @@ impl Builder<'_> {
 
     /// Maps a failed push, and moves the plan to a spill once it outgrows memory.
     fn pushed(&mut self, r: Result<(), PushError>, pos: Pos) -> Result<(), PlanError> {
-        match r {
-            Ok(()) => {}
-            Err(PushError::TooLarge) => return Err(PlanError::TooManyEntries { pos }),
-            Err(PushError::Spill(e)) => return Err(spill_err(e)),
-        }
-        if let (true, Some(source)) = (self.plan.wants_spill(), self.input.spill) {
-            let spill = source.open().map_err(spill_err)?;
-            self.plan.spill_to(spill).map_err(spill_err)?;
-        }
-        Ok(())
+        r.map_err(|e| e.at(pos))?;
+        self.plan.spill_if_due(self.input.spill).map_err(spill_err)
     }
 
     fn abs(&self, rel: &[OsString]) -> PathBuf {

@@ -190,13 +190,9 @@ impl InstallPlan {
         Ok(())
     }
 
-    /// Whether the tape's buffer is due to move to a spill ([`InstallPlan::spill_to`]).
-    pub(crate) fn wants_spill(&self) -> bool {
-        self.tape.wants_spill()
-    }
-
-    pub(crate) fn spill_to(&mut self, spill: Box<dyn Spill>) -> io::Result<()> {
-        self.tape.attach(spill)
+    /// Moves the tape to a spill from `source` once it has outgrown memory.
+    pub(crate) fn spill_if_due(&mut self, source: Option<&dyn SpillSource>) -> io::Result<()> {
+        self.tape.spill_if_due(source)
     }
 
     pub(crate) fn push_mkdir(&mut self, dir: &Path, replace: bool) -> Result<(), PushError> {
@@ -333,13 +329,19 @@ impl PermTape {
         Ok(false)
     }
 
-    /// Whether the tape's buffer is due to move to a spill.
-    pub(crate) fn wants_spill(&self) -> bool {
-        self.tape.wants_spill()
+    /// Moves the tape to a spill from `source` once it has outgrown memory.
+    pub(crate) fn spill_if_due(&mut self, source: Option<&dyn SpillSource>) -> io::Result<()> {
+        self.tape.spill_if_due(source)
     }
+}
 
-    pub(crate) fn spill_to(&mut self, spill: Box<dyn Spill>) -> io::Result<()> {
-        self.tape.attach(spill)
+impl PushError {
+    /// The planner's error for a push that failed on the appspec entry at `pos`.
+    pub(crate) fn at(self, pos: Pos) -> PlanError {
+        match self {
+            PushError::TooLarge => PlanError::TooManyEntries { pos },
+            PushError::Spill(e) => files::spill_err(e),
+        }
     }
 }
 

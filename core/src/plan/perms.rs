@@ -6,7 +6,7 @@
 
 use super::files::{disp, later_overlaps, path_hash, spill_err, watched};
 use super::fsview::normalize;
-use super::{InstallPlan, PermTape, PermissionStep, PlanError, PushError, SpillSource, Step};
+use super::{InstallPlan, PermTape, PermissionStep, PlanError, SpillSource, Step};
 use crate::appspec::model::Permission;
 use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
@@ -210,16 +210,8 @@ impl Covered<'_> {
         if watched(path, &self.watch) {
             self.hashes.insert(h);
         }
-        match perms.push(entry, path) {
-            Ok(()) => {}
-            Err(PushError::TooLarge) => return Err(PlanError::TooManyEntries { pos: perm.pos }),
-            Err(PushError::Spill(e)) => return Err(spill_err(e)),
-        }
-        if let (true, Some(source)) = (perms.wants_spill(), self.spill) {
-            let spill = source.open().map_err(spill_err)?;
-            perms.spill_to(spill).map_err(spill_err)?;
-        }
-        Ok(())
+        perms.push(entry, path).map_err(|e| e.at(perm.pos))?;
+        perms.spill_if_due(self.spill).map_err(spill_err)
     }
 }
 

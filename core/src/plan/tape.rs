@@ -73,14 +73,16 @@ impl From<TooLong> for io::Error {
 }
 
 impl Tape {
-    /// Whether the buffer is due to move into a spill the caller should open.
-    pub(crate) fn wants_spill(&self) -> bool {
-        self.spill.is_none() && self.buf.len() >= SPILL_AT
-    }
-
-    /// From now on, records go to `spill` (the buffer first).
-    pub(crate) fn attach(&mut self, spill: Box<dyn Spill>) -> io::Result<()> {
-        self.spill = Some(spill);
+    /// Once the buffer has outgrown memory, opens a spill from `source` (when there is one)
+    /// and moves the buffer there; records go to it from then on.
+    pub(crate) fn spill_if_due(&mut self, source: Option<&dyn SpillSource>) -> io::Result<()> {
+        let Some(source) = source else {
+            return Ok(());
+        };
+        if self.spill.is_some() || self.buf.len() < SPILL_AT {
+            return Ok(());
+        }
+        self.spill = Some(source.open()?);
         self.flush_if_full(true)
     }
 
@@ -327,6 +329,13 @@ pub(crate) mod tests {
     #[derive(Debug, Default, Clone)]
     pub(crate) struct MemSpill(pub Arc<Mutex<Vec<u8>>>);
 
+    /// Hands out itself: every spill it opens shares its bytes.
+    impl SpillSource for MemSpill {
+        fn open(&self) -> io::Result<Box<dyn Spill>> {
+            Ok(Box::new(self.clone()))
+        }
+    }
+
     impl Spill for MemSpill {
         fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
             self.0.lock().unwrap().extend_from_slice(bytes);
@@ -385,7 +394,10 @@ pub(crate) mod tests {
     fn steps_come_back_in_order_from_memory_and_from_a_spill() {
         let mut mem = Tape::default();
         fill(&mut mem, 20_000);
-        assert!(mem.wants_spill());
+        assert!(
+            mem.buf.len() >= SPILL_AT,
+            "large enough to spill, had there been a source"
+        );
         let got: Vec<Step> = mem.steps(&[]).map(Result::unwrap).collect();
         assert_eq!(got, expected(20_000));
 
@@ -393,9 +405,7 @@ pub(crate) mod tests {
         let mut t = Tape::default();
         for chunk in 0..4 {
             fill(&mut t, 5_000);
-            if t.wants_spill() {
-                t.attach(Box::new(store.clone())).unwrap();
-            }
+            t.spill_if_due(Some(&store)).unwrap();
             // A reader started midway sees everything appended so far.
             assert_eq!(t.steps(&[]).count(), (chunk + 1) * (5_000 + 715));
         }
@@ -411,7 +421,7 @@ pub(crate) mod tests {
         let store = MemSpill::default();
         let mut t = Tape::default();
         fill(&mut t, 20_000);
-        t.attach(Box::new(store.clone())).unwrap();
+        t.spill_if_due(Some(&store)).unwrap();
         store.0.lock().unwrap().truncate(1_000);
         let results: Vec<io::Result<Step>> = t.steps(&[]).collect();
         let last = results.last().unwrap();
