@@ -588,19 +588,8 @@ mod tests {
 
 #[cfg(test)]
 mod big_tests {
-    use super::super::tape::tests::MemSpill;
+    use super::super::testing::{journal_model, MemSpills};
     use super::*;
-
-    #[derive(Debug, Default)]
-    struct Spills(RefCell<Vec<MemSpill>>);
-
-    impl SpillSource for Spills {
-        fn open(&self) -> io::Result<Box<dyn Spill>> {
-            let s = MemSpill::default();
-            self.0.borrow_mut().push(s.clone());
-            Ok(Box::new(s))
-        }
-    }
 
     /// A journal as an install writes it: each directory, then its files; some lines longer
     /// than the read chunk; a context line; a torn tail.
@@ -630,9 +619,9 @@ mod big_tests {
     fn a_large_journal_is_indexed_on_a_spill_and_answers_as_a_small_one() {
         let (text, paths) = journal(200, 50);
         assert!(text.len() as u64 > IN_MEMORY);
-        let spills = Spills::default();
+        let spills = MemSpills::default();
         let j = PreviousInstall::open(Box::new(text.clone()), Some(&spills)).unwrap();
-        assert_eq!(spills.0.borrow().len(), 1, "the index went to a spill");
+        assert_eq!(spills.opened(), 1, "the index went to a spill");
         let small = PreviousInstall::parse(text);
         assert_eq!(j.len(), paths.len() + 1, "every path and the context line");
         assert_eq!(small.len(), j.len());
@@ -682,9 +671,9 @@ mod big_tests {
     #[test]
     fn a_journal_damaged_while_it_is_read_is_an_error() {
         let (text, _) = journal(200, 50);
-        let spills = Spills::default();
+        let spills = MemSpills::default();
         let j = PreviousInstall::open(Box::new(text), Some(&spills)).unwrap();
-        spills.0.borrow()[0].0.lock().unwrap().truncate(10);
+        spills.get(0).unwrap().bytes().truncate(10);
         let p = Path::new("/app/d90/file-1.txt");
         assert!(
             j.installed(p).is_err(),
@@ -693,27 +682,6 @@ mod big_tests {
     }
 
     use proptest::prelude::*;
-
-    /// The journal's meaning computed the plain way: split, drop the torn tail, classify.
-    fn model(text: &[u8]) -> (Vec<Removal>, Vec<PathBuf>) {
-        let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
-        lines.pop(); // after the last '\n': torn or empty
-        let mut removals = Vec::new();
-        let mut paths = Vec::new();
-        for l in lines {
-            if let Some((context, p)) = classify(l) {
-                let p = as_path(p).to_path_buf();
-                if context {
-                    removals.push(Removal::SeContext(p));
-                } else {
-                    paths.push(p.clone());
-                    removals.push(Removal::Path(p));
-                }
-            }
-        }
-        removals.reverse();
-        (removals, paths)
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
@@ -732,11 +700,11 @@ mod big_tests {
                 let at = at.min(text.len());
                 text.splice(at..at, b"\nsemanage\0/a".iter().copied());
             }
-            let spills = Spills::default();
+            let spills = MemSpills::default();
             let limits = Limits { chunk, in_memory: if spill { 0 } else { u64::MAX } };
             let j = PreviousInstall::open_with(Box::new(text.clone()), Some(&spills), limits)
                 .unwrap();
-            let (removals, paths) = model(&text);
+            let (removals, paths) = journal_model(&text);
             let got: Vec<Removal> = j.removals().map(Result::unwrap).collect();
             prop_assert_eq!(&got, &removals);
             prop_assert_eq!(j.len(), removals.len());

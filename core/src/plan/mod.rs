@@ -20,6 +20,8 @@ mod json;
 mod perms;
 mod retention;
 mod tape;
+#[doc(hidden)]
+pub mod testing;
 
 #[cfg(test)]
 pub(crate) mod memfs;

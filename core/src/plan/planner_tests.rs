@@ -669,17 +669,6 @@ fn only_destinations_that_share_paths_are_watched() {
     );
 }
 
-/// Hands out in-memory spills and counts them.
-#[derive(Debug, Default)]
-struct Spills(std::cell::Cell<usize>);
-
-impl SpillSource for Spills {
-    fn open(&self) -> std::io::Result<Box<dyn Spill>> {
-        self.0.set(self.0.get() + 1);
-        Ok(Box::new(super::tape::tests::MemSpill::default()))
-    }
-}
-
 #[test]
 fn a_spilled_plan_is_the_same_plan() {
     let mut fs = MemFs::new().dir("/d");
@@ -695,7 +684,7 @@ fn a_spilled_plan_is_the_same_plan() {
     ini.pattern = "**".into();
     let perms = [ini, perm("/d/etc")];
     let previous: HashSet<PathBuf> = HashSet::new();
-    let spills = Spills::default();
+    let spills = super::testing::MemSpills::default();
     let mut input = PlanInput {
         archive_dir: Path::new("/ar"),
         files: &files,
@@ -709,7 +698,7 @@ fn a_spilled_plan_is_the_same_plan() {
     input.spill = Some(&spills);
     let spilled = plan_install(&input, &fs).unwrap();
     assert_eq!(
-        spills.0.get(),
+        spills.opened(),
         1,
         "one spill, opened once the plan outgrew memory"
     );
@@ -724,11 +713,11 @@ fn a_spilled_plan_is_the_same_plan() {
     // A pattern over every file: the covered paths outgrow memory too and get their own
     // spill; a later entry that covers one of them again is still refused.
     let every = perm("/d/app");
-    let spills = Spills::default();
+    let spills = super::testing::MemSpills::default();
     input.permissions = std::slice::from_ref(&every);
     input.spill = Some(&spills);
     let p = plan_install(&input, &fs).unwrap();
-    assert_eq!(spills.0.get(), 2, "one spill for each tape");
+    assert_eq!(spills.opened(), 2, "one spill for each tape");
     // Every file and the 60 directories below the object (not the object itself).
     assert_eq!(p.permission_count(), 6_000 + 60);
     assert_eq!(p.permission_steps().count(), 6_000 + 60);

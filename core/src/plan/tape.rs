@@ -321,44 +321,9 @@ impl Iterator for Records<'_> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use super::super::testing::MemSpill;
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    /// A spill in memory that counts what reached it.
-    #[derive(Debug, Default, Clone)]
-    pub(crate) struct MemSpill(pub Arc<Mutex<Vec<u8>>>);
-
-    /// Hands out itself: every spill it opens shares its bytes.
-    impl SpillSource for MemSpill {
-        fn open(&self) -> io::Result<Box<dyn Spill>> {
-            Ok(Box::new(self.clone()))
-        }
-    }
-
-    impl Spill for MemSpill {
-        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(())
-        }
-        fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<()> {
-            let mut v = self.0.lock().unwrap();
-            let end = offset as usize + bytes.len();
-            if v.len() < end {
-                v.resize(end, 0);
-            }
-            v[offset as usize..end].copy_from_slice(bytes);
-            Ok(())
-        }
-        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-            let v = self.0.lock().unwrap();
-            let from = (offset as usize).min(v.len());
-            // Short reads on purpose: readers must cope with them.
-            let n = buf.len().min(v.len() - from).min(1000);
-            buf[..n].copy_from_slice(&v[from..from + n]);
-            Ok(n)
-        }
-    }
 
     fn fill(t: &mut Tape, n: usize) {
         for i in 0..n {
@@ -409,7 +374,7 @@ pub(crate) mod tests {
             // A reader started midway sees everything appended so far.
             assert_eq!(t.steps(&[]).count(), (chunk + 1) * (5_000 + 715));
         }
-        let spilled = store.0.lock().unwrap().len();
+        let spilled = store.bytes().len();
         assert!(spilled > 0 && t.buf.len() < SPILL_AT, "{spilled}");
         let got: Vec<Step> = t.steps(&[]).map(Result::unwrap).collect();
         assert_eq!(got.len(), 4 * (5_000 + 715));
@@ -422,7 +387,7 @@ pub(crate) mod tests {
         let mut t = Tape::default();
         fill(&mut t, 20_000);
         t.spill_if_due(Some(&store)).unwrap();
-        store.0.lock().unwrap().truncate(1_000);
+        store.bytes().truncate(1_000);
         let results: Vec<io::Result<Step>> = t.steps(&[]).collect();
         let last = results.last().unwrap();
         assert!(last.is_err(), "the reader must report the damage");
