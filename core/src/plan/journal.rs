@@ -111,10 +111,19 @@ fn group_of(p: &Path) -> u64 {
     h.finish()
 }
 
-fn read_full(src: &dyn ReadAt, buf: &mut [u8], mut at: u64) -> io::Result<()> {
+fn read_full(src: &dyn ReadAt, buf: &mut [u8], at: u64) -> io::Result<()> {
+    read_full_with(|b, o| src.read_at(b, o), buf, at)
+}
+
+/// Fills `buf` from offset `at` with `read` (which may return short), or fails at the end.
+fn read_full_with(
+    read: impl Fn(&mut [u8], u64) -> io::Result<usize>,
+    buf: &mut [u8],
+    mut at: u64,
+) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
-        let n = src.read_at(&mut buf[done..], at)?;
+        let n = read(&mut buf[done..], at)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -187,17 +196,7 @@ impl Index {
     fn read_full(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
         match self {
             Index::Mem(v) => read_full(v, buf, at),
-            Index::Spill(s) => {
-                let mut done = 0;
-                while done < buf.len() {
-                    let n = s.read_at(&mut buf[done..], at + done as u64)?;
-                    if n == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                    done += n;
-                }
-                Ok(())
-            }
+            Index::Spill(s) => read_full_with(|b, o| s.read_at(b, o), buf, at),
         }
     }
 }
