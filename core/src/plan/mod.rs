@@ -166,15 +166,6 @@ impl InstallPlan {
             .map(|e| &e.template)
     }
 
-    /// Destinations of the copies, in order.
-    pub fn copy_destinations(&self) -> impl Iterator<Item = io::Result<PathBuf>> + '_ {
-        self.file_steps().filter_map(|s| match s {
-            Ok(Step::Copy { destination, .. }) => Some(Ok(destination)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        })
-    }
-
     /// Directories the plan creates, in order.
     pub fn mkdirs(&self) -> impl Iterator<Item = io::Result<PathBuf>> + '_ {
         self.file_steps().filter_map(|s| match s {

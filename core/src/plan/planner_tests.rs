@@ -459,7 +459,14 @@ fn permissions_on_a_linked_path_apply_to_the_link_only() {
     .unwrap();
     let targets: Vec<PathBuf> = p.permission_steps().map(|s| s.unwrap().path).collect();
     assert_eq!(targets, [PathBuf::from("/d/etc")]);
-    let copies: Vec<PathBuf> = p.copy_destinations().map(Result::unwrap).collect();
+    let copies: Vec<PathBuf> = p
+        .all_steps()
+        .into_iter()
+        .filter_map(|s| match s {
+            Step::Copy { destination, .. } => Some(destination),
+            _ => None,
+        })
+        .collect();
     assert_eq!(copies, [PathBuf::from("/d/etc")]);
 }
 
