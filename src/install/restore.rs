@@ -98,9 +98,6 @@ pub(super) fn after_failure(
 /// when empty), then the journal itself.
 fn remove_written(layout: &Layout, group: &str, opts: &InstallOptions) -> Result<(), InstallError> {
     let path = layout.cleanup_file(group);
-    if !path.exists() {
-        return Ok(());
-    }
     let written = super::read_journal(&path, &super::spill::SpillDir(layout.instructions_dir()))?;
     let tools = Tools::find(opts.tool_path.as_deref());
     let mut warnings = Vec::new();
