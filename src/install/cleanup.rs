@@ -51,12 +51,11 @@ pub(crate) fn apply_removals(
     warnings: &mut Vec<String>,
 ) -> Result<usize, InstallError> {
     let mut cache = HashMap::new();
-    let unreadable = |e| InstallError::Plan(crate::plan::PlanError::Journal { source: e });
     for r in journaled.removals() {
-        match r.map_err(|e| unreadable(e.into()))? {
+        match r.map_err(InstallError::journal_unreadable)? {
             Removal::Path(p) => {
                 let intact = ancestors_intact(&p, journaled, &mut cache)
-                    .map_err(|e| unreadable(e.into()))?;
+                    .map_err(InstallError::journal_unreadable)?;
                 if !intact {
                     warnings.push(format!(
                         "not removing {}: a directory above it is no longer the one the previous install created",

@@ -98,6 +98,11 @@ impl InstallError {
         Self::Plan(PlanError::Spill { source: e.into() })
     }
 
+    /// The previous journal (or its index) could not be read while it was walked.
+    pub(crate) fn journal_unreadable(e: io::Error) -> Self {
+        Self::Plan(PlanError::Journal { source: e.into() })
+    }
+
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
         Self::Io {
             op,

@@ -78,10 +78,9 @@ pub(crate) fn check(
         t.needed = t.needed.saturating_add(cost);
     }
     for r in previous.removals() {
-        let r = r.map_err(|e| {
-            InstallError::Plan(crate::plan::PlanError::Journal { source: e.into() })
-        })?;
-        let Removal::Path(p) = r else { continue };
+        let Removal::Path(p) = r.map_err(InstallError::journal_unreadable)? else {
+            continue;
+        };
         let Ok(m) = std::fs::symlink_metadata(&p) else {
             continue;
         };
