@@ -358,12 +358,11 @@ impl Builder<'_> {
             });
         }
         Self::check_recordable(dir, pos)?;
-        let previous = self.was_installed(dir)?;
         let replace = match self.dest_kind(dir)? {
             // A directory of the previous revision that cleanup will not empty (a script
             // wrote into it) is still the revision's: plan it, so it stays journaled and is
             // removed once it is empty.
-            DestKind::Dir if previous => false,
+            DestKind::Dir if self.was_installed(dir)? => false,
             DestKind::Dir | DestKind::SymlinkToDir => return Ok(true),
             DestKind::Absent => false,
             DestKind::File | DestKind::Symlink | DestKind::Special => match self.input.behavior {
