@@ -1,7 +1,8 @@
 //! Adapter: the [`Spill`] files the install keeps large things in instead of memory, unlinked
 //! temporary files in the agent's instructions directory (the plan of a revision with a million
 //! files, core's `plan::tape`; the index of a large cleanup journal, core's `plan::journal`),
-//! and [`JournalFile`], the cleanup journal read where it lies (docs/adr/0012).
+//! and [`JournalFile`], the cleanup journal read where it lies
+//! (docs/adr/0012-install-plan-on-disk.md).
 //!
 //! Invariants: the file has no name while it is used (`O_TMPFILE`, or created and unlinked at
 //! once where the file system lacks it), so a crash leaves nothing behind; it is only readable
