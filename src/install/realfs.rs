@@ -64,6 +64,22 @@ impl FsView for RealFs {
         Ok(out)
     }
 
+    fn list_dir_typed(&self, path: &Path) -> io::Result<Vec<(OsString, Option<Node>)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            // The entry's own type (never a link's target); a file system that does not
+            // give it is asked by `file_type`, which then looks with lstat.
+            let hint = match entry.file_type() {
+                Ok(t) if t.is_dir() => Some(Node::Dir),
+                Ok(t) if t.is_file() => Some(Node::File),
+                _ => None,
+            };
+            out.push((entry.file_name(), hint));
+        }
+        Ok(out)
+    }
+
     fn dir_id(&self, path: &Path) -> io::Result<(u64, u64)> {
         let m = fs::metadata(path)?;
         Ok((m.dev(), m.ino()))

@@ -67,7 +67,8 @@ pub fn plan_install(input: &PlanInput<'_>, fs: &dyn FsView) -> Result<InstallPla
         plan: InstallPlan::default(),
         watch: Vec::new(),
         copy_hashes: HashSet::new(),
-        mkdirs: HashSet::new(),
+        mkdirs: HashMap::new(),
+        last_standing: None,
         blocked: HashSet::new(),
         vanish_memo: RefCell::new(HashMap::new()),
     };
@@ -191,7 +192,13 @@ struct Builder<'a> {
     /// no other copy can clash, so the rest cost no memory. A miss proves a path that the
     /// planner asks about is no planned copy; a hit is confirmed on the tape.
     copy_hashes: HashSet<u64>,
-    mkdirs: HashSet<PathBuf>,
+    /// Planned directories, each with whether nothing stood there when the planner looked:
+    /// then nothing stands below it either, and paths there are not asked about (one
+    /// `lstat` a file saved; the apply checks again what it meets).
+    mkdirs: HashMap<PathBuf, bool>,
+    /// The last directory found standing (not planned), so the files of one directory ask
+    /// about it once.
+    last_standing: Option<PathBuf>,
     /// Non-directories RETAIN kept where the revision needed a directory.
     blocked: HashSet<PathBuf>,
     /// Answers of `vanishes`, which would otherwise rescan a tree once per level.
@@ -281,10 +288,24 @@ impl Builder<'_> {
             .map_err(|e| PlanError::Journal { source: e.into() })
     }
 
+    /// What stands at `p` now.
+    fn real_kind(&self, p: &Path) -> Result<DestKind, PlanError> {
+        if p.parent().and_then(|d| self.mkdirs.get(d)) == Some(&true) {
+            return Ok(DestKind::Absent);
+        }
+        self.fs.dest_kind(p).map_err(|e| Self::inspect_err(p, e))
+    }
+
     /// What will stand at `p` once the previous revision's files are gone.
     fn dest_kind(&self, p: &Path) -> Result<DestKind, PlanError> {
-        let real = self.fs.dest_kind(p).map_err(|e| Self::inspect_err(p, e))?;
-        if !self.was_installed(p)? {
+        let real = self.real_kind(p)?;
+        self.after_cleanup(p, real)
+    }
+
+    /// What will stand at `p`, where `real` stands now, once the previous revision's files
+    /// are gone.
+    fn after_cleanup(&self, p: &Path, real: DestKind) -> Result<DestKind, PlanError> {
+        if real == DestKind::Absent || !self.was_installed(p)? {
             return Ok(real);
         }
         if real == DestKind::Dir && !self.vanishes(p)? {
@@ -344,7 +365,7 @@ impl Builder<'_> {
         let Some(parent) = dir.parent() else {
             return Ok(true); // the root directory
         };
-        if self.mkdirs.contains(dir) {
+        if self.mkdirs.contains_key(dir) || self.last_standing.as_deref() == Some(dir) {
             return Ok(true);
         }
         if self.is_blocked(dir) {
@@ -358,12 +379,16 @@ impl Builder<'_> {
             });
         }
         Self::check_recordable(dir, pos)?;
-        let replace = match self.dest_kind(dir)? {
+        let real = self.real_kind(dir)?;
+        let replace = match self.after_cleanup(dir, real)? {
             // A directory of the previous revision that cleanup will not empty (a script
             // wrote into it) is still the revision's: plan it, so it stays journaled and is
             // removed once it is empty.
             DestKind::Dir if self.was_installed(dir)? => false,
-            DestKind::Dir | DestKind::SymlinkToDir => return Ok(true),
+            DestKind::Dir | DestKind::SymlinkToDir => {
+                self.last_standing = Some(dir.to_path_buf());
+                return Ok(true);
+            }
             DestKind::Absent => false,
             DestKind::File | DestKind::Symlink | DestKind::Special => match self.input.behavior {
                 FileExistsBehavior::Disallow => {
@@ -383,7 +408,9 @@ impl Builder<'_> {
         if !self.ensure_dir(parent, src, pos)? {
             return Ok(false);
         }
-        self.mkdirs.insert(dir.to_path_buf());
+        // Only what is absent now, not what the previous revision's cleanup will remove.
+        self.mkdirs
+            .insert(dir.to_path_buf(), real == DestKind::Absent);
         let r = self.plan.push_mkdir(dir, replace);
         self.pushed(r, pos)?;
         Ok(true)
@@ -409,7 +436,7 @@ impl Builder<'_> {
                 pos,
             });
         }
-        if self.mkdirs.contains(target) {
+        if self.mkdirs.contains_key(target) {
             return Err(PlanError::CopyOverMkdir {
                 path: disp(target),
                 src: disp(src),
@@ -475,18 +502,22 @@ impl Builder<'_> {
         stack.push(id);
         let mut names = self
             .fs
-            .list_dir(&real_abs)
+            .list_dir_typed(&real_abs)
             .map_err(|e| Self::inspect_err(&real_abs, e))?;
-        names.sort();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
         let mut child: Rel = real.to_vec();
-        for name in names {
+        for (name, hint) in names {
             let s = src.join(&name);
             child.push(name);
-            let child_abs = real_abs.join(last(&child));
-            let node = self
-                .fs
-                .source_node(&child_abs)
-                .map_err(|e| Self::inspect_err(&child_abs, e))?;
+            let node = match hint {
+                Some(node) => node,
+                None => {
+                    let child_abs = real_abs.join(last(&child));
+                    self.fs
+                        .source_node(&child_abs)
+                        .map_err(|e| Self::inspect_err(&child_abs, e))?
+                }
+            };
             match node {
                 Node::Dir => self.plan_dir(&s, &child, &dest.join(last(&child)), pos, stack)?,
                 Node::File => self.copy(src, dest, last(&child), pos)?,

@@ -35,6 +35,16 @@ pub trait FsView {
     fn source_node(&self, path: &Path) -> io::Result<Node>;
     /// Entry names of a source directory, excluding `.`/`..`.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
+    /// [`FsView::list_dir`] of a source directory, with each entry's node where the listing
+    /// tells it without a further look (a directory or a regular file, from the entry's
+    /// type); `None`: ask [`FsView::source_node`].
+    fn list_dir_typed(&self, path: &Path) -> io::Result<Vec<(OsString, Option<Node>)>> {
+        Ok(self
+            .list_dir(path)?
+            .into_iter()
+            .map(|n| (n, None))
+            .collect())
+    }
     /// A stable identity (device, inode) of a source directory, to detect symlink loops.
     fn dir_id(&self, path: &Path) -> io::Result<(u64, u64)>;
 }

@@ -1,6 +1,7 @@
 //! An in-memory [`FsView`] for planner tests.
 
 use super::fsview::{DestKind, FsView, Node as SourceNode};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
@@ -18,13 +19,28 @@ enum Node {
 #[derive(Debug, Clone)]
 pub(crate) struct MemFs {
     nodes: BTreeMap<PathBuf, Node>,
+    /// Every path asked about, as (`dest_kind` or `source_node`, path), in order.
+    asked: RefCell<Vec<(&'static str, PathBuf)>>,
 }
 
 impl MemFs {
     pub(crate) fn new() -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert(PathBuf::from("/"), Node::Dir);
-        Self { nodes }
+        Self {
+            nodes,
+            asked: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The paths `what` (`dest_kind` or `source_node`) was asked about so far.
+    pub(crate) fn asked(&self, what: &str) -> Vec<PathBuf> {
+        self.asked
+            .borrow()
+            .iter()
+            .filter(|(w, _)| *w == what)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
     fn put(mut self, p: &str, n: Node) -> Self {
         let p = PathBuf::from(p);
@@ -67,6 +83,9 @@ impl MemFs {
 
 impl FsView for MemFs {
     fn dest_kind(&self, path: &Path) -> io::Result<DestKind> {
+        self.asked
+            .borrow_mut()
+            .push(("dest_kind", path.to_path_buf()));
         let r = self.resolve(path, false, 0);
         Ok(match self.nodes.get(&r) {
             None => DestKind::Absent,
@@ -80,6 +99,9 @@ impl FsView for MemFs {
         })
     }
     fn source_node(&self, path: &Path) -> io::Result<SourceNode> {
+        self.asked
+            .borrow_mut()
+            .push(("source_node", path.to_path_buf()));
         // The planner asks only through real directories: no resolution here.
         for a in path.ancestors().skip(1) {
             if let Some(Node::Link(_)) = self.nodes.get(a) {
@@ -107,6 +129,21 @@ impl FsView for MemFs {
             .rev()
             .filter(|k| k.parent() == Some(r.as_path()))
             .filter_map(|k| k.file_name().map(|n| n.to_os_string()))
+            .collect())
+    }
+    fn list_dir_typed(&self, path: &Path) -> io::Result<Vec<(OsString, Option<SourceNode>)>> {
+        let r = self.resolve(path, true, 0);
+        let names = self.list_dir(path)?;
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let hint = match self.nodes.get(&r.join(&n)) {
+                    Some(Node::Dir) => Some(SourceNode::Dir),
+                    Some(Node::File) => Some(SourceNode::File),
+                    _ => None,
+                };
+                (n, hint)
+            })
             .collect())
     }
     fn dir_id(&self, path: &Path) -> io::Result<(u64, u64)> {

@@ -751,3 +751,67 @@ fn a_spilled_plan_is_the_same_plan() {
         6_000 + 60 + 1
     );
 }
+
+#[test]
+fn paths_below_a_directory_that_was_absent_are_not_looked_at() {
+    let fs = MemFs::new()
+        .file("/ar/site/a/x")
+        .file("/ar/site/a/y")
+        .file("/ar/site/z")
+        .link("/ar/site/l", "z");
+    let plan = run(&fs, &[fm("site", "/new")], &[], B::Disallow, &[]).unwrap();
+    assert_eq!(
+        plan.all_steps(),
+        [
+            mk("/new", false),
+            mk("/new/a", false),
+            cp("/ar/site/a/x", "/new/a/x", false),
+            cp("/ar/site/a/y", "/new/a/y", false),
+            cp("/ar/site/l", "/new/l", false),
+            cp("/ar/site/z", "/new/z", false),
+        ]
+    );
+    // Only the top of the new tree is looked at; the listing told the kinds of the
+    // revision's files and directories, so only its link (and where it leads) is asked
+    // about.
+    assert_eq!(fs.asked("dest_kind"), [Path::new("/new")]);
+    let sources = fs.asked("source_node");
+    assert_eq!(sources[0], Path::new("/ar/site"));
+    assert!(
+        sources[1..]
+            .iter()
+            .all(|p| p.ends_with("l") || p.ends_with("z")),
+        "{sources:?}"
+    );
+}
+
+#[test]
+fn paths_below_a_directory_that_stands_are_looked_at_each() {
+    let fs = MemFs::new()
+        .file("/ar/site/a/x")
+        .file("/ar/site/z")
+        .dir("/old/a")
+        .file("/old/z");
+    let r = run(&fs, &[fm("site", "/old")], &[], B::Disallow, &[]);
+    assert!(matches!(r, Err(PlanError::FileExists { ref path, .. }) if path == "/old/z"));
+    // Each path once, except a standing directory, asked again when the walk comes back to
+    // it from a subdirectory (not once per file).
+    let asked = fs.asked("dest_kind");
+    assert_eq!(
+        asked,
+        ["/old", "/old/a", "/old/a/x", "/old", "/old/z"].map(Path::new)
+    );
+    // A directory the previous revision installed, gone by the time of planning: what was
+    // below it is not asked about either.
+    let fs = MemFs::new().file("/ar/site/a/x");
+    let plan = run(
+        &fs,
+        &[fm("site", "/gone")],
+        &[],
+        B::Disallow,
+        &["/gone", "/gone/a"],
+    )
+    .unwrap();
+    assert_eq!(plan.copies(), 1);
+    assert_eq!(fs.asked("dest_kind"), [Path::new("/gone")]);
+}
