@@ -6,8 +6,14 @@
 //! the first failure stops the batch and is the error returned. Contents, then owner (as
 //! root), mode and times are copied as `cp -p` would. With `install_by_hard_link` a regular
 //! file is linked instead (the same inode, so the same contents, owner, mode and times), and
-//! copied where the link cannot be made; a link is kept only if it names the very file that
-//! was opened (docs/adr/0011-install-by-hard-link.md).
+//! copied where the link cannot be made; a link is kept only if what it names is a regular
+//! file (a name linked as a symlink is taken back and the symlink made again from its text;
+//! docs/adr/0011-install-by-hard-link.md).
+//!
+//! Per file, as few system calls as this allows, since a revision is often thousands of small
+//! files: a destination is created by name in its directory, opened once for the run of jobs
+//! that share it; a link is made by name from the source's directory, with no open; and the
+//! chown that would give a root-owned file the group it already has is skipped.
 //!
 //! Sources are read without leaving the revision: a source's directory is walked again with
 //! [`crate::links`] and opened descriptor by descriptor with `O_NOFOLLOW` from the archive
@@ -20,11 +26,13 @@ use crate::fscopy;
 use crate::links::disk::{open_no_follow, Revision};
 use crate::links::{Node, Resolved};
 use crate::meter::Meter;
-use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{fstatat, Mode};
+use std::fs::{self, File, FileTimes, Permissions};
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -142,6 +150,52 @@ impl<'a> SourceDirs<'a> {
     }
 }
 
+/// The destination directory of the jobs being copied, opened once (`O_PATH`, by the path the
+/// plan names, as creating by the whole path would) while consecutive jobs share it, with
+/// what a file created in it gets as its group.
+pub(crate) struct DestDirs {
+    last: Option<(PathBuf, OwnedFd, u32)>,
+}
+
+impl DestDirs {
+    pub(crate) fn new() -> Self {
+        Self { last: None }
+    }
+
+    /// The open directory `dir` and the group a new file in it gets (the directory's own
+    /// with the setgid bit, else this process's).
+    fn get(&mut self, dir: &Path) -> Result<(&OwnedFd, u32), InstallError> {
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(p, _, _)| p.as_os_str() != dir.as_os_str())
+        {
+            let fd = nix::fcntl::open(
+                dir,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| InstallError::io("open", dir, e.into()))?;
+            let st = nix::sys::stat::fstat(&fd)
+                .map_err(|e| InstallError::io("inspect", dir, e.into()))?;
+            let gid = if st.st_mode & libc::S_ISGID != 0 {
+                st.st_gid
+            } else {
+                nix::unistd::getegid().as_raw()
+            };
+            self.last = Some((dir.to_path_buf(), fd, gid));
+        }
+        match &self.last {
+            Some((_, fd, gid)) => Ok((fd, *gid)),
+            None => Err(InstallError::io(
+                "open",
+                dir,
+                io::Error::other("no directory"),
+            )),
+        }
+    }
+}
+
 /// Copies every job, reading sources below `archive`; returns the first error met.
 /// `meter` hears the files and bytes copied, a directory run (or a serial batch) at a time.
 pub(crate) fn run_copies(
@@ -152,7 +206,7 @@ pub(crate) fn run_copies(
 ) -> Result<(), InstallError> {
     if env.threads < 2 || jobs.len() < PARALLEL_MIN {
         let mut buf = Vec::new();
-        let mut dirs = SourceDirs::new(archive);
+        let mut dirs = (SourceDirs::new(archive), DestDirs::new());
         let mut bytes = 0;
         for j in jobs {
             bytes += run_copy(j, env, &mut buf, &mut dirs)?;
@@ -168,7 +222,7 @@ pub(crate) fn run_copies(
     let failure: Mutex<Option<InstallError>> = Mutex::new(None);
     let work = || {
         let mut buf = Vec::new();
-        let mut dirs = SourceDirs::new(archive);
+        let mut dirs = (SourceDirs::new(archive), DestDirs::new());
         while !stop.load(Ordering::Relaxed) {
             let Some(range) = groups.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
@@ -229,44 +283,46 @@ fn run_copy(
     job: &CopyJob,
     env: CopyEnv,
     buf: &mut Vec<u8>,
-    dirs: &mut SourceDirs<'_>,
+    (sources, dests): &mut (SourceDirs<'_>, DestDirs),
 ) -> Result<u64, InstallError> {
     let (source, target) = (job.source.as_path(), job.target.as_path());
+    let invalid =
+        |p: &Path| InstallError::io("open", p, io::Error::from(io::ErrorKind::InvalidInput));
     let (Some(parent), Some(name)) = (source.parent(), source.file_name()) else {
-        return Err(InstallError::io(
-            "open",
-            source,
-            io::Error::from(io::ErrorKind::InvalidInput),
-        ));
+        return Err(invalid(source));
     };
-    let dir = dirs.get(parent)?;
-    let mut copied = 0;
-    match open_no_follow(dir, name) {
-        Ok(from) => {
-            let meta = from
-                .metadata()
-                .map_err(|e| InstallError::io("inspect", source, e))?;
-            copied = if env.hard_link && link_regular(dir, name, &meta, target)? {
-                meta.len()
-            } else {
-                copy_regular(from, &meta, source, target, env, buf)?
-            };
-        }
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            let link = nix::fcntl::readlinkat(dir, name)
-                .map_err(|e| InstallError::io("read link", source, e.into()))?;
-            std::os::unix::fs::symlink(&link, target)
-                .map_err(|e| InstallError::io("create symlink", target, e))?;
-            if env.euid_root {
-                let st =
-                    nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-                        .map_err(|e| InstallError::io("inspect", source, e.into()))?;
-                std::os::unix::fs::lchown(target, Some(st.st_uid), Some(st.st_gid))
-                    .map_err(|e| InstallError::io("chown", target, e))?;
+    let (Some(to_parent), Some(to_name)) = (target.parent(), target.file_name()) else {
+        return Err(invalid(target));
+    };
+    let dir = sources.get(parent)?;
+    let (to_dir, new_gid) = dests.get(to_parent)?;
+    let to = Dest {
+        dir: to_dir,
+        name: to_name,
+        path: target,
+        gid: new_gid,
+    };
+    let linked = if env.hard_link {
+        link_regular(dir, name, &to)?
+    } else {
+        None
+    };
+    let copied = match linked {
+        Some(len) => len,
+        None => match open_no_follow(dir, name) {
+            Ok(from) => {
+                let meta = from
+                    .metadata()
+                    .map_err(|e| InstallError::io("inspect", source, e))?;
+                copy_regular(from, &meta, source, &to, env, buf)?
             }
-        }
-        Err(e) => return Err(InstallError::io("open", source, e)),
-    }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                copy_symlink(dir, name, source, &to, env)?;
+                0
+            }
+            Err(e) => return Err(InstallError::io("open", source, e)),
+        },
+    };
     if job.target != job.dest {
         fs::rename(target, &job.dest).map_err(|e| InstallError::io("rename", &job.dest, e))?;
     }
@@ -274,47 +330,71 @@ fn run_copy(
     Ok(copied)
 }
 
-/// Makes `target` a second name of the opened file whose metadata is `meta` (`name` in
-/// `dir`). Ok(false): no link here (another file system, a refusal, not a regular file, or the
-/// name no longer the opened file): copy instead.
+/// Where one copy goes: `name` in the open directory `dir` (`path` in messages), and the group
+/// a file created there gets.
+struct Dest<'a> {
+    dir: &'a OwnedFd,
+    name: &'a std::ffi::OsStr,
+    path: &'a Path,
+    gid: u32,
+}
+
+/// Recreates the symlink `name` in `dir` from its text, owned as the revision's.
+fn copy_symlink(
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+    source: &Path,
+    to: &Dest<'_>,
+    env: CopyEnv,
+) -> Result<(), InstallError> {
+    let link = nix::fcntl::readlinkat(dir, name)
+        .map_err(|e| InstallError::io("read link", source, e.into()))?;
+    nix::unistd::symlinkat(link.as_os_str(), to.dir, to.name)
+        .map_err(|e| InstallError::io("create symlink", to.path, e.into()))?;
+    if env.euid_root {
+        let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| InstallError::io("inspect", source, e.into()))?;
+        nix::unistd::fchownat(
+            to.dir,
+            to.name,
+            Some(st.st_uid.into()),
+            Some(st.st_gid.into()),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| InstallError::io("chown", to.path, e.into()))?;
+    }
+    Ok(())
+}
+
+/// Makes the destination a second name of `name` in `dir` when that is a regular file;
+/// returns its size. `None`: no link here (another file system, a refusal, or not a regular
+/// file): the caller copies instead, and meets any real error there.
 fn link_regular(
     dir: &OwnedFd,
     name: &std::ffi::OsStr,
-    meta: &fs::Metadata,
-    target: &Path,
-) -> Result<bool, InstallError> {
-    use nix::errno::Errno;
-    if !meta.is_file() {
-        return Ok(false);
+    to: &Dest<'_>,
+) -> Result<Option<u64>, InstallError> {
+    // Without AT_SYMLINK_FOLLOW: a name that is (or was swapped for) a symlink is linked as
+    // the symlink, and then taken back below, never followed.
+    if nix::unistd::linkat(dir, name, to.dir, to.name, AtFlags::empty()).is_err() {
+        return Ok(None);
     }
-    // Without AT_SYMLINK_FOLLOW: a name swapped for a symlink is linked as the symlink, and
-    // then refused below, never followed.
-    match nix::unistd::linkat(
-        dir,
-        name,
-        nix::fcntl::AT_FDCWD,
-        target,
-        nix::fcntl::AtFlags::empty(),
-    ) {
-        Ok(()) => {}
-        Err(Errno::EXDEV | Errno::EPERM | Errno::EMLINK | Errno::EOPNOTSUPP) => return Ok(false),
-        Err(e) => return Err(InstallError::io("link", target, e.into())),
+    let st = fstatat(to.dir, to.name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|e| InstallError::io("inspect", to.path, e.into()))?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+        return Ok(Some(u64::try_from(st.st_size).unwrap_or(0)));
     }
-    let linked =
-        fs::symlink_metadata(target).map_err(|e| InstallError::io("inspect", target, e))?;
-    if linked.dev() != meta.dev() || linked.ino() != meta.ino() {
-        fs::remove_file(target).map_err(|e| InstallError::io("remove", target, e))?;
-        return Ok(false);
-    }
-    Ok(true)
+    nix::unistd::unlinkat(to.dir, to.name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+        .map_err(|e| InstallError::io("remove", to.path, e.into()))?;
+    Ok(None)
 }
 
-/// Copies the opened file `from`, whose metadata is `meta`, to `target`.
+/// Copies the opened file `from`, whose metadata is `meta`, to the destination.
 fn copy_regular(
     mut from: File,
     meta: &fs::Metadata,
     source: &Path,
-    target: &Path,
+    to: &Dest<'_>,
     env: CopyEnv,
     buf: &mut Vec<u8>,
 ) -> Result<u64, InstallError> {
@@ -325,34 +405,37 @@ fn copy_regular(
             io::Error::other("not a regular file"),
         ));
     }
+    let target = to.path;
     let mode = meta.mode() & 0o7777;
     // Created with its final mode when the umask takes nothing from it, which saves a chmod
     // per file; otherwise private until the chmod below.
     let mode_done = mode & 0o7000 == 0 && env.umask.is_some_and(|u| mode & u == 0);
-    let mut to = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(if mode_done { mode } else { 0o600 })
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(target)
-        .map_err(|e| InstallError::io("create", target, e))?;
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let create_mode = Mode::from_bits_truncate(if mode_done { mode } else { 0o600 });
+    let mut out = File::from(
+        nix::fcntl::openat(to.dir, to.name, flags, create_mode)
+            .map_err(|e| InstallError::io("create", target, e.into()))?,
+    );
     let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
     if len <= SMALL_FILE {
         fscopy::read_whole(&mut from, len, buf).map_err(|e| InstallError::io("read", source, e))?;
-        to.write_all(buf)
+        out.write_all(buf)
             .map_err(|e| InstallError::io("write", target, e))?;
     } else {
-        fscopy::copy_range(&mut from, &mut to, u64::MAX)
+        fscopy::copy_range(&mut from, &mut out, u64::MAX)
             .map_err(|e| InstallError::io("copy to", target, e))?;
     }
-    if env.euid_root {
-        std::os::unix::fs::fchown(&to, Some(meta.uid()), Some(meta.gid()))
+    // Root's new file is root's, in the group `to.gid`: a chown that would change nothing is
+    // skipped (one system call per file).
+    if env.euid_root && (meta.uid() != 0 || meta.gid() != to.gid) {
+        std::os::unix::fs::fchown(&out, Some(meta.uid()), Some(meta.gid()))
             .map_err(|e| InstallError::io("chown", target, e))?;
     }
     // chown clears setuid and setgid, so the mode goes after it (a mode with those bits is
     // never `mode_done`).
     if !mode_done {
-        to.set_permissions(Permissions::from_mode(mode))
+        out.set_permissions(Permissions::from_mode(mode))
             .map_err(|e| InstallError::io("chmod", target, e))?;
     }
     let mut times = FileTimes::new();
@@ -362,7 +445,7 @@ fn copy_regular(
     if let Ok(t) = meta.modified() {
         times = times.set_modified(t);
     }
-    to.set_times(times)
+    out.set_times(times)
         .map_err(|e| InstallError::io("set times", target, e))?;
     Ok(meta.len())
 }
@@ -458,6 +541,83 @@ mod tests {
             run_copies(&[job(&dest)], env, &archive, None).unwrap();
             assert_eq!(fs::read_to_string(&dest).unwrap(), "content");
             assert_eq!(fs::symlink_metadata(archive.join("f")).unwrap().nlink(), 2);
+        }
+    }
+
+    #[test]
+    fn a_symlink_is_made_again_from_its_text_with_hard_links_on() {
+        let t = tempfile::tempdir().unwrap();
+        let archive = t.path().join("archive");
+        fs::create_dir_all(&archive).unwrap();
+        std::os::unix::fs::symlink("some/where", archive.join("l")).unwrap();
+        let out = t.path().join("out");
+        fs::create_dir_all(&out).unwrap();
+        let job = CopyJob {
+            source: archive.join("l"),
+            dest: out.join("l"),
+            target: out.join("l"),
+        };
+        run_copies(&[job], serial(true), &archive, None).unwrap();
+        let made = fs::symlink_metadata(out.join("l")).unwrap();
+        assert!(made.file_type().is_symlink());
+        assert_eq!(
+            fs::read_link(out.join("l")).unwrap(),
+            Path::new("some/where")
+        );
+        let kept = fs::symlink_metadata(archive.join("l")).unwrap();
+        assert_ne!(made.ino(), kept.ino(), "a new link, not a second name");
+        assert_eq!(kept.nlink(), 1);
+    }
+
+    /// As root: the copy's owner and group are the source's, whether or not the destination
+    /// directory would give new files another group (setgid) and whether or not the chown
+    /// is needed.
+    #[test]
+    fn owner_and_group_are_the_sources_whatever_the_directory_gives() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: changing a file's group to another needs root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let archive = t.path().join("archive");
+        fs::create_dir_all(&archive).unwrap();
+        let root_gid = nix::unistd::getegid().as_raw();
+        for (name, uid, gid) in [("mine", 0, root_gid), ("theirs", 4321, 4322)] {
+            fs::write(archive.join(name), name).unwrap();
+            std::os::unix::fs::chown(archive.join(name), Some(uid), Some(gid)).unwrap();
+        }
+        let setgid = t.path().join("setgid");
+        let plain = t.path().join("plain");
+        for d in [&setgid, &plain] {
+            fs::create_dir_all(d).unwrap();
+        }
+        std::os::unix::fs::chown(&setgid, Some(0), Some(1234)).unwrap();
+        fs::set_permissions(&setgid, Permissions::from_mode(0o2775)).unwrap();
+        let env = CopyEnv {
+            euid_root: true,
+            umask: crate::bundle::current_umask(),
+            threads: 1,
+            hard_link: false,
+        };
+        for out in [&setgid, &plain] {
+            let jobs: Vec<CopyJob> = ["mine", "theirs"]
+                .map(|n| CopyJob {
+                    source: archive.join(n),
+                    dest: out.join(n),
+                    target: out.join(n),
+                })
+                .into();
+            run_copies(&jobs, env, &archive, None).unwrap();
+            for (name, uid, gid) in [("mine", 0, root_gid), ("theirs", 4321, 4322)] {
+                let m = fs::metadata(out.join(name)).unwrap();
+                assert_eq!(
+                    (m.uid(), m.gid()),
+                    (uid, gid),
+                    "{}",
+                    out.join(name).display()
+                );
+                assert_eq!(fs::read_to_string(out.join(name)).unwrap(), name);
+            }
         }
     }
 
