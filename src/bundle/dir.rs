@@ -21,6 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
 
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
+
 use super::entry::{shown, EntryHead, Kind};
 use super::error::BundleError;
 use super::pipeline::Sink;
@@ -68,25 +71,43 @@ fn read_err(bundle: &Path, entry: &[u8], source: io::Error) -> BundleError {
     }
 }
 
-/// Applies one batch with `w`.
+/// Applies one batch with `w`. The batch's entries share a directory, which is opened once
+/// (by the path the walk took, as the whole path would be) and the files in it by name.
 fn apply(w: &mut impl Sink, bundle: &Path, batch: Vec<Item>) -> Result<(), BundleError> {
+    let mut dir: Option<(PathBuf, File)> = None;
     for item in batch {
         let name = item.head.raw_name.clone();
         w.begin(item.head)?;
         if let Some((_, len)) = item.file.as_ref().filter(|_| !w.wants_data()) {
             w.skipped(*len)?;
         } else if let Some((path, len)) = item.file {
-            // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the copy.
-            let mut f: File = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-                .open(&path)
-                .map_err(|e| read_err(bundle, &name, e))?;
+            let mut f = open_source(&mut dir, &path).map_err(|e| read_err(bundle, &name, e))?;
             w.data_from_file(&mut f, len)?;
         }
         w.end()?;
     }
     Ok(())
+}
+
+/// Opens the file at `path` without following a link in its last component, through `dir`
+/// (the open parent, replaced when `path` has another).
+fn open_source(dir: &mut Option<(PathBuf, File)>, path: &Path) -> io::Result<File> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    if dir.as_ref().is_none_or(|(p, _)| p != parent) {
+        let d = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(parent)?;
+        *dir = Some((parent.to_path_buf(), d));
+    }
+    let Some((_, d)) = dir.as_ref() else {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    };
+    // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the copy.
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    Ok(File::from(openat(d, name, flags, Mode::empty())?))
 }
 
 /// Walks `src`, giving `sink` batches of entries that share a directory.
@@ -108,7 +129,8 @@ fn walk(
         let de = next.map_err(|e| rerr(rel_dir, e))?;
         let rel = rel_dir.join(de.file_name());
         let abs = src.join(&rel);
-        let md = fs::symlink_metadata(&abs).map_err(|e| rerr(&rel, e))?;
+        // Asked relative to the open directory: no walk of the whole path per entry.
+        let md = de.metadata().map_err(|e| rerr(&rel, e))?;
         let kind = kind_of(&md, &abs).map_err(|e| rerr(&rel, e))?;
         let is_dir = kind == Kind::Dir;
         let file = (kind == Kind::File).then(|| (abs.clone(), md.len()));

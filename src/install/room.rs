@@ -49,6 +49,7 @@ pub(crate) fn check(
         last_dir = Some((dir.to_path_buf(), dev));
         Ok(dev)
     };
+    let mut sources = SourceSizes::default();
     for step in plan.steps() {
         let step = step.map_err(InstallError::plan_unreadable)?;
         let (dest, len) = match &step {
@@ -58,12 +59,10 @@ pub(crate) fn check(
                 destination,
                 ..
             } => {
-                let m = std::fs::symlink_metadata(source)
+                let len = sources
+                    .file_len(source)
                     .map_err(|e| InstallError::io("inspect", source, e))?;
-                (
-                    destination.clone(),
-                    Some(if m.is_file() { m.len() } else { 0 }),
-                )
+                (destination.clone(), Some(len))
             }
             Step::SetPermissions(_) => continue,
         };
@@ -110,5 +109,36 @@ mod tests {
     fn freed_space_counts_against_what_is_written() {
         assert_eq!(net_need(10, 3), 7);
         assert_eq!(net_need(3, 10), 0);
+    }
+}
+
+/// Sizes of the plan's sources, asked relative to their directory, which stays open while
+/// consecutive sources share it (no walk of the whole path per file).
+#[derive(Default)]
+struct SourceSizes {
+    dir: Option<(PathBuf, std::os::fd::OwnedFd)>,
+}
+
+impl SourceSizes {
+    /// The size of the regular file at `path`; 0 for anything else (a link is copied as one).
+    fn file_len(&mut self, path: &Path) -> std::io::Result<u64> {
+        use nix::fcntl::{AtFlags, OFlag};
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        };
+        if self.dir.as_ref().is_none_or(|(p, _)| p != parent) {
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            let fd = nix::fcntl::open(parent, flags, nix::sys::stat::Mode::empty())?;
+            self.dir = Some((parent.to_path_buf(), fd));
+        }
+        let Some((_, fd)) = &self.dir else {
+            return Err(std::io::ErrorKind::NotFound.into());
+        };
+        let st = nix::sys::stat::fstatat(fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        Ok(if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            u64::try_from(st.st_size).unwrap_or(0)
+        } else {
+            0
+        })
     }
 }
