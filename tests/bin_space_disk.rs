@@ -29,11 +29,16 @@ struct Agent {
 
 impl Agent {
     fn new(root: &Path, reserve: &str) -> Self {
+        Self::with(root, reserve, "")
+    }
+
+    /// [`Agent::new`] with `more` configuration lines.
+    fn with(root: &Path, reserve: &str, more: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(
             tmp.path().join("agent.yml"),
             format!(
-                "root_dir: {}\nlog_dir: {}\nfree_space_reserve: {reserve}\n",
+                "root_dir: {}\nlog_dir: {}\nfree_space_reserve: {reserve}\n{more}",
                 root.display(),
                 tmp.path().join("log").display()
             ),
@@ -309,6 +314,42 @@ fn an_install_that_would_not_fit_is_refused_before_the_previous_revision_is_touc
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(fs::read(dest.join("v.txt")).unwrap(), b"v3");
     assert!(!dest.join("data.bin").exists());
+}
+
+/// With `install_by_hard_link` the live files on the archive's file system are second names
+/// of its files: the install needs no room for them where copies would not fit.
+#[test]
+fn hard_links_need_no_room_where_copies_would_not_fit() {
+    let Some(fs_) = tmpfs_or_skip("hard_links_need_no_room", "size=48m") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let dest = fs_.path().join("app");
+    let data = vec![7u8; 26 * MIB as usize];
+    let bundle = dir_bundle(
+        &work.path().join("v1"),
+        &dest,
+        &[("data.bin", data.clone())],
+    );
+    // The kept revision takes 26 MiB of 48; a copy of it would take 26 more.
+    let root = fs_.path().join("root");
+    let out = Agent::new(&root, "1MiB").deploy(&bundle, "directory");
+    assert_no_space(&out, fs_.path());
+    assert!(
+        text(&out).contains("refused before anything changed"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dest.exists());
+    fs::remove_dir_all(&root).unwrap();
+
+    let links = Agent::with(&root, "1MiB", "install_by_hard_link: true\n");
+    let out = links.deploy(&bundle, "directory");
+    assert!(out.status.success(), "{}", text(&out));
+    let live = fs::metadata(dest.join("data.bin")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(live.nlink(), 2, "a second name of the kept revision's file");
+    assert!(fs::read(dest.join("data.bin")).unwrap() == data);
 }
 
 #[test]

@@ -227,7 +227,14 @@ fn install_inner(
     let tools = perms::Tools::find(opts.tool_path.as_deref());
     let ids = perms::check_and_resolve(&plan, &tools)?;
     if let Some(rule) = opts.reserve {
-        room::check(&plan, &previous, rule)?;
+        let links_on = match opts.hard_link {
+            true => Some(
+                crate::space::device_of(&archive)
+                    .map_err(|e| InstallError::io("inspect", &archive, e))?,
+            ),
+            false => None,
+        };
+        room::check(&plan, &previous, rule, links_on)?;
     }
 
     if let Some(m) = &opts.progress {

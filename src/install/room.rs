@@ -5,7 +5,10 @@
 //!
 //! Invariant: only looks (`lstat`, `statvfs`); a refusal leaves the previous revision
 //! installed. When root_dir shares a file system with a destination, the archive copy is
-//! already on it and so already out of its free space: both copies are counted.
+//! already on it and so already out of its free space: both copies are counted, unless
+//! `install_by_hard_link` makes the live files second names of the archive's there: those
+//! cost no blocks and their sources are not looked at (a link the file system then refuses
+//! falls back to a copy: rare, and not counted).
 
 use super::InstallError;
 use crate::plan::{InstallPlan, PreviousInstall, Removal, Step};
@@ -30,10 +33,12 @@ pub(crate) fn net_need(needed: u64, freed: u64) -> u64 {
 }
 
 /// Refuses the plan when some destination file system would end up inside its reserve.
+/// `links_on`: with `install_by_hard_link`, the device of the archive dir.
 pub(crate) fn check(
     plan: &InstallPlan,
     previous: &PreviousInstall,
     rule: Reserve,
+    links_on: Option<u64>,
 ) -> Result<(), InstallError> {
     let mut by_dev: HashMap<u64, Tally> = HashMap::new();
     // Copies come grouped by destination directory: one device lookup per directory.
@@ -52,28 +57,31 @@ pub(crate) fn check(
     let mut sources = SourceSizes::default();
     for step in plan.steps() {
         let step = step.map_err(InstallError::plan_unreadable)?;
-        let (dest, len) = match &step {
-            Step::Mkdir { dir, .. } => (dir.clone(), None),
+        let (dest, source) = match &step {
+            Step::Mkdir { dir, .. } => (dir, None),
             Step::Copy {
                 source,
                 destination,
                 ..
-            } => {
-                let len = sources
-                    .file_len(source)
-                    .map_err(|e| InstallError::io("inspect", source, e))?;
-                (destination.clone(), Some(len))
-            }
+            } => (destination, Some(source)),
             Step::SetPermissions(_) => continue,
         };
-        let dev = dev_of(&dest)?;
+        let dev = dev_of(dest)?;
         let t = by_dev.entry(dev).or_default();
         if t.example.as_os_str().is_empty() {
             t.example = dest.clone();
-            t.block = space::probe(&dest).map_or(4096, |s| s.block);
+            t.block = space::probe(dest).map_or(4096, |s| s.block);
         }
-        // A directory takes a block; a file its content rounded up to blocks.
-        let cost = len.map_or(t.block, |l| space::on_disk(l, t.block));
+        let cost = match source {
+            None => t.block,
+            Some(_) if links_on == Some(dev) => 0,
+            Some(src) => {
+                let len = sources
+                    .file_len(src)
+                    .map_err(|e| InstallError::io("inspect", src, e))?;
+                space::on_disk(len, t.block)
+            }
+        };
         t.needed = t.needed.saturating_add(cost);
     }
     for r in previous.removals() {
