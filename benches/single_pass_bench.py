@@ -17,7 +17,8 @@ Usage: cargo build --release && python3 benches/single_pass_bench.py [--rounds 5
 Old trees are moved aside and deleted only after all timed runs (see install_bench.py).
 Peak RSS is GNU time's %M: the largest process of the run. --with-links adds ours with
 `install_by_hard_link: true` (ADR 0011) to the same rounds; --sync flushes dirty pages before
-each timed run.
+each timed run; --alt-bin BIN runs another build of the agent (say, the previous commit's) in
+the same rounds, as the `-alt` rows.
 """
 import argparse, io, os, random, shutil, statistics, subprocess, sys, tarfile, tempfile
 
@@ -96,6 +97,8 @@ def main():
     ap.add_argument("--sync", action="store_true")
     # Also run ours with `install_by_hard_link: true` (ADR 0011), in the same rounds.
     ap.add_argument("--with-links", action="store_true")
+    # Another build of the agent in the same rounds (`-alt` rows), to compare two commits.
+    ap.add_argument("--alt-bin", default=None)
     args = ap.parse_args()
     if not os.access(BIN, os.X_OK):
         sys.exit(f"build first: cargo build --release ({BIN} missing)")
@@ -135,20 +138,20 @@ def measure(args, work):
             os.sync()
         return run(cmd)
 
-    def ours_tgz(links=False):
+    def ours_tgz(links=False, bin_=BIN):
         """Ours on a tgz whose appspec names this run's destination (built outside the
         timing); returns the run's directory, the tgz and the result."""
         d = fresh()
         t = os.path.join(d, "b.tgz")
         write_tgz(t, args.files, args.file_bytes, args.big_mib, appspec(os.path.join(d, "dest")))
-        return d, t, timed([BIN, "deploy-local", "-c", config(d, links), "-t", "tgz", "-l", t,
+        return d, t, timed([bin_, "deploy-local", "-c", config(d, links), "-t", "tgz", "-l", t,
                             "-e", "DownloadBundle,Install"])
 
-    def ours_dir(links=False):
+    def ours_dir(links=False, bin_=BIN):
         d = fresh()
         with open(os.path.join(src, "appspec.yml"), "w") as fh:
             fh.write(appspec(os.path.join(d, "dest")))
-        return d, timed([BIN, "deploy-local", "-c", config(d, links), "-l", src,
+        return d, timed([bin_, "deploy-local", "-c", config(d, links), "-l", src,
                          "-e", "DownloadBundle,Install"])
 
     kinds = {"tgz": ("ours-tgz", "tar-xzf"), "dir": ("ours-dir", "cp-a")}
@@ -157,6 +160,9 @@ def measure(args, work):
     results = {k: [] for pair in kinds.values() for k in pair}
     if args.with_links:
         results.update({f"{ours}-link": [] for ours, _ in kinds.values()})
+    variants = [(False, "")] + ([(True, "-link")] if args.with_links else [])
+    if args.alt_bin:
+        results.update({f"{ours}{v}-alt": [] for ours, _ in kinds.values() for _, v in variants})
     src = os.path.join(work, "bundle")
     if "dir" in kinds:
         print(f"building directory bundle: {args.files} files of {args.file_bytes} bytes + "
@@ -175,6 +181,10 @@ def measure(args, work):
                 d5, _, res = ours_tgz(links=True)
                 results["ours-tgz-link"].append(res)
                 done.append(d5)
+            for links, v in variants if args.alt_bin else []:
+                da, _, res = ours_tgz(links=links, bin_=args.alt_bin)
+                results[f"ours-tgz{v}-alt"].append(res)
+                done.append(da)
         if "dir" in kinds:
             d3, res = ours_dir()
             results["ours-dir"].append(res)
@@ -185,6 +195,10 @@ def measure(args, work):
                 d6, res = ours_dir(links=True)
                 results["ours-dir-link"].append(res)
                 done.append(d6)
+            for links, v in variants if args.alt_bin else []:
+                da, res = ours_dir(links=links, bin_=args.alt_bin)
+                results[f"ours-dir{v}-alt"].append(res)
+                done.append(da)
         for dd in done:
             os.rename(dd, os.path.join(trash, os.path.basename(dd)))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f}s/{v[-1][1] / 1024:.1f}MiB"
@@ -198,16 +212,17 @@ def measure(args, work):
     med = {k: statistics.median(t for t, _ in v) for k, v in results.items()}
     rss = {k: max(m for _, m in v) for k, v in results.items()}
     print()
-    print(f"{'run':<10} {'median s':>9} {'max peak RSS MiB':>17}")
+    print(f"{'run':<18} {'median s':>9} {'max peak RSS MiB':>17}")
     for k in results:
-        print(f"{k:<10} {med[k]:>9.3f} {rss[k] / 1024:>17.1f}")
+        print(f"{k:<18} {med[k]:>9.3f} {rss[k] / 1024:>17.1f}")
     print()
 
     def paired(a, b):
         return statistics.median(x[0] / y[0] for x, y in zip(results[a], results[b]))
     for kind, (ours, tool) in kinds.items():
         target = {"tgz": 0.8, "dir": 1.0}[kind]
-        for o in [ours] + ([f"{ours}-link"] if args.with_links else []):
+        mine = [f"{ours}{v}" for _, v in variants]
+        for o in mine + ([f"{m}-alt" for m in mine] if args.alt_bin else []):
             print(f"{kind} bundle: {o} / {tool} = {med[o] / med[tool]:.2f} (median of per-round "
                   f"ratios {paired(o, tool):.2f}; target <= {target}); peak RSS "
                   f"{rss[o] / 1024:.1f} MiB (target <= 16)")
