@@ -152,9 +152,9 @@ impl<'a> SourceDirs<'a> {
 
 /// The destination directory of the jobs being copied, opened once (`O_PATH`, by the path the
 /// plan names, as creating by the whole path would) while consecutive jobs share it, with
-/// what a file created in it gets as its group.
+/// the group a file created in it is sure to get.
 pub(crate) struct DestDirs {
-    last: Option<(PathBuf, OwnedFd, u32)>,
+    last: Option<(PathBuf, OwnedFd, Option<u32>)>,
 }
 
 impl DestDirs {
@@ -162,9 +162,10 @@ impl DestDirs {
         Self { last: None }
     }
 
-    /// The open directory `dir` and the group a new file in it gets (the directory's own
-    /// with the setgid bit, else this process's).
-    fn get(&mut self, dir: &Path) -> Result<(&OwnedFd, u32), InstallError> {
+    /// The open directory `dir` and the group a new file in it is sure to get: the
+    /// directory's own with the setgid bit, else this process's where the two agree. `None`
+    /// where they differ (a file system mounted `grpid` gives the directory's).
+    fn get(&mut self, dir: &Path) -> Result<(&OwnedFd, Option<u32>), InstallError> {
         if self
             .last
             .as_ref()
@@ -178,11 +179,8 @@ impl DestDirs {
             .map_err(|e| InstallError::io("open", dir, e.into()))?;
             let st = nix::sys::stat::fstat(&fd)
                 .map_err(|e| InstallError::io("inspect", dir, e.into()))?;
-            let gid = if st.st_mode & libc::S_ISGID != 0 {
-                st.st_gid
-            } else {
-                nix::unistd::getegid().as_raw()
-            };
+            let egid = nix::unistd::getegid().as_raw();
+            let gid = (st.st_mode & libc::S_ISGID != 0 || st.st_gid == egid).then_some(st.st_gid);
             self.last = Some((dir.to_path_buf(), fd, gid));
         }
         match &self.last {
@@ -331,12 +329,12 @@ fn run_copy(
 }
 
 /// Where one copy goes: `name` in the open directory `dir` (`path` in messages), and the group
-/// a file created there gets.
+/// a file created there is sure to get, if known.
 struct Dest<'a> {
     dir: &'a OwnedFd,
     name: &'a std::ffi::OsStr,
     path: &'a Path,
-    gid: u32,
+    gid: Option<u32>,
 }
 
 /// Recreates the symlink `name` in `dir` from its text, owned as the revision's.
@@ -426,9 +424,9 @@ fn copy_regular(
         fscopy::copy_range(&mut from, &mut out, u64::MAX)
             .map_err(|e| InstallError::io("copy to", target, e))?;
     }
-    // Root's new file is root's, in the group `to.gid`: a chown that would change nothing is
-    // skipped (one system call per file).
-    if env.euid_root && (meta.uid() != 0 || meta.gid() != to.gid) {
+    // Root's new file is root's, in the group `to.gid` when that is known: a chown that would
+    // change nothing is skipped (one system call per file).
+    if env.euid_root && (meta.uid() != 0 || to.gid != Some(meta.gid())) {
         std::os::unix::fs::fchown(&out, Some(meta.uid()), Some(meta.gid()))
             .map_err(|e| InstallError::io("chown", target, e))?;
     }
@@ -588,18 +586,22 @@ mod tests {
         }
         let setgid = t.path().join("setgid");
         let plain = t.path().join("plain");
-        for d in [&setgid, &plain] {
+        // Another group without setgid: on a file system mounted `grpid` new files would
+        // take it, so the copy cannot assume this process's.
+        let foreign = t.path().join("foreign");
+        for d in [&setgid, &plain, &foreign] {
             fs::create_dir_all(d).unwrap();
         }
         std::os::unix::fs::chown(&setgid, Some(0), Some(1234)).unwrap();
         fs::set_permissions(&setgid, Permissions::from_mode(0o2775)).unwrap();
+        std::os::unix::fs::chown(&foreign, Some(0), Some(1235)).unwrap();
         let env = CopyEnv {
             euid_root: true,
             umask: crate::bundle::current_umask(),
             threads: 1,
             hard_link: false,
         };
-        for out in [&setgid, &plain] {
+        for out in [&setgid, &plain, &foreign] {
             let jobs: Vec<CopyJob> = ["mine", "theirs"]
                 .map(|n| CopyJob {
                     source: archive.join(n),
