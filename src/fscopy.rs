@@ -4,9 +4,40 @@
 //!
 //! Invariants: both functions read from the file's current position to its end (or to
 //! `limit`), never past what the caller allowed, and report exactly what they copied.
+//! [`LastDir`] hands out only what its `open` made for exactly the directory asked.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// One open directory (or what was made from it), kept while consecutive paths share it:
+/// copies meet files a directory at a time, so opening each file's directory once per run of
+/// its files saves a walk of the whole path per file.
+pub struct LastDir<T> {
+    last: Option<(PathBuf, T)>,
+}
+
+impl<T> Default for LastDir<T> {
+    fn default() -> Self {
+        Self { last: None }
+    }
+}
+
+impl<T> LastDir<T> {
+    /// What `open` made for `dir`: kept from the last call if that was for `dir`, else made
+    /// now (replacing it).
+    pub fn get_or_open<E>(
+        &mut self,
+        dir: &Path,
+        open: impl FnOnce(&Path) -> Result<T, E>,
+    ) -> Result<&T, E> {
+        let entry = match self.last.take() {
+            Some((p, v)) if p.as_os_str() == dir.as_os_str() => (p, v),
+            _ => (dir.to_path_buf(), open(dir)?),
+        };
+        Ok(&self.last.insert(entry).1)
+    }
+}
 
 /// Threads that copy files: the CPUs available, at most 4 (creating files is bound by the
 /// file system beyond that). `CODEDEPLOY_COPY_THREADS` overrides it (a benchmarking knob).
@@ -100,6 +131,27 @@ mod tests {
         f.write_all(bytes).unwrap();
         f.rewind().unwrap();
         f
+    }
+
+    #[test]
+    fn last_dir_opens_once_per_run_of_one_directory() {
+        let mut opened = Vec::new();
+        let mut last = LastDir::default();
+        for d in ["/a", "/a", "/b", "/a"] {
+            let got = last
+                .get_or_open(Path::new(d), |p| {
+                    opened.push(p.to_path_buf());
+                    Ok::<_, io::Error>(format!("{}!", p.display()))
+                })
+                .unwrap();
+            assert_eq!(got, &format!("{d}!"));
+        }
+        assert_eq!(opened, ["/a", "/b", "/a"].map(PathBuf::from));
+        let failed = last.get_or_open(Path::new("/c"), |_| Err("no"));
+        assert_eq!(failed, Err("no"));
+        // A failed open keeps nothing: the next call opens again.
+        let again = last.get_or_open(Path::new("/a"), |_| Ok::<_, &str>("new".to_string()));
+        assert_eq!(again.unwrap(), "new");
     }
 
     #[test]

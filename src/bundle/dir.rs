@@ -29,7 +29,7 @@ use super::error::BundleError;
 use super::pipeline::Sink;
 use super::writer::Writer;
 use super::UnpackReport;
-use crate::fscopy;
+use crate::fscopy::{self, LastDir};
 
 /// Entries in one batch at most.
 const BATCH: usize = 256;
@@ -74,7 +74,7 @@ fn read_err(bundle: &Path, entry: &[u8], source: io::Error) -> BundleError {
 /// Applies one batch with `w`. The batch's entries share a directory, which is opened once
 /// (by the path the walk took, as the whole path would be) and the files in it by name.
 fn apply(w: &mut impl Sink, bundle: &Path, batch: Vec<Item>) -> Result<(), BundleError> {
-    let mut dir: Option<(PathBuf, File)> = None;
+    let mut dir = LastDir::default();
     for item in batch {
         let name = item.head.raw_name.clone();
         w.begin(item.head)?;
@@ -90,21 +90,17 @@ fn apply(w: &mut impl Sink, bundle: &Path, batch: Vec<Item>) -> Result<(), Bundl
 }
 
 /// Opens the file at `path` without following a link in its last component, through `dir`
-/// (the open parent, replaced when `path` has another).
-fn open_source(dir: &mut Option<(PathBuf, File)>, path: &Path) -> io::Result<File> {
+/// (its parent, opened by the path the walk took, as the whole path would be).
+fn open_source(dir: &mut LastDir<File>, path: &Path) -> io::Result<File> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     };
-    if dir.as_ref().is_none_or(|(p, _)| p != parent) {
-        let d = OpenOptions::new()
+    let d = dir.get_or_open(parent, |p| {
+        OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(parent)?;
-        *dir = Some((parent.to_path_buf(), d));
-    }
-    let Some((_, d)) = dir.as_ref() else {
-        return Err(io::Error::from(io::ErrorKind::NotFound));
-    };
+            .open(p)
+    })?;
     // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the copy.
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
     Ok(File::from(openat(d, name, flags, Mode::empty())?))

@@ -22,7 +22,7 @@
 //! (by a local user owning it) cannot make the copy read from outside.
 
 use super::InstallError;
-use crate::fscopy;
+use crate::fscopy::{self, LastDir};
 use crate::links::disk::{open_no_follow, Revision};
 use crate::links::{Node, Resolved};
 use crate::meter::Meter;
@@ -86,7 +86,7 @@ impl CopyEnv {
 pub(crate) struct SourceDirs<'a> {
     archive: &'a Path,
     rev: Revision,
-    last: Option<(PathBuf, OwnedFd)>,
+    last: LastDir<OwnedFd>,
 }
 
 impl<'a> SourceDirs<'a> {
@@ -95,27 +95,25 @@ impl<'a> SourceDirs<'a> {
         Self {
             archive,
             rev: Revision::new(archive),
-            last: None,
+            last: LastDir::default(),
         }
     }
 
-    fn open(&self, dir: &Path) -> Result<OwnedFd, InstallError> {
+    fn open(archive: &Path, rev: &Revision, dir: &Path) -> Result<OwnedFd, InstallError> {
         let rel = dir
-            .strip_prefix(self.archive)
+            .strip_prefix(archive)
             .map_err(|_| InstallError::SourceLeft {
                 path: dir.to_path_buf(),
                 link: "..".into(),
             })?;
-        let walked = self
-            .rev
+        let walked = rev
             .resolve(rel.as_os_str().as_bytes(), true)
             .map_err(|e| InstallError::io("inspect", dir, e))?;
         match walked {
             Resolved::Inside {
                 real,
                 node: Node::Dir,
-            } => self
-                .rev
+            } => rev
                 .open_dir(&real)
                 .map_err(|e| InstallError::io("open", dir, e)),
             Resolved::Outside { via } => Err(InstallError::SourceLeft {
@@ -131,22 +129,8 @@ impl<'a> SourceDirs<'a> {
     }
 
     fn get(&mut self, dir: &Path) -> Result<&OwnedFd, InstallError> {
-        if self
-            .last
-            .as_ref()
-            .is_none_or(|(p, _)| p.as_os_str() != dir.as_os_str())
-        {
-            let fd = self.open(dir)?;
-            self.last = Some((dir.to_path_buf(), fd));
-        }
-        match &self.last {
-            Some((_, fd)) => Ok(fd),
-            None => Err(InstallError::io(
-                "open",
-                dir,
-                io::Error::other("no directory"),
-            )),
-        }
+        let (archive, rev) = (self.archive, &self.rev);
+        self.last.get_or_open(dir, |d| Self::open(archive, rev, d))
     }
 }
 
@@ -154,43 +138,31 @@ impl<'a> SourceDirs<'a> {
 /// plan names, as creating by the whole path would) while consecutive jobs share it, with
 /// the group a file created in it is sure to get.
 pub(crate) struct DestDirs {
-    last: Option<(PathBuf, OwnedFd, Option<u32>)>,
+    last: LastDir<(OwnedFd, Option<u32>)>,
 }
 
 impl DestDirs {
     pub(crate) fn new() -> Self {
-        Self { last: None }
+        Self {
+            last: LastDir::default(),
+        }
     }
 
     /// The open directory `dir` and the group a new file in it is sure to get: the
     /// directory's own with the setgid bit, else this process's where the two agree. `None`
     /// where they differ (a file system mounted `grpid` gives the directory's).
     fn get(&mut self, dir: &Path) -> Result<(&OwnedFd, Option<u32>), InstallError> {
-        if self
-            .last
-            .as_ref()
-            .is_none_or(|(p, _, _)| p.as_os_str() != dir.as_os_str())
-        {
-            let fd = nix::fcntl::open(
-                dir,
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| InstallError::io("open", dir, e.into()))?;
+        let (fd, gid) = self.last.get_or_open(dir, |dir| {
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            let fd = nix::fcntl::open(dir, flags, Mode::empty())
+                .map_err(|e| InstallError::io("open", dir, e.into()))?;
             let st = nix::sys::stat::fstat(&fd)
                 .map_err(|e| InstallError::io("inspect", dir, e.into()))?;
             let egid = nix::unistd::getegid().as_raw();
             let gid = (st.st_mode & libc::S_ISGID != 0 || st.st_gid == egid).then_some(st.st_gid);
-            self.last = Some((dir.to_path_buf(), fd, gid));
-        }
-        match &self.last {
-            Some((_, fd, gid)) => Ok((fd, *gid)),
-            None => Err(InstallError::io(
-                "open",
-                dir,
-                io::Error::other("no directory"),
-            )),
-        }
+            Ok::<_, InstallError>((fd, gid))
+        })?;
+        Ok((fd, *gid))
     }
 }
 

@@ -124,7 +124,7 @@ mod tests {
 /// consecutive sources share it (no walk of the whole path per file).
 #[derive(Default)]
 struct SourceSizes {
-    dir: Option<(PathBuf, std::os::fd::OwnedFd)>,
+    dir: crate::fscopy::LastDir<std::os::fd::OwnedFd>,
 }
 
 impl SourceSizes {
@@ -134,14 +134,10 @@ impl SourceSizes {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(std::io::ErrorKind::InvalidInput.into());
         };
-        if self.dir.as_ref().is_none_or(|(p, _)| p != parent) {
+        let fd = self.dir.get_or_open(parent, |d| {
             let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-            let fd = nix::fcntl::open(parent, flags, nix::sys::stat::Mode::empty())?;
-            self.dir = Some((parent.to_path_buf(), fd));
-        }
-        let Some((_, fd)) = &self.dir else {
-            return Err(std::io::ErrorKind::NotFound.into());
-        };
+            nix::fcntl::open(d, flags, nix::sys::stat::Mode::empty())
+        })?;
         let st = nix::sys::stat::fstatat(fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
         Ok(if st.st_mode & libc::S_IFMT == libc::S_IFREG {
             u64::try_from(st.st_size).unwrap_or(0)
