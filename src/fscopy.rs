@@ -39,6 +39,14 @@ impl<T> LastDir<T> {
     }
 }
 
+/// A handle on the directory at `dir` for `*at` calls only (`O_PATH`: nothing is read from it;
+/// a link on the way is followed, as a call by the whole path would).
+pub fn open_dir_path(dir: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    Ok(nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())?)
+}
+
 /// Threads that copy files: the CPUs available, at most 4 (creating files is bound by the
 /// file system beyond that). `CODEDEPLOY_COPY_THREADS` overrides it (a benchmarking knob).
 pub fn copy_threads() -> usize {

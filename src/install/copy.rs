@@ -139,12 +139,14 @@ impl<'a> SourceDirs<'a> {
 /// the group a file created in it is sure to get.
 pub(crate) struct DestDirs {
     last: LastDir<(OwnedFd, Option<u32>)>,
+    egid: u32,
 }
 
 impl DestDirs {
     pub(crate) fn new() -> Self {
         Self {
             last: LastDir::default(),
+            egid: nix::unistd::getegid().as_raw(),
         }
     }
 
@@ -152,13 +154,11 @@ impl DestDirs {
     /// directory's own with the setgid bit, else this process's where the two agree. `None`
     /// where they differ (a file system mounted `grpid` gives the directory's).
     fn get(&mut self, dir: &Path) -> Result<(&OwnedFd, Option<u32>), InstallError> {
+        let egid = self.egid;
         let (fd, gid) = self.last.get_or_open(dir, |dir| {
-            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-            let fd = nix::fcntl::open(dir, flags, Mode::empty())
-                .map_err(|e| InstallError::io("open", dir, e.into()))?;
+            let fd = fscopy::open_dir_path(dir).map_err(|e| InstallError::io("open", dir, e))?;
             let st = nix::sys::stat::fstat(&fd)
                 .map_err(|e| InstallError::io("inspect", dir, e.into()))?;
-            let egid = nix::unistd::getegid().as_raw();
             let gid = (st.st_mode & libc::S_ISGID != 0 || st.st_gid == egid).then_some(st.st_gid);
             Ok::<_, InstallError>((fd, gid))
         })?;

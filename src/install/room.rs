@@ -11,6 +11,7 @@
 //! falls back to a copy: rare, and not counted).
 
 use super::InstallError;
+use crate::fscopy::{open_dir_path, LastDir};
 use crate::plan::{InstallPlan, PreviousInstall, Removal, Step};
 use crate::space::{self, NoSpace, Reserve};
 use std::collections::HashMap;
@@ -42,17 +43,12 @@ pub(crate) fn check(
 ) -> Result<(), InstallError> {
     let mut by_dev: HashMap<u64, Tally> = HashMap::new();
     // Copies come grouped by destination directory: one device lookup per directory.
-    let mut last_dir: Option<(PathBuf, u64)> = None;
+    let mut last_dir = LastDir::default();
     let mut dev_of = |p: &Path| -> Result<u64, InstallError> {
-        let dir = p.parent().unwrap_or(p);
-        if let Some((d, dev)) = &last_dir {
-            if d == dir {
-                return Ok(*dev);
-            }
-        }
-        let dev = space::device_of(dir).map_err(|e| InstallError::io("inspect", dir, e))?;
-        last_dir = Some((dir.to_path_buf(), dev));
-        Ok(dev)
+        let dev = last_dir.get_or_open(p.parent().unwrap_or(p), |dir| {
+            space::device_of(dir).map_err(|e| InstallError::io("inspect", dir, e))
+        })?;
+        Ok(*dev)
     };
     let mut sources = SourceSizes::default();
     for step in plan.steps() {
@@ -124,21 +120,17 @@ mod tests {
 /// consecutive sources share it (no walk of the whole path per file).
 #[derive(Default)]
 struct SourceSizes {
-    dir: crate::fscopy::LastDir<std::os::fd::OwnedFd>,
+    dir: LastDir<std::os::fd::OwnedFd>,
 }
 
 impl SourceSizes {
     /// The size of the regular file at `path`; 0 for anything else (a link is copied as one).
     fn file_len(&mut self, path: &Path) -> std::io::Result<u64> {
-        use nix::fcntl::{AtFlags, OFlag};
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(std::io::ErrorKind::InvalidInput.into());
         };
-        let fd = self.dir.get_or_open(parent, |d| {
-            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-            nix::fcntl::open(d, flags, nix::sys::stat::Mode::empty())
-        })?;
-        let st = nix::sys::stat::fstatat(fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let fd = self.dir.get_or_open(parent, open_dir_path)?;
+        let st = nix::sys::stat::fstatat(fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
         Ok(if st.st_mode & libc::S_IFMT == libc::S_IFREG {
             u64::try_from(st.st_size).unwrap_or(0)
         } else {
