@@ -12,10 +12,11 @@
 //! every writer wrote its last file; the first error stops the copy and is the one returned.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, File, Metadata};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -91,16 +92,11 @@ fn apply(w: &mut impl Sink, bundle: &Path, batch: Vec<Item>) -> Result<(), Bundl
 
 /// Opens the file at `path` without following a link in its last component, through `dir`
 /// (its parent, opened by the path the walk took, as the whole path would be).
-fn open_source(dir: &mut LastDir<File>, path: &Path) -> io::Result<File> {
+fn open_source(dir: &mut LastDir<OwnedFd>, path: &Path) -> io::Result<File> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     };
-    let d = dir.get_or_open(parent, |p| {
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(p)
-    })?;
+    let d = dir.get_or_open(parent, fscopy::open_dir_path)?;
     // O_NONBLOCK: a fifo swapped in since the walk looked must not hang the copy.
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
     Ok(File::from(openat(d, name, flags, Mode::empty())?))

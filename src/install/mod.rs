@@ -227,13 +227,11 @@ fn install_inner(
     let tools = perms::Tools::find(opts.tool_path.as_deref());
     let ids = perms::check_and_resolve(&plan, &tools)?;
     if let Some(rule) = opts.reserve {
-        let links_on = match opts.hard_link {
-            true => Some(
-                crate::space::device_of(&archive)
-                    .map_err(|e| InstallError::io("inspect", &archive, e))?,
-            ),
-            false => None,
-        };
+        let links_on = opts
+            .hard_link
+            .then(|| crate::space::device_of(&archive))
+            .transpose()
+            .map_err(|e| InstallError::io("inspect", &archive, e))?;
         room::check(&plan, &previous, rule, links_on)?;
     }
 
